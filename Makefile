@@ -1,0 +1,78 @@
+# clusterdns make targets. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BIN        := $(CURDIR)/bin
+BUF_VERSION := v1.75.0
+BUF        := $(BIN)/buf
+KUBE_APISERVER := $(BIN)/kube-apiserver
+KUBECTL    := $(BIN)/kubectl
+GO_PKGS    := ./frontend/... ./recordsvc/... ./proto/...
+RUN_RECORDSVC_LISTEN ?= 127.0.0.1:9090
+RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
+RUN_SOURCE           ?= deploy/examples/cluster.yaml
+FUZZTIME   ?= 20s
+
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/frontend and bin/recordsvc
+	go build -o $(BIN)/ ./frontend ./recordsvc
+
+.PHONY: run
+run: build ## run the record service on deploy/examples/cluster.yaml and a frontend on 127.0.0.1:1053
+	@echo "record service on $(RUN_RECORDSVC_LISTEN) (source $(RUN_SOURCE)), frontend on $(RUN_FRONTEND_LISTEN)"
+	@echo "try:  dig @$(subst :, -p ,$(RUN_FRONTEND_LISTEN)) kubernetes.default.svc.cluster.local"
+	@echo "edit $(RUN_SOURCE) to add Services; Ctrl-C stops both"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/recordsvc --listen $(RUN_RECORDSVC_LISTEN) --source file:$(RUN_SOURCE) & \
+	$(BIN)/frontend --listen $(RUN_FRONTEND_LISTEN) --recordsvc $(RUN_RECORDSVC_LISTEN) & \
+	wait
+
+.PHONY: test-deps
+test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (etcd, kube-apiserver, kubectl, buf)
+	@command -v etcd >/dev/null || { \
+	  echo "installing Debian's etcd-server"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
+	@command -v etcd >/dev/null || { echo "etcd is still missing after apt-get install etcd-server" >&2; exit 1; }
+
+$(BUF):
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+
+# The API server and kubectl come from k8s.io/kubernetes, built in a module of
+# their own (test/kubeapiserver) so the main module never depends on it.
+$(KUBE_APISERVER) $(KUBECTL) &: test/kubeapiserver/go.mod test/kubeapiserver/go.sum $(wildcard test/kubeapiserver/cmd/*/main.go)
+	cd test/kubeapiserver && go build -o $(BIN)/ ./cmd/kube-apiserver ./cmd/kubectl
+
+.PHONY: test
+test: test-deps check-generate lint ## install what is missing, then run every test (unit, fuzz corpus, integration)
+	go test -count=1 -race $(GO_PKGS)
+	go test -count=1 -timeout 30m ./test/...
+
+.PHONY: generate
+generate: $(BUF) ## regenerate the gRPC code from proto/
+	buf generate
+
+.PHONY: check-generate
+check-generate: $(BUF) ## fail when the generated code is stale
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	buf generate -o $$tmp && \
+	for f in $$(cd $$tmp && find . -name '*.go'); do \
+	  cmp -s $$tmp/$$f $$f || { echo "generated code is stale: $$f (run make generate)" >&2; exit 1; }; \
+	done && echo "generated code is up to date"
+
+.PHONY: lint
+lint: $(BUF) ## go vet, gofmt, buf lint and buf format
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$' | grep -v '^test/kubeapiserver/')); \
+	  [ -z "$$out" ] || { echo "gofmt would change: $$out" >&2; exit 1; }
+	buf lint
+	buf format -d --exit-code
+
+.PHONY: clean
+clean: ## remove built binaries (keeps the kube-apiserver build cache)
+	rm -f $(BIN)/frontend $(BIN)/recordsvc
