@@ -12,6 +12,8 @@ RUN_RECORDSVC_LISTEN ?= 127.0.0.1:9090
 RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
 RUN_SOURCE           ?= deploy/examples/cluster.yaml
 FUZZTIME   ?= 20s
+KUBE_VERSION_PKG := k8s.io/component-base/version
+KUBE_LDFLAGS := -X $(KUBE_VERSION_PKG).gitVersion=v1.37.2 -X $(KUBE_VERSION_PKG).gitMajor=1 -X $(KUBE_VERSION_PKG).gitMinor=37
 
 export PATH := $(BIN):$(PATH)
 
@@ -46,7 +48,7 @@ $(BUF):
 # The API server and kubectl come from k8s.io/kubernetes, built in a module of
 # their own (test/kubeapiserver) so the main module never depends on it.
 $(KUBE_APISERVER) $(KUBECTL) &: test/kubeapiserver/go.mod test/kubeapiserver/go.sum $(wildcard test/kubeapiserver/cmd/*/main.go)
-	cd test/kubeapiserver && go build -o $(BIN)/ ./cmd/kube-apiserver ./cmd/kubectl
+	cd test/kubeapiserver && go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ ./cmd/kube-apiserver ./cmd/kubectl
 
 .PHONY: test
 test: test-deps check-generate lint ## install what is missing, then run every test (unit, fuzz corpus, integration)

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/clusterdns/clusterdns/frontend/internal/forward"
+)
+
+// Config is the frontend's configuration, one field per flag.
+type Config struct {
+	// Listen is the DNS address, UDP and TCP (--listen, default
+	// 127.0.0.1:1053).
+	Listen string
+	// RecordService is the record service gRPC target, HOST:PORT or
+	// dns:///NAME:PORT for several replicas (--recordsvc, default
+	// 127.0.0.1:9090).
+	RecordService string
+	// ClusterDomain is the cluster zone (--cluster-domain, default
+	// cluster.local).
+	ClusterDomain string
+	// CacheSize bounds the response cache in bytes; 0 disables the cache
+	// (--cache-size, default 67108864 = 64 MiB).
+	CacheSize int64
+	// ClusterCacheTTL is how long a cluster answer stays cached while the
+	// record service's invalidation stream keeps it exact, when longer than
+	// its record TTL; 0 keeps cluster answers for their record TTL only
+	// (--cluster-cache-ttl, default 5m).
+	ClusterCacheTTL time.Duration
+	// MetricsListen is the HTTP address of /metrics, /health and /ready;
+	// empty turns it off (--metrics-listen, default "").
+	MetricsListen string
+	// LogLevel is debug, info, warn or error (--log-level, default info).
+	LogLevel slog.Level
+	// LookupTimeout bounds each record service call (--lookup-timeout,
+	// default 2s).
+	LookupTimeout time.Duration
+	// LogFormat is text or json (--log-format, default text).
+	LogFormat string
+	// QueryLog logs one line per query (--query-log, default off).
+	QueryLog bool
+
+	// Upstreams are the resolvers of names outside the cluster zone, as
+	// IP:PORT (--upstream, repeatable; default: the nameservers of
+	// ResolvConf, port 53).
+	Upstreams []string
+	// ResolvConf is read for upstreams when --upstream is not given
+	// (--resolv-conf, default /etc/resolv.conf). When the default file is
+	// missing or lists no nameserver, forwarding is off (names outside the
+	// cluster zone get REFUSED) and a warning says so.
+	ResolvConf string
+	// StubDomains route a zone to its own upstreams (--stub-domain
+	// ZONE=HOST:PORT[,HOST:PORT], repeatable; default none).
+	StubDomains map[string][]string
+	// StubDomainsFile holds more stub domains, one ZONE=HOST:PORT[,...] per
+	// line, re-read when it changes (--stub-domains-file, default none).
+	StubDomainsFile string
+	// MaxConcurrentUpstream bounds the upstream queries in flight; beyond it
+	// queries get REFUSED (--max-concurrent-upstream, default 1000).
+	MaxConcurrentUpstream int
+	// UpstreamPolicy orders the upstreams tried: random, round_robin or
+	// sequential (--upstream-policy, default random).
+	UpstreamPolicy string
+	// UpstreamTimeout bounds one attempt against one upstream
+	// (--upstream-timeout, default 2s).
+	UpstreamTimeout time.Duration
+
+	// CacheMaxTTL caps how long a positive upstream answer is cached
+	// (--cache-max-ttl, default 1h).
+	CacheMaxTTL time.Duration
+	// CacheMinTTL is the least time an upstream answer is cached
+	// (--cache-min-ttl, default 0s).
+	CacheMinTTL time.Duration
+	// CacheMaxNegativeTTL caps how long a negative upstream answer is cached
+	// (--cache-max-negative-ttl, default 30m).
+	CacheMaxNegativeTTL time.Duration
+
+	// EDNSBufferSize is the UDP payload size advertised in responses
+	// (--edns-buffer-size, default 1232).
+	EDNSBufferSize uint16
+	// MaxUDPSize caps the client's advertised UDP payload size
+	// (--max-udp-size, default 4096).
+	MaxUDPSize uint16
+	// TCPIdleTimeout closes idle DNS TCP connections (--tcp-idle-timeout,
+	// default 10s).
+	TCPIdleTimeout time.Duration
+	// MaxTCPConnections bounds the open DNS TCP connections
+	// (--max-tcp-connections, default 1000).
+	MaxTCPConnections int
+	// MaxTCPQueries is how many queries a TCP connection may send before it
+	// is closed, -1 for no limit (--max-tcp-queries, default 128).
+	MaxTCPQueries int
+
+	// Lameduck is how long the frontend keeps answering, with /ready
+	// reporting 503, after SIGTERM before it drains and exits (--lameduck,
+	// default 5s).
+	Lameduck time.Duration
+}
+
+// listFlag is a repeatable string flag.
+type listFlag struct{ values *[]string }
+
+func (f listFlag) String() string {
+	if f.values == nil {
+		return ""
+	}
+	return strings.Join(*f.values, ",")
+}
+
+func (f listFlag) Set(v string) error {
+	*f.values = append(*f.values, v)
+	return nil
+}
+
+// parseFlags parses the command line (without the program name). Usage and
+// errors go to out. A bad value is an error naming its flag.
+func parseFlags(args []string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("frontend", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: frontend [flags]\n\nclusterdns DNS frontend: answers the cluster zone through the record service, with a cache.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var (
+		cfg      Config
+		logLevel string
+		stubs    []string
+		ednsSize uint
+		maxUDP   uint
+	)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:1053", "DNS listen address, UDP and TCP (HOST:PORT)")
+	fs.StringVar(&cfg.RecordService, "recordsvc", "127.0.0.1:9090", "record service gRPC target: HOST:PORT, or dns:///NAME:PORT for several replicas")
+	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS zone")
+	fs.Int64Var(&cfg.CacheSize, "cache-size", 64<<20, "response cache size in bytes (0 disables the cache)")
+	fs.DurationVar(&cfg.ClusterCacheTTL, "cluster-cache-ttl", 5*time.Minute, "how long cluster answers kept exact by record service invalidations stay cached (0: record TTL only)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "HTTP address for /metrics, /health and /ready (empty: off)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&cfg.LookupTimeout, "lookup-timeout", 2*time.Second, "deadline of each record service lookup")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&cfg.QueryLog, "query-log", false, "log one line per query (name, type, client, rcode, duration, cache hit)")
+	fs.Var(listFlag{&cfg.Upstreams}, "upstream", "upstream resolver for names outside the cluster zone, IP:PORT (repeatable; default: nameservers of --resolv-conf)")
+	fs.StringVar(&cfg.ResolvConf, "resolv-conf", forward.DefaultResolvConf, "file whose nameservers are the upstreams when --upstream is not given")
+	fs.Var(listFlag{&stubs}, "stub-domain", "zone served by its own upstreams, ZONE=HOST:PORT[,HOST:PORT] (repeatable)")
+	fs.StringVar(&cfg.StubDomainsFile, "stub-domains-file", "", "file of stub domains, one ZONE=HOST:PORT[,HOST:PORT] per line, reloaded when it changes")
+	fs.IntVar(&cfg.MaxConcurrentUpstream, "max-concurrent-upstream", forward.DefaultMaxConcurrent, "upstream queries in flight at most; beyond it queries get REFUSED")
+	fs.StringVar(&cfg.UpstreamPolicy, "upstream-policy", forward.DefaultPolicy, "order in which upstreams are tried: random, round_robin or sequential")
+	fs.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", forward.DefaultTimeout, "deadline of one attempt against one upstream")
+	fs.DurationVar(&cfg.CacheMaxTTL, "cache-max-ttl", time.Hour, "longest time a positive upstream answer is cached")
+	fs.DurationVar(&cfg.CacheMinTTL, "cache-min-ttl", 0, "least time an upstream answer is cached (records with TTL 0 are never cached)")
+	fs.DurationVar(&cfg.CacheMaxNegativeTTL, "cache-max-negative-ttl", 30*time.Minute, "longest time a negative upstream answer (NXDOMAIN, NODATA) is cached")
+	fs.UintVar(&ednsSize, "edns-buffer-size", 1232, "UDP payload size advertised in the EDNS0 OPT record of responses (512-65535)")
+	fs.UintVar(&maxUDP, "max-udp-size", 4096, "largest UDP response, whatever size the client advertises (512-65535)")
+	fs.DurationVar(&cfg.TCPIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close DNS TCP connections idle for this long")
+	fs.IntVar(&cfg.MaxTCPConnections, "max-tcp-connections", 1000, "DNS TCP connections open at most; more are closed at once")
+	fs.IntVar(&cfg.MaxTCPQueries, "max-tcp-queries", 128, "queries one DNS TCP connection may send before it is closed (-1: no limit)")
+	fs.DurationVar(&cfg.Lameduck, "lameduck", 5*time.Second, "after SIGTERM, keep answering this long with /ready failing, then drain and exit")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := checkHostPort(cfg.Listen); err != nil {
+		return Config{}, fmt.Errorf("--listen %q: %w", cfg.Listen, err)
+	}
+	if err := checkTarget(cfg.RecordService); err != nil {
+		return Config{}, fmt.Errorf("--recordsvc %q: %w", cfg.RecordService, err)
+	}
+	if _, ok := dns.IsDomainName(cfg.ClusterDomain); !ok || dns.Fqdn(cfg.ClusterDomain) == "." {
+		return Config{}, fmt.Errorf("--cluster-domain %q: not a domain name below the root", cfg.ClusterDomain)
+	}
+	cfg.ClusterDomain = strings.TrimSuffix(strings.ToLower(cfg.ClusterDomain), ".")
+	if cfg.CacheSize < 0 {
+		return Config{}, fmt.Errorf("--cache-size %d: must be 0 or more bytes", cfg.CacheSize)
+	}
+	if cfg.ClusterCacheTTL < 0 {
+		return Config{}, fmt.Errorf("--cluster-cache-ttl %s: must not be negative", cfg.ClusterCacheTTL)
+	}
+	if cfg.MetricsListen != "" {
+		if err := checkHostPort(cfg.MetricsListen); err != nil {
+			return Config{}, fmt.Errorf("--metrics-listen %q: %w", cfg.MetricsListen, err)
+		}
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return Config{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	if cfg.LookupTimeout <= 0 {
+		return Config{}, fmt.Errorf("--lookup-timeout %s: must be positive", cfg.LookupTimeout)
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return Config{}, fmt.Errorf("--log-format %q: want text or json", cfg.LogFormat)
+	}
+	if err := checkForwarding(&cfg, stubs); err != nil {
+		return Config{}, err
+	}
+	if err := checkCacheTTLs(cfg); err != nil {
+		return Config{}, err
+	}
+	if ednsSize < dns.MinMsgSize || ednsSize > dns.MaxMsgSize {
+		return Config{}, fmt.Errorf("--edns-buffer-size %d: want 512 to 65535", ednsSize)
+	}
+	if maxUDP < dns.MinMsgSize || maxUDP > dns.MaxMsgSize {
+		return Config{}, fmt.Errorf("--max-udp-size %d: want 512 to 65535", maxUDP)
+	}
+	cfg.EDNSBufferSize, cfg.MaxUDPSize = uint16(ednsSize), uint16(maxUDP)
+	if cfg.TCPIdleTimeout <= 0 {
+		return Config{}, fmt.Errorf("--tcp-idle-timeout %s: must be positive", cfg.TCPIdleTimeout)
+	}
+	if cfg.MaxTCPConnections <= 0 {
+		return Config{}, fmt.Errorf("--max-tcp-connections %d: must be positive", cfg.MaxTCPConnections)
+	}
+	if cfg.MaxTCPQueries == 0 || cfg.MaxTCPQueries < -1 {
+		return Config{}, fmt.Errorf("--max-tcp-queries %d: must be positive, or -1 for no limit", cfg.MaxTCPQueries)
+	}
+	if cfg.Lameduck < 0 {
+		return Config{}, fmt.Errorf("--lameduck %s: must not be negative", cfg.Lameduck)
+	}
+	return cfg, nil
+}
+
+// checkForwarding validates and normalises the upstream flags; stubs are
+// the --stub-domain values.
+func checkForwarding(cfg *Config, stubs []string) error {
+	for i, u := range cfg.Upstreams {
+		a, err := forward.ParseUpstream(u)
+		if err != nil {
+			return fmt.Errorf("--upstream: %w", err)
+		}
+		cfg.Upstreams[i] = a
+	}
+	if cfg.ResolvConf == "" {
+		return errors.New("--resolv-conf: empty path")
+	}
+	for _, s := range stubs {
+		zone, ups, err := forward.ParseStubDomain(s)
+		if err != nil {
+			return fmt.Errorf("--stub-domain: %w", err)
+		}
+		if _, dup := cfg.StubDomains[zone]; dup {
+			return fmt.Errorf("--stub-domain %q: zone %s given twice", s, zone)
+		}
+		if cfg.StubDomains == nil {
+			cfg.StubDomains = make(map[string][]string)
+		}
+		cfg.StubDomains[zone] = ups
+	}
+	if cfg.MaxConcurrentUpstream <= 0 {
+		return fmt.Errorf("--max-concurrent-upstream %d: must be positive", cfg.MaxConcurrentUpstream)
+	}
+	switch cfg.UpstreamPolicy {
+	case forward.PolicyRandom, forward.PolicyRoundRobin, forward.PolicySequential:
+	default:
+		return fmt.Errorf("--upstream-policy %q: want %s, %s or %s", cfg.UpstreamPolicy,
+			forward.PolicyRandom, forward.PolicyRoundRobin, forward.PolicySequential)
+	}
+	if cfg.UpstreamTimeout <= 0 {
+		return fmt.Errorf("--upstream-timeout %s: must be positive", cfg.UpstreamTimeout)
+	}
+	return nil
+}
+
+// checkCacheTTLs validates the cache TTL bounds.
+func checkCacheTTLs(cfg Config) error {
+	switch {
+	case cfg.CacheMaxTTL < time.Second:
+		return fmt.Errorf("--cache-max-ttl %s: must be 1s or more", cfg.CacheMaxTTL)
+	case cfg.CacheMaxNegativeTTL < time.Second:
+		return fmt.Errorf("--cache-max-negative-ttl %s: must be 1s or more", cfg.CacheMaxNegativeTTL)
+	case cfg.CacheMinTTL < 0:
+		return fmt.Errorf("--cache-min-ttl %s: must not be negative", cfg.CacheMinTTL)
+	case cfg.CacheMinTTL > cfg.CacheMaxTTL:
+		return fmt.Errorf("--cache-min-ttl %s: above --cache-max-ttl %s", cfg.CacheMinTTL, cfg.CacheMaxTTL)
+	}
+	return nil
+}
+
+// checkHostPort accepts HOST:PORT with a numeric port (HOST may be empty).
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkTarget accepts HOST:PORT or a gRPC target URI (scheme:///endpoint).
+func checkTarget(s string) error {
+	if !strings.Contains(s, "://") {
+		if err := checkHostPort(s); err != nil {
+			return err
+		}
+		if host, _, _ := net.SplitHostPort(s); host == "" {
+			return errors.New("host is empty")
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme == "" || (u.Path == "" && u.Opaque == "") || u.Path == "/" {
+		return errors.New("want SCHEME:///NAME:PORT, such as dns:///recordsvc.kube-system.svc:9090")
+	}
+	return nil
+}

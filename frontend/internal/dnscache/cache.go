@@ -1,0 +1,747 @@
+// Package dnscache is the frontend's response cache: a ristretto/v2 cache of
+// DNS responses keyed on (lower-cased name, type, class, DO bit) that honours
+// record TTLs, caches negative answers (RFC 2308), and keeps answers of the
+// record service exact through push invalidation (DESIGN.md section 4).
+//
+// # What is stored
+//
+// A cached response keeps its three record sections as an immutable template
+// of miekg/dns records, copied on the way in. A hit hands back fresh copies
+// with the TTLs and the owner-name case fixed for the asking query, which the
+// DNS server then wraps into a reply (header, question, EDNS). Pre-packed
+// wire bytes would save the copies and the packing but need patching of the
+// ID, TTLs, question case and OPT record; that is left to the performance
+// work.
+//
+// # TTLs
+//
+// A response lives for its TTL: the smallest record TTL, or for a negative
+// answer min(SOA TTL, SOA minimum) as RFC 2308 says (a negative answer
+// without SOA is not cached, nor is any rcode but NOERROR and NXDOMAIN). On a
+// hit the records show the time left (TTL minus whole seconds since stored).
+// Expired entries are never served; the expiry is kept so that serve-stale
+// can be added.
+//
+// Answers of the upstreams (not from the record service) are clamped: their
+// lifetime is at least Config.MinTTL and at most Config.MaxTTL, or
+// Config.MaxNegativeTTL for a negative answer, and every record of the stored
+// answer carries that lifetime as its TTL, so that a hit shows the same,
+// decremented, TTL on every record (Lifetime tells the caller the value for
+// the answer it sends on a miss). A record TTL of 0 still means "do not
+// cache". Truncated answers are never stored. Upstream answers live under
+// keys of their own (NewForwardKey): a name the record service may answer
+// one day (a reverse name that falls through to the upstreams) never hits
+// an upstream answer before the record service has been asked.
+//
+// # Exact cluster entries
+//
+// A record-service answer ("cluster entry") names the invalidation keys it
+// depends on and the revision and server it was computed at. When it comes
+// from the server whose Watch stream the cache currently follows, it is
+// "exact": every change to its keys will be announced, so the entry stays
+// valid beyond its record TTL, up to Config.ClusterTTL (default 5m), for as
+// long as that stream stays open. An exact entry is as good as a fresh
+// Lookup, so a hit shows the record TTLs as the record service gave them,
+// not decremented. When the stream breaks the entry falls back to its record
+// TTL; when a stream (re)starts (Resync) or another server appears, every
+// cluster entry is dropped.
+//
+// Invalidate(revision R, keys K) drops every cluster entry that depends on a
+// key in K and was computed at a revision below R (or from another server),
+// through a key -> entries index that is cleaned whenever ristretto lets an
+// entry go (eviction, rejection, expiry, replacement). The cache remembers,
+// per key, the last invalidation revision, and refuses to store an answer
+// computed at an earlier revision: an answer computed before a change but
+// stored after its invalidation never enters the cache. Callers take a Fill
+// token with Begin before asking the record service and pass it to Set; a
+// Resync or a broken stream in between makes Set refuse the answer.
+//
+// ristretto applies Set asynchronously and may drop it: the cache is an
+// optimisation, never the source of truth. Tests call Wait.
+package dnscache
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/miekg/dns"
+)
+
+// Config configures a Cache. Zero values select the documented defaults.
+type Config struct {
+	// MaxBytes bounds the estimated memory of the cached responses (the cost
+	// function counts the wire size of the records plus bookkeeping).
+	// Default 64 MiB.
+	MaxBytes int64
+	// ClusterTTL is how long an exact cluster entry may stay cached while
+	// the Watch stream covering it stays open, when that is longer than its
+	// record TTL. Default 5m; a negative value disables the extension.
+	ClusterTTL time.Duration
+	// MaxTrackedKeys bounds how many invalidation keys the cache remembers
+	// the last invalidation revision of. When it is exceeded the oldest are
+	// forgotten and the cache refuses answers computed before the newest
+	// forgotten revision. Default 65536.
+	MaxTrackedKeys int
+	// MaxTTL caps the lifetime of a positive upstream answer. Default 1h.
+	MaxTTL time.Duration
+	// MinTTL is the least lifetime of an upstream answer, positive or
+	// negative, whatever its record TTLs (a TTL of 0 is still not cached).
+	// Default 0 (no floor). It never exceeds the applicable cap.
+	MinTTL time.Duration
+	// MaxNegativeTTL caps the lifetime of a negative upstream answer
+	// (NXDOMAIN or NODATA, whose TTL is min(SOA TTL, SOA minimum)).
+	// Default 30m.
+	MaxNegativeTTL time.Duration
+	// Now returns the current time. Default time.Now (tests pass a clock).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 64 << 20
+	}
+	if c.ClusterTTL == 0 {
+		c.ClusterTTL = 5 * time.Minute
+	}
+	if c.ClusterTTL < 0 {
+		c.ClusterTTL = 0
+	}
+	if c.MaxTTL <= 0 {
+		c.MaxTTL = time.Hour
+	}
+	if c.MaxNegativeTTL <= 0 {
+		c.MaxNegativeTTL = 30 * time.Minute
+	}
+	if c.MinTTL < 0 {
+		c.MinTTL = 0
+	}
+	if c.MaxTrackedKeys <= 0 {
+		c.MaxTrackedKeys = 65536
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Key identifies a cached response: the lower-cased query name, type, class
+// and DNSSEC OK bit. It also remembers the name as asked, so that a hit can
+// give the answer the case of the query.
+type Key struct {
+	id   string
+	name string
+}
+
+// Flag bits of the last byte of a key.
+const (
+	keyDO      = 1 << 0
+	keyForward = 1 << 1
+)
+
+// NewKey builds the key of a question answered by the record service. name
+// is made fully qualified.
+func NewKey(name string, qtype, qclass uint16, do bool) Key {
+	return newKey(name, qtype, qclass, do, false)
+}
+
+// NewForwardKey builds the key of a question answered by the upstreams. It
+// never equals a NewKey key, so that an upstream answer is found only once
+// the caller knows the record service does not answer the question.
+func NewForwardKey(name string, qtype, qclass uint16, do bool) Key {
+	return newKey(name, qtype, qclass, do, true)
+}
+
+func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
+	name = dns.Fqdn(name)
+	lower := strings.ToLower(name)
+	b := make([]byte, 0, len(lower)+5)
+	b = append(b, lower...)
+	b = append(b, byte(qtype>>8), byte(qtype), byte(qclass>>8), byte(qclass))
+	var flags byte
+	if do {
+		flags |= keyDO
+	}
+	if forward {
+		flags |= keyForward
+	}
+	b = append(b, flags)
+	return Key{id: string(b), name: name}
+}
+
+// Name is the query name as asked, fully qualified.
+func (k Key) Name() string { return k.name }
+
+// Response is what the cache stores and hands back.
+type Response struct {
+	// Rcode is dns.RcodeSuccess or dns.RcodeNameError; other rcodes are
+	// never cached.
+	Rcode int
+	// Answer, Ns and Extra are the record sections (no OPT record). Set
+	// copies them; Get returns copies the caller may modify.
+	Answer, Ns, Extra []dns.RR
+	// TTL caps the time, in seconds, the response may be served (the
+	// record service's ttl field). 0 means: derived from the records only.
+	TTL uint32
+	// AuthenticatedData is the AD bit of an upstream answer.
+	AuthenticatedData bool
+	// Truncated marks a reply with TC set: Set never stores it.
+	Truncated bool
+
+	// Cluster marks an answer of the record service; the fields below
+	// describe it.
+	Cluster bool
+	// Revision is the record-service revision the answer was computed at.
+	Revision uint64
+	// ServerID is the record-service process that computed it.
+	ServerID string
+	// Keys are the invalidation keys the answer depends on. Shared, read only.
+	Keys []string
+}
+
+// Fill is the state a caller captures with Begin before it asks the record
+// service, and hands to Set with the answer.
+type Fill struct {
+	epoch uint64
+	seq   uint64
+}
+
+// Stats are the cache's counters.
+type Stats struct {
+	// Hits and Misses count Get calls.
+	Hits, Misses uint64
+	// Evictions counts entries ristretto evicted for room or expiry.
+	Evictions uint64
+	// Invalidated counts cluster entries dropped by Invalidate or Resync.
+	Invalidated uint64
+	// Refused counts Sets refused because an invalidation or a resync
+	// happened while the answer was being computed.
+	Refused uint64
+	// Invalidations counts Invalidate and Resync calls.
+	Invalidations uint64
+	// Entries is the number of responses held.
+	Entries int64
+}
+
+// Cache is a DNS response cache. It is safe for concurrent use.
+type Cache struct {
+	cfg Config
+	rc  *ristretto.Cache[string, *entry]
+
+	// epoch moves on every Resync and Disconnected: exact entries are valid
+	// beyond their record TTL only while it has not moved since they were
+	// stored. Written under mu, read without.
+	epoch atomic.Uint64
+
+	hits, misses, evictions, invalidated, refused, invalidations atomic.Uint64
+	entries                                                      atomic.Int64
+
+	// mu guards the fields below. It is never held while calling into
+	// ristretto, whose callbacks take it.
+	mu sync.Mutex
+	// connected is true between a Resync and the next Disconnected.
+	connected bool
+	// serverID is the record-service process the Watch stream follows.
+	serverID string
+	// seq counts Invalidate calls since the last Resync.
+	seq uint64
+	// marks holds, per invalidation key, the last invalidation.
+	marks map[string]keyMark
+	// order lists the invalidations in arrival order, to forget the oldest
+	// marks when there are more than MaxTrackedKeys.
+	order []keyAt
+	// floorRev and floorSeq are the newest forgotten mark: answers older
+	// than that are refused.
+	floorRev, floorSeq uint64
+	// byKey indexes the cluster entries by the invalidation keys they
+	// depend on; cluster holds them all.
+	byKey   map[string]map[*entry]struct{}
+	cluster map[*entry]struct{}
+}
+
+type keyMark struct{ rev, seq uint64 }
+
+type keyAt struct {
+	key string
+	seq uint64
+}
+
+type entry struct {
+	id        string
+	name      string
+	rcode     int
+	ad        bool
+	answer    []dns.RR
+	ns        []dns.RR
+	extra     []dns.RR
+	ttl       uint32
+	stored    time.Time
+	expires   time.Time
+	hold      time.Time
+	cluster   bool
+	exact     bool
+	revision  uint64
+	serverID  string
+	keys      []string
+	epoch     uint64
+	dead      atomic.Bool
+	costBytes int64
+}
+
+// New creates a cache. Close it to stop ristretto's goroutines.
+func New(cfg Config) (*Cache, error) {
+	cfg = cfg.withDefaults()
+	if cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("cache size %d is negative", cfg.MaxBytes)
+	}
+	c := &Cache{
+		cfg:     cfg,
+		marks:   make(map[string]keyMark),
+		byKey:   make(map[string]map[*entry]struct{}),
+		cluster: make(map[*entry]struct{}),
+	}
+	// ristretto wants about ten counters per entry it may hold; responses
+	// cost a few hundred bytes.
+	counters := max(cfg.MaxBytes/512*10, 1024)
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
+		NumCounters: counters,
+		MaxCost:     cfg.MaxBytes,
+		BufferItems: 64,
+		OnEvict: func(it *ristretto.Item[*entry]) {
+			if it.Value != nil {
+				c.evictions.Add(1)
+			}
+		},
+		OnExit: c.onExit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ristretto cache: %w", err)
+	}
+	c.rc = rc
+	return c, nil
+}
+
+// Close releases the cache; it must not be used afterwards.
+func (c *Cache) Close() { c.rc.Close() }
+
+// Wait blocks until every Set and Del made so far is applied. ristretto
+// applies them asynchronously; tests call Wait before expecting a hit.
+func (c *Cache) Wait() { c.rc.Wait() }
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:          c.hits.Load(),
+		Misses:        c.misses.Load(),
+		Evictions:     c.evictions.Load(),
+		Invalidated:   c.invalidated.Load(),
+		Refused:       c.refused.Load(),
+		Invalidations: c.invalidations.Load(),
+		Entries:       c.entries.Load(),
+	}
+}
+
+// Get returns the cached response for k, with copies of the records whose
+// TTLs show the time left and whose owner names equal to the query name
+// (ignoring case) carry the query's case.
+func (c *Cache) Get(k Key) (Response, bool) {
+	e, ok := c.rc.Get(k.id)
+	if !ok || e == nil || e.id != k.id || e.dead.Load() {
+		c.misses.Add(1)
+		return Response{}, false
+	}
+	now := c.cfg.Now()
+	var age uint32
+	switch {
+	case e.exact && e.epoch == c.epoch.Load() && now.Before(e.hold):
+		// Kept exact by the Watch stream: as fresh as a new Lookup.
+	case now.Before(e.expires):
+		age = uint32(now.Sub(e.stored) / time.Second)
+	default:
+		c.misses.Add(1)
+		return Response{}, false
+	}
+	c.hits.Add(1)
+	return e.response(k.name, age), true
+}
+
+// Begin captures the state a later Set of an answer checks against. Call it
+// before asking the record service.
+func (c *Cache) Begin() Fill {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Fill{epoch: c.epoch.Load(), seq: c.seq}
+}
+
+// Lifetime is how long, in seconds, Set would keep r: for an answer of the
+// record service its smallest record TTL (RFC 2308 for negative answers)
+// capped by r.TTL; for an upstream answer that value clamped between
+// Config.MinTTL and Config.MaxTTL (Config.MaxNegativeTTL when negative). 0
+// means r is not cacheable: an rcode other than NOERROR and NXDOMAIN, a
+// truncated reply, a record TTL of 0, or a negative answer without SOA.
+func (c *Cache) Lifetime(r Response) uint32 {
+	if (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) || r.Truncated {
+		return 0
+	}
+	ttl := MinTTL(r.Rcode, r.Answer, r.Ns, r.Extra)
+	if r.TTL > 0 && r.TTL < ttl {
+		ttl = r.TTL
+	}
+	if ttl == 0 || r.Cluster {
+		return ttl
+	}
+	maxTTL := c.cfg.MaxTTL
+	if negative(r.Rcode, r.Answer) {
+		maxTTL = c.cfg.MaxNegativeTTL
+	}
+	ceiling := uint32(min(maxTTL/time.Second, math.MaxUint32))
+	floor := uint32(min(c.cfg.MinTTL/time.Second, math.MaxUint32))
+	return min(max(ttl, floor), ceiling)
+}
+
+// Set stores r under k and reports whether it was handed to ristretto
+// (which may still decline to keep it). It refuses responses that must not
+// be cached (see Lifetime) and cluster answers that an invalidation or
+// resync since Begin made stale. The records of an upstream answer are
+// stored with the answer's lifetime as their TTL.
+func (c *Cache) Set(k Key, fill Fill, r Response) bool {
+	ttl := c.Lifetime(r)
+	if ttl == 0 {
+		return false
+	}
+	now := c.cfg.Now()
+	e := &entry{
+		id:       k.id,
+		name:     k.name,
+		rcode:    r.Rcode,
+		ad:       r.AuthenticatedData,
+		answer:   copyRRs(r.Answer),
+		ns:       copyRRs(r.Ns),
+		extra:    copyRRs(r.Extra),
+		ttl:      ttl,
+		stored:   now,
+		expires:  now.Add(time.Duration(ttl) * time.Second),
+		cluster:  r.Cluster,
+		revision: r.Revision,
+		serverID: r.ServerID,
+		keys:     r.Keys,
+	}
+	e.hold = e.expires
+	if !e.cluster {
+		for _, section := range [][]dns.RR{e.answer, e.ns, e.extra} {
+			SetTTL(section, ttl)
+		}
+	}
+	e.costBytes = cost(e)
+	if e.cluster && !c.admitCluster(e, fill) {
+		c.refused.Add(1)
+		return false
+	}
+	lifetime := e.expires.Sub(now)
+	if e.exact {
+		lifetime = e.hold.Sub(now)
+	}
+	if !c.rc.SetWithTTL(e.id, e, e.costBytes, lifetime) {
+		if e.cluster {
+			c.mu.Lock()
+			c.unregister(e)
+			c.mu.Unlock()
+		}
+		return false
+	}
+	c.entries.Add(1)
+	return true
+}
+
+// admitCluster decides whether a cluster answer may be stored, marks it
+// exact when the Watch stream covers it, and indexes it by its keys.
+func (c *Cache) admitCluster(e *entry, fill Fill) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fill.epoch != c.epoch.Load() {
+		// A resync or a broken stream since Begin: nothing is known about
+		// what changed meanwhile.
+		return false
+	}
+	e.epoch = fill.epoch
+	e.exact = c.connected && e.serverID != "" && e.serverID == c.serverID && len(e.keys) > 0
+	if e.exact {
+		// Revisions of the followed server are comparable: refuse an answer
+		// computed before an invalidation of one of its keys.
+		if e.revision < c.floorRev {
+			return false
+		}
+		for _, key := range e.keys {
+			if m, ok := c.marks[key]; ok && m.rev > e.revision {
+				return false
+			}
+		}
+		if hold := e.stored.Add(c.cfg.ClusterTTL); hold.After(e.hold) {
+			e.hold = hold
+		}
+	} else {
+		// Another server's revisions say nothing: refuse when any of the
+		// keys was invalidated since Begin.
+		if fill.seq < c.floorSeq {
+			return false
+		}
+		for _, key := range e.keys {
+			if m, ok := c.marks[key]; ok && m.seq > fill.seq {
+				return false
+			}
+		}
+	}
+	c.cluster[e] = struct{}{}
+	for _, key := range e.keys {
+		set := c.byKey[key]
+		if set == nil {
+			set = make(map[*entry]struct{})
+			c.byKey[key] = set
+		}
+		set[e] = struct{}{}
+	}
+	return true
+}
+
+// Invalidate drops the cluster entries that depend on one of keys and were
+// computed before revision (or by another server), and remembers the
+// revision so that such answers are not stored later. A message from a
+// server other than the followed one counts as a Resync.
+func (c *Cache) Invalidate(serverID string, revision uint64, keys []string) {
+	c.invalidations.Add(1)
+	c.mu.Lock()
+	var victims []*entry
+	if !c.connected || serverID != c.serverID {
+		victims = c.resyncLocked(serverID, revision)
+	} else {
+		c.seq++
+		for _, key := range keys {
+			m := c.marks[key]
+			m.rev = max(m.rev, revision)
+			m.seq = c.seq
+			c.marks[key] = m
+			c.order = append(c.order, keyAt{key: key, seq: c.seq})
+			for e := range c.byKey[key] {
+				if !e.exact || e.revision < revision {
+					victims = append(victims, e)
+					c.kill(e)
+				}
+			}
+		}
+		c.forgetOldMarks()
+	}
+	c.mu.Unlock()
+	c.drop(victims)
+}
+
+// Resync drops every cluster entry and starts following serverID's stream
+// at revision.
+func (c *Cache) Resync(serverID string, revision uint64) {
+	c.invalidations.Add(1)
+	c.mu.Lock()
+	victims := c.resyncLocked(serverID, revision)
+	c.mu.Unlock()
+	c.drop(victims)
+}
+
+// Disconnected records that the Watch stream broke: exact entries fall back
+// to their record TTL and answers in flight are refused.
+func (c *Cache) Disconnected() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.connected = false
+	c.serverID = ""
+	c.epoch.Add(1)
+}
+
+func (c *Cache) resyncLocked(serverID string, revision uint64) []*entry {
+	victims := make([]*entry, 0, len(c.cluster))
+	for e := range c.cluster {
+		e.dead.Store(true)
+		victims = append(victims, e)
+	}
+	clear(c.cluster)
+	clear(c.byKey)
+	clear(c.marks)
+	c.order = nil
+	c.floorRev = revision
+	c.floorSeq = c.seq
+	c.connected = true
+	c.serverID = serverID
+	c.epoch.Add(1)
+	return victims
+}
+
+// kill marks e never to be served again and removes it from the index.
+func (c *Cache) kill(e *entry) {
+	e.dead.Store(true)
+	c.unregister(e)
+}
+
+func (c *Cache) unregister(e *entry) {
+	delete(c.cluster, e)
+	for _, key := range e.keys {
+		if set := c.byKey[key]; set != nil {
+			delete(set, e)
+			if len(set) == 0 {
+				delete(c.byKey, key)
+			}
+		}
+	}
+}
+
+// forgetOldMarks keeps the marks within MaxTrackedKeys by forgetting the
+// oldest half, raising the floors to the newest forgotten mark.
+func (c *Cache) forgetOldMarks() {
+	if len(c.order) <= c.cfg.MaxTrackedKeys {
+		return
+	}
+	n := len(c.order) - c.cfg.MaxTrackedKeys/2
+	for _, old := range c.order[:n] {
+		if m, ok := c.marks[old.key]; ok && m.seq == old.seq {
+			delete(c.marks, old.key)
+			c.floorRev = max(c.floorRev, m.rev)
+			c.floorSeq = max(c.floorSeq, m.seq)
+		}
+	}
+	c.order = slices.Clone(c.order[n:])
+}
+
+// drop removes dead entries from ristretto. A newer entry stored under the
+// same key in the meantime may go too: that costs a miss, never a stale
+// answer.
+func (c *Cache) drop(victims []*entry) {
+	for _, e := range victims {
+		c.rc.Del(e.id)
+	}
+	c.invalidated.Add(uint64(len(victims)))
+}
+
+// onExit runs whenever ristretto lets a value go.
+func (c *Cache) onExit(e *entry) {
+	if e == nil {
+		return
+	}
+	c.entries.Add(-1)
+	if e.cluster {
+		c.mu.Lock()
+		c.unregister(e)
+		c.mu.Unlock()
+	}
+}
+
+// negative reports whether a response is a negative answer (RFC 2308).
+func negative(rcode int, answer []dns.RR) bool {
+	return rcode == dns.RcodeNameError || (rcode == dns.RcodeSuccess && len(answer) == 0)
+}
+
+// SetTTL sets the TTL of every record but OPT to ttl.
+func SetTTL(rrs []dns.RR, ttl uint32) {
+	for _, rr := range rrs {
+		if h := rr.Header(); h.Rrtype != dns.TypeOPT {
+			h.Ttl = ttl
+		}
+	}
+}
+
+// MinTTL is how long a response may be cached, in seconds: the smallest TTL
+// of its records, or for a negative answer (NXDOMAIN, or NOERROR without
+// answer records) min(SOA TTL, SOA minimum) of the SOA in the authority
+// section, 0 when there is none (RFC 2308). OPT records are ignored.
+func MinTTL(rcode int, answer, ns, extra []dns.RR) uint32 {
+	if negative(rcode, answer) {
+		for _, rr := range ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				return min(soa.Hdr.Ttl, soa.Minttl)
+			}
+		}
+		return 0
+	}
+	ttl, found := uint32(0), false
+	for _, section := range [][]dns.RR{answer, ns, extra} {
+		for _, rr := range section {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				continue
+			}
+			if t := rr.Header().Ttl; !found || t < ttl {
+				ttl, found = t, true
+			}
+		}
+	}
+	return ttl
+}
+
+func (e *entry) response(name string, age uint32) Response {
+	return Response{
+		Rcode:             e.rcode,
+		AuthenticatedData: e.ad,
+		Answer:            e.copyFor(e.answer, name, age),
+		Ns:                e.copyFor(e.ns, name, age),
+		Extra:             e.copyFor(e.extra, name, age),
+		TTL:               e.ttl - min(age, e.ttl),
+		Cluster:           e.cluster,
+		Revision:          e.revision,
+		ServerID:          e.serverID,
+		Keys:              e.keys,
+	}
+}
+
+// copyFor copies records for a query named name, age seconds after they
+// were stored.
+func (e *entry) copyFor(rrs []dns.RR, name string, age uint32) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		cp := dns.Copy(rr)
+		h := cp.Header()
+		h.Ttl -= min(age, h.Ttl)
+		if h.Name != name && strings.EqualFold(h.Name, name) {
+			h.Name = name
+		}
+		out[i] = cp
+	}
+	return out
+}
+
+func copyRRs(rrs []dns.RR) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		if rr == nil || rr.Header().Rrtype == dns.TypeOPT {
+			continue
+		}
+		out = append(out, dns.Copy(rr))
+	}
+	return out
+}
+
+// Cost estimate: an entry's struct, key and index take about entryOverhead
+// bytes besides its records; each record and key adds recordOverhead to its
+// own length.
+const (
+	entryOverhead  = 256
+	recordOverhead = 64
+)
+
+// cost estimates the memory of an entry in bytes.
+func cost(e *entry) int64 {
+	n := int64(entryOverhead + 2*len(e.id))
+	for _, section := range [][]dns.RR{e.answer, e.ns, e.extra} {
+		for _, rr := range section {
+			n += int64(dns.Len(rr) + recordOverhead)
+		}
+	}
+	for _, k := range e.keys {
+		n += int64(len(k) + recordOverhead)
+	}
+	return n
+}

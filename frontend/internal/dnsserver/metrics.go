@@ -1,0 +1,167 @@
+package dnsserver
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/status"
+
+	"github.com/clusterdns/clusterdns/frontend/internal/dnscache"
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+)
+
+// Metrics holds the DNS server's Prometheus collectors. A nil *Metrics
+// records nothing.
+type Metrics struct {
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	lookupDuration *prometheus.HistogramVec
+	lookupErrors   *prometheus.CounterVec
+	malformed      prometheus.Counter
+	tcpOpen        prometheus.Gauge
+	tcpRejects     prometheus.Counter
+}
+
+// NewMetrics creates the server's collectors and registers them on reg (the
+// frontend's own registry, never the global default). With a non-nil cache
+// it also exports the cache's counters:
+//
+//	clusterdns_frontend_requests_total{qtype,transport,rcode}
+//	clusterdns_frontend_request_duration_seconds{transport}
+//	clusterdns_frontend_malformed_requests_total
+//	clusterdns_frontend_tcp_connections
+//	clusterdns_frontend_tcp_connections_rejected_total
+//	clusterdns_frontend_recordsvc_lookup_duration_seconds{result}
+//	clusterdns_frontend_recordsvc_lookup_errors_total{code}
+//	clusterdns_frontend_cache_hits_total, _misses_total, _evictions_total,
+//	_invalidated_total, _refused_total, _invalidations_total
+//	clusterdns_frontend_cache_entries
+func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "requests_total",
+			Help: "DNS requests answered, by query type, transport and response code.",
+		}, []string{"qtype", "transport", "rcode"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "request_duration_seconds",
+			Help:    "Time from receiving a DNS request to writing its response, by transport.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}, []string{"transport"}),
+		lookupDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "recordsvc_lookup_duration_seconds",
+			Help:    "Duration of record service Lookup calls, by result (error when the call failed).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"result"}),
+		lookupErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "recordsvc_lookup_errors_total",
+			Help: "Failed record service Lookup calls, by gRPC status code.",
+		}, []string{"code"}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "malformed_requests_total",
+			Help: "Received messages that did not unpack as DNS queries.",
+		}),
+		tcpOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "tcp_connections",
+			Help: "DNS TCP connections open.",
+		}),
+		tcpRejects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "tcp_connections_rejected_total",
+			Help: "DNS TCP connections closed at once because the bound on open connections was reached.",
+		}),
+	}
+	collectors := []prometheus.Collector{m.requests, m.duration, m.lookupDuration, m.lookupErrors, m.malformed, m.tcpOpen, m.tcpRejects}
+	if cache != nil {
+		counter := func(name, help string, v func(dnscache.Stats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "clusterdns", Subsystem: "frontend", Name: name, Help: help,
+			}, func() float64 { return float64(v(cache.Stats())) })
+		}
+		collectors = append(collectors,
+			counter("cache_hits_total", "Responses served from the cache.",
+				func(s dnscache.Stats) uint64 { return s.Hits }),
+			counter("cache_misses_total", "Cache lookups that found nothing servable.",
+				func(s dnscache.Stats) uint64 { return s.Misses }),
+			counter("cache_evictions_total", "Cache entries evicted for room or expiry.",
+				func(s dnscache.Stats) uint64 { return s.Evictions }),
+			counter("cache_invalidated_total", "Cluster cache entries dropped by record service invalidations and resyncs.",
+				func(s dnscache.Stats) uint64 { return s.Invalidated }),
+			counter("cache_refused_total", "Answers not cached because an invalidation raced their lookup.",
+				func(s dnscache.Stats) uint64 { return s.Refused }),
+			counter("cache_invalidations_total", "Invalidation and resync messages applied to the cache.",
+				func(s dnscache.Stats) uint64 { return s.Invalidations }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: "clusterdns", Subsystem: "frontend", Name: "cache_entries",
+				Help: "Responses held in the cache.",
+			}, func() float64 { return float64(cache.Stats().Entries) }),
+		)
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register DNS server metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) request(qtype uint16, transport clusterdnsv1.Transport, rcode int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	t := transportLabel(transport)
+	m.requests.WithLabelValues(qtypeLabel(qtype), t, rcodeLabel(rcode)).Inc()
+	m.duration.WithLabelValues(t).Observe(d.Seconds())
+}
+
+func (m *Metrics) lookup(resp *clusterdnsv1.LookupResponse, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "error"
+	if err == nil {
+		result = resultLabel(resp.GetResult())
+	} else {
+		// status.Code finds the gRPC status inside wrapped errors.
+		m.lookupErrors.WithLabelValues(status.Code(err).String()).Inc()
+	}
+	m.lookupDuration.WithLabelValues(result).Observe(d.Seconds())
+}
+
+func (m *Metrics) malformedRequest() {
+	if m == nil {
+		return
+	}
+	m.malformed.Inc()
+}
+
+func (m *Metrics) tcpConnections(delta int) {
+	if m == nil {
+		return
+	}
+	m.tcpOpen.Add(float64(delta))
+}
+
+func (m *Metrics) tcpRejected() {
+	if m == nil {
+		return
+	}
+	m.tcpRejects.Inc()
+}
+
+// resultLabel names a Lookup result in metrics.
+func resultLabel(r clusterdnsv1.Result) string {
+	switch r {
+	case clusterdnsv1.Result_RESULT_SUCCESS:
+		return "success"
+	case clusterdnsv1.Result_RESULT_NO_DATA:
+		return "no_data"
+	case clusterdnsv1.Result_RESULT_NAME_ERROR:
+		return "name_error"
+	case clusterdnsv1.Result_RESULT_NOT_READY:
+		return "not_ready"
+	case clusterdnsv1.Result_RESULT_NOT_AUTHORITATIVE:
+		return "not_authoritative"
+	default:
+		return "unspecified"
+	}
+}

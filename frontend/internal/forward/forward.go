@@ -1,0 +1,333 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ErrOverloaded is returned by Forward when Config.MaxConcurrent upstream queries are already in flight.
+// The DNS handler answers REFUSED; the refusal is already counted in Metrics.
+var ErrOverloaded = errors.New("forward: too many concurrent upstream queries")
+
+// Forwarder sends queries to upstream resolvers. Its methods are safe for concurrent use.
+type Forwarder struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+
+	defaults  []string            // default upstreams, "ip:port"
+	flagStubs map[string][]string // Config.StubDomains, normalised
+
+	routes atomic.Pointer[routes]
+
+	mu    sync.Mutex           // serialises routing table rebuilds
+	known map[string]*upstream // upstreams of the current table, by address; guarded by mu
+
+	stubFile stubFileState // touched only by New and the reload loop
+
+	inflight  atomic.Int64
+	buffers   sync.Pool // *[]byte of maxUDPReply bytes
+	probeName string
+}
+
+// New validates cfg, applies its defaults, reads the upstreams (Config.Upstreams, else Config.ResolvConf)
+// and the stub domains (Config.StubDomains and Config.StubDomainsFile). A nil logger discards logs.
+func New(cfg Config, logger *slog.Logger) (*Forwarder, error) {
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	switch cfg.Policy {
+	case PolicyRandom, PolicyRoundRobin, PolicySequential:
+	default:
+		return nil, fmt.Errorf("forward policy %q: want %s, %s or %s", cfg.Policy, PolicyRandom, PolicyRoundRobin, PolicySequential)
+	}
+	f := &Forwarder{
+		cfg:       cfg,
+		log:       logger.With("component", "forward"),
+		metrics:   cfg.Metrics,
+		flagStubs: make(map[string][]string, len(cfg.StubDomains)),
+		known:     make(map[string]*upstream),
+		probeName: newProbeName(),
+		buffers: sync.Pool{New: func() any {
+			b := make([]byte, maxUDPReply)
+			return &b
+		}},
+	}
+	var err error
+	f.defaults, err = defaultUpstreams(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for zone, ups := range cfg.StubDomains {
+		z, err := parseZone(zone)
+		if err != nil {
+			return nil, fmt.Errorf("stub domain %q: %w", zone, err)
+		}
+		if len(ups) == 0 {
+			return nil, fmt.Errorf("stub domain %s: no upstreams", z)
+		}
+		for _, u := range ups {
+			a, err := ParseUpstream(u)
+			if err != nil {
+				return nil, fmt.Errorf("stub domain %s: %w", z, err)
+			}
+			if !slices.Contains(f.flagStubs[z], a) {
+				f.flagStubs[z] = append(f.flagStubs[z], a)
+			}
+		}
+	}
+	var fileStubs map[string][]string
+	if cfg.StubDomainsFile != "" {
+		data, err := os.ReadFile(cfg.StubDomainsFile)
+		if err != nil {
+			return nil, fmt.Errorf("read stub domains file: %w", err)
+		}
+		fileStubs, err = parseStubDomainsFile(cfg.StubDomainsFile, data)
+		if err != nil {
+			return nil, fmt.Errorf("stub domains file: %w", err)
+		}
+		f.stubFile.data = data
+	}
+	f.install(fileStubs)
+	return f, nil
+}
+
+// defaultUpstreams returns Config.Upstreams normalised, else the nameservers of Config.ResolvConf.
+func defaultUpstreams(cfg Config) ([]string, error) {
+	var ups []string
+	for _, u := range cfg.Upstreams {
+		a, err := ParseUpstream(u)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ups, a) {
+			ups = append(ups, a)
+		}
+	}
+	if len(ups) > 0 {
+		return ups, nil
+	}
+	file, err := os.Open(cfg.ResolvConf)
+	if err != nil {
+		return nil, fmt.Errorf("no upstreams configured: %w", err)
+	}
+	defer file.Close()
+	ups, err = ParseResolvConf(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.ResolvConf, err)
+	}
+	return ups, nil
+}
+
+// install builds and publishes the routing table from the default upstreams, the flag stub domains and
+// fileStubs (which override flag stub domains of the same zone).
+func (f *Forwarder) install(fileStubs map[string][]string) {
+	stubs := maps.Clone(f.flagStubs)
+	for zone, ups := range fileStubs {
+		if _, ok := stubs[zone]; ok {
+			f.log.Warn("stub domains file overrides a --stub-domain zone", "zone", zone, "file", f.cfg.StubDomainsFile)
+		}
+		stubs[zone] = ups
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, known := buildRoutes(f.defaults, stubs, f.known)
+	for addr := range f.known {
+		if _, ok := known[addr]; !ok {
+			f.metrics.forget(addr)
+		}
+	}
+	for addr, u := range known {
+		if _, ok := f.known[addr]; !ok {
+			f.metrics.health(addr, !u.down.Load())
+		}
+	}
+	f.known = known
+	f.routes.Store(r)
+}
+
+// Upstreams returns the default upstreams, "ip:port", in configured order.
+func (f *Forwarder) Upstreams() []string { return slices.Clone(f.defaults) }
+
+// StubDomains returns the stub domains in effect (flags merged with the file), zone -> upstreams.
+func (f *Forwarder) StubDomains() map[string][]string {
+	out := make(map[string][]string)
+	for zone, p := range f.routes.Load().stubs {
+		for _, u := range p.upstreams {
+			out[zone] = append(out[zone], u.addr)
+		}
+	}
+	return out
+}
+
+// Run checks the health of failing upstreams and reloads Config.StubDomainsFile until ctx ends, then
+// returns nil. Call it once per Forwarder; Forward works without it, but then no upstream marked down
+// comes back up and the stub domains file is read only by New.
+func (f *Forwarder) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { f.healthLoop(ctx) })
+	if f.cfg.StubDomainsFile != "" {
+		wg.Go(func() { f.reloadLoop(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// Forward resolves req (exactly one question) through the upstreams that serve its name: the stub domain
+// with the longest matching zone, else the default upstreams. Healthy upstreams are tried in policy order
+// (all of them when none is healthy), at most Config.MaxAttempts, each attempt bounded by Config.Timeout and
+// all of them by ctx.
+//
+// Each attempt sends a copy of req with a new random ID from a new UDP socket, keeping the client's EDNS0
+// OPT record (DO bit included) or adding one advertising 1232 bytes; a truncated reply is retried over TCP
+// to the same upstream. A SERVFAIL or REFUSED reply makes the query move on to the next upstream; when no
+// upstream does better, the last such reply is returned (it is the upstreams' real answer). A truncated
+// reply whose TCP retry failed is returned the same way, as a last resort. When no upstream answers, Forward
+// returns an error and never a made-up answer.
+//
+// The returned message carries req's ID and question (with the client's case). When req had no OPT record
+// the OPT of the reply is removed. The reply may exceed the client's buffer: fitting it (and setting TC) is
+// the DNS handler's job.
+func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
+	if len(req.Question) != 1 {
+		return nil, fmt.Errorf("forward: want exactly one question, got %d", len(req.Question))
+	}
+	if f.inflight.Add(1) > int64(f.cfg.MaxConcurrent) {
+		f.inflight.Add(-1)
+		f.metrics.refused()
+		return nil, ErrOverloaded
+	}
+	defer f.inflight.Add(-1)
+
+	query := req.Copy()
+	query.Response = false
+	if query.IsEdns0() == nil {
+		query.SetEdns0(DefaultUDPSize, false)
+	}
+	name := req.Question[0].Name
+	var (
+		lastErr  error
+		fallback *dns.Msg
+	)
+	order := f.order(f.routes.Load().poolFor(name))
+	for i, u := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		reply, err := f.attempt(ctx, u, query)
+		if err != nil {
+			lastErr = err
+			if reply != nil { // truncated reply whose TCP retry failed
+				fallback = reply
+			}
+			continue
+		}
+		if (reply.Rcode == dns.RcodeServerFailure || reply.Rcode == dns.RcodeRefused) && i < len(order)-1 {
+			if reply.Rcode == dns.RcodeServerFailure {
+				f.metrics.failure(u.addr, reasonServfail)
+			} else {
+				f.metrics.failure(u.addr, reasonRefused)
+			}
+			fallback = reply
+			continue
+		}
+		return finish(req, reply), nil
+	}
+	if fallback != nil {
+		return finish(req, fallback), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("forward %s: %w", name, err)
+	}
+	return nil, fmt.Errorf("forward %s: no upstream answered (%d tried): %w", name, len(order), lastErr)
+}
+
+// attempt runs one query against u: UDP, then TCP when the UDP reply is truncated. It updates u's health
+// and the metrics. On a failed TCP retry it returns the truncated UDP reply along with the error.
+func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg) (*dns.Msg, error) {
+	start := time.Now()
+	query.Id = newID()
+	reply, err := f.exchangeUDP(ctx, u.addr, query)
+	if err != nil {
+		f.attemptFailed(ctx, u, err)
+		return nil, err
+	}
+	u.succeeded(f.log, f.metrics)
+	if !reply.Truncated {
+		f.metrics.observe(u.addr, reply.Rcode, time.Since(start))
+		return reply, nil
+	}
+	truncated := reply
+	query.Id = newID()
+	reply, err = f.exchangeTCP(ctx, u.addr, query)
+	if err != nil {
+		// The upstream answered over UDP, so it stays up; only the TCP path failed.
+		f.metrics.failure(u.addr, reasonTCP)
+		f.log.Debug("tcp retry after truncated reply failed", "upstream", u.addr, "err", err)
+		return truncated, err
+	}
+	f.metrics.observe(u.addr, reply.Rcode, time.Since(start))
+	return reply, nil
+}
+
+// attemptFailed counts a failed attempt against u, unless it failed because ctx ended.
+func (f *Forwarder) attemptFailed(ctx context.Context, u *upstream, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if isTimeout(err) {
+		f.metrics.failure(u.addr, reasonTimeout)
+	} else {
+		f.metrics.failure(u.addr, reasonNetwork)
+	}
+	f.log.Debug("upstream attempt failed", "upstream", u.addr, "err", err)
+	u.failed(f.log, f.metrics, f.cfg.MaxFails, err)
+}
+
+// order returns the upstreams of p to try, in policy order: the healthy ones, or all when none is healthy.
+func (f *Forwarder) order(p *pool) []*upstream {
+	list := make([]*upstream, 0, len(p.upstreams))
+	for _, u := range p.upstreams {
+		if !u.down.Load() {
+			list = append(list, u)
+		}
+	}
+	if len(list) == 0 {
+		list = append(list, p.upstreams...)
+	}
+	switch f.cfg.Policy {
+	case PolicyRandom:
+		rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+	case PolicyRoundRobin:
+		start := int((p.next.Add(1) - 1) % uint64(len(list)))
+		list = slices.Concat(list[start:], list[:start])
+	}
+	if len(list) > f.cfg.MaxAttempts {
+		list = list[:f.cfg.MaxAttempts]
+	}
+	return list
+}
+
+// finish gives reply the client's ID and question, and drops its OPT record when the client sent none.
+func finish(req, reply *dns.Msg) *dns.Msg {
+	reply.Id = req.Id
+	reply.Question = slices.Clone(req.Question)
+	if req.IsEdns0() == nil {
+		reply.Extra = slices.DeleteFunc(reply.Extra, func(rr dns.RR) bool {
+			return rr.Header().Rrtype == dns.TypeOPT
+		})
+	}
+	return reply
+}

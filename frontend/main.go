@@ -1,0 +1,304 @@
+// Command frontend is the clusterdns DNS server pods talk to: it answers the
+// cluster zone and the reverse zones through the record service, forwards
+// other names to upstream resolvers, keeps a response cache that the record
+// service's invalidation stream keeps exact, exports Prometheus metrics and
+// health endpoints, and goes lameduck on SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clusterdns/clusterdns/frontend/internal/dnscache"
+	"github.com/clusterdns/clusterdns/frontend/internal/dnsserver"
+	"github.com/clusterdns/clusterdns/frontend/internal/forward"
+	"github.com/clusterdns/clusterdns/frontend/internal/recordclient"
+)
+
+// shutdownTimeout bounds the drain of DNS and HTTP servers at exit.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "frontend:", err)
+		os.Exit(2)
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	log := slog.New(handler)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal a second one ends the process at once instead
+	// of waiting for the lameduck period.
+	context.AfterFunc(ctx, stop)
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("frontend failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves DNS until ctx is done, then goes lameduck (still answering,
+// /ready failing) for cfg.Lameduck and drains. It returns an error when the
+// start fails or when a forwarding loop is detected.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var cache *dnscache.Cache
+	if cfg.CacheSize > 0 {
+		clusterTTL := cfg.ClusterCacheTTL
+		if clusterTTL == 0 {
+			clusterTTL = -1 // dnscache: negative disables the extension
+		}
+		c, err := dnscache.New(dnscache.Config{
+			MaxBytes:       cfg.CacheSize,
+			ClusterTTL:     clusterTTL,
+			MaxTTL:         cfg.CacheMaxTTL,
+			MinTTL:         cfg.CacheMinTTL,
+			MaxNegativeTTL: cfg.CacheMaxNegativeTTL,
+		})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		cache = c
+	}
+
+	client, err := recordclient.New(recordclient.Config{
+		Target:        cfg.RecordService,
+		LookupTimeout: cfg.LookupTimeout,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	metrics, err := dnsserver.NewMetrics(reg, cache)
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "clusterdns", Subsystem: "frontend", Name: "recordsvc_watch_connected",
+		Help: "1 while the record service invalidation stream is open.",
+	}, func() float64 {
+		if client.WatchConnected() {
+			return 1
+		}
+		return 0
+	})); err != nil {
+		return fmt.Errorf("register watch metric: %w", err)
+	}
+
+	fwd, err := newForwarder(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	dnsCfg := dnsserver.Config{
+		Listen:            cfg.Listen,
+		ClusterDomain:     cfg.ClusterDomain,
+		Records:           client,
+		Cache:             cache,
+		Metrics:           metrics,
+		Logger:            log,
+		QueryLog:          cfg.QueryLog,
+		UDPBufferSize:     cfg.EDNSBufferSize,
+		MaxUDPSize:        cfg.MaxUDPSize,
+		TCPIdleTimeout:    cfg.TCPIdleTimeout,
+		MaxTCPConnections: cfg.MaxTCPConnections,
+		MaxTCPQueries:     cfg.MaxTCPQueries,
+	}
+	loops := make(chan string, 1)
+	if fwd != nil {
+		dnsCfg.Forwarder = fwd
+		dnsCfg.LoopDetector = forward.NewLoopDetector(fwd.LoopProbeName())
+		dnsCfg.OnLoop = func(name string) {
+			select {
+			case loops <- name:
+			default:
+			}
+		}
+	}
+	srv, err := dnsserver.New(dnsCfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("serving DNS", "udp", srv.UDPAddr(), "tcp", srv.TCPAddr(),
+		"recordsvc", cfg.RecordService, "cluster_domain", cfg.ClusterDomain, "cache_bytes", cfg.CacheSize)
+
+	// life runs the background work until the DNS servers have drained:
+	// the invalidation stream and upstream health checks must go on during
+	// the lameduck period.
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
+	var wg sync.WaitGroup
+	var watcher recordclient.WatchHandler = ignoreWatch{}
+	if cache != nil {
+		watcher = cache
+	}
+	wg.Go(func() { _ = client.Watch(life, watcher) })
+	if fwd != nil {
+		wg.Go(func() { _ = fwd.Run(life) })
+		// The listeners are up: a probe that comes back reaches our
+		// LoopDetector.
+		wg.Go(func() {
+			if err := fwd.CheckLoop(life); err == nil {
+				log.Debug("loop check done", "probe", fwd.LoopProbeName())
+			}
+		})
+	}
+
+	var lameduck atomic.Bool
+	ready := func() bool { return !lameduck.Load() && client.Ready() }
+	var ops *http.Server
+	if cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			_ = srv.Shutdown(context.WithoutCancel(ctx))
+			endLife()
+			wg.Wait()
+			return fmt.Errorf("--metrics-listen %s: %w", cfg.MetricsListen, err)
+		}
+		ops = &http.Server{Handler: opsHandler(reg, ready), ReadHeaderTimeout: 5 * time.Second}
+		log.Info("serving metrics", "addr", ln.Addr())
+		wg.Go(func() {
+			if err := ops.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "err", err)
+			}
+		})
+	}
+
+	var errs []error
+	select {
+	case <-ctx.Done():
+		lameduck.Store(true)
+		if cfg.Lameduck > 0 {
+			log.Info("lameduck: not ready, still answering", "for", cfg.Lameduck)
+			t := time.NewTimer(cfg.Lameduck)
+			select {
+			case <-t.C:
+			case name := <-loops:
+				t.Stop()
+				errs = append(errs, loopError(name))
+			}
+		}
+	case name := <-loops:
+		lameduck.Store(true)
+		errs = append(errs, loopError(name))
+	}
+	log.Info("shutting down: draining DNS queries in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		errs = append(errs, err)
+	}
+	if ops != nil {
+		if err := ops.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics server shutdown: %w", err))
+		}
+	}
+	endLife()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// loopError is run's error when the loop probe came back.
+func loopError(probe string) error {
+	return fmt.Errorf("forwarding loop detected: the probe %s sent to the upstreams came back to this server, "+
+		"so an upstream forwards to us; point --upstream (or the nameservers of --resolv-conf) at resolvers "+
+		"that do not use this server", probe)
+}
+
+// newForwarder builds the upstream forwarder, or returns nil when no
+// upstream is configured and the default resolv.conf gives none (a warning
+// says that names outside the cluster zone get REFUSED).
+func newForwarder(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*forward.Forwarder, error) {
+	fcfg := forward.Config{
+		Upstreams:       cfg.Upstreams,
+		ResolvConf:      cfg.ResolvConf,
+		StubDomains:     cfg.StubDomains,
+		StubDomainsFile: cfg.StubDomainsFile,
+		Timeout:         cfg.UpstreamTimeout,
+		MaxConcurrent:   cfg.MaxConcurrentUpstream,
+		Policy:          cfg.UpstreamPolicy,
+	}
+	if len(cfg.Upstreams) == 0 && cfg.ResolvConf == forward.DefaultResolvConf {
+		f, err := os.Open(cfg.ResolvConf)
+		if err == nil {
+			_, err = forward.ParseResolvConf(f)
+			_ = f.Close()
+		}
+		if err != nil {
+			log.Warn("no upstream resolvers: names outside the cluster zone get REFUSED (give --upstream)",
+				"resolv_conf", cfg.ResolvConf, "err", err)
+			return nil, nil
+		}
+	}
+	m, err := forward.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	fcfg.Metrics = m
+	fwd, err := forward.New(fcfg, log)
+	if err != nil {
+		// forward's errors name the file and line at fault.
+		return nil, fmt.Errorf("forwarding (--upstream, --resolv-conf, --stub-domain, --stub-domains-file): %w", err)
+	}
+	log.Info("forwarding names outside the cluster zone", "upstreams", fwd.Upstreams(),
+		"stub_domains", len(fwd.StubDomains()), "policy", cfg.UpstreamPolicy)
+	return fwd, nil
+}
+
+// opsHandler serves /metrics from reg, /health (the process answers: 200)
+// and /ready (200 when ready reports true: the record service Watch stream is
+// open or the last Lookup got an answer, and the frontend is not in its
+// lameduck period; else 503).
+func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: record service not reachable or shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// ignoreWatch consumes the invalidation stream when there is no cache, so
+// that readiness still follows the stream.
+type ignoreWatch struct{}
+
+func (ignoreWatch) Resync(string, uint64)               {}
+func (ignoreWatch) Invalidate(string, uint64, []string) {}
+func (ignoreWatch) Disconnected()                       {}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestParseFlags(t *testing.T) {
+	defaults := Config{
+		Listen:                "127.0.0.1:1053",
+		RecordService:         "127.0.0.1:9090",
+		ClusterDomain:         "cluster.local",
+		CacheSize:             67108864,
+		ClusterCacheTTL:       5 * time.Minute,
+		MetricsListen:         "",
+		LogLevel:              slog.LevelInfo,
+		LookupTimeout:         2 * time.Second,
+		LogFormat:             "text",
+		ResolvConf:            "/etc/resolv.conf",
+		MaxConcurrentUpstream: 1000,
+		UpstreamPolicy:        "random",
+		UpstreamTimeout:       2 * time.Second,
+		CacheMaxTTL:           time.Hour,
+		CacheMaxNegativeTTL:   30 * time.Minute,
+		EDNSBufferSize:        1232,
+		MaxUDPSize:            4096,
+		TCPIdleTimeout:        10 * time.Second,
+		MaxTCPConnections:     1000,
+		MaxTCPQueries:         128,
+		Lameduck:              5 * time.Second,
+	}
+	with := func(change func(*Config)) Config {
+		c := defaults
+		change(&c)
+		return c
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		want    Config
+		wantErr string // substring; the flag's name for bad values
+	}{
+		{"defaults", nil, defaults, ""},
+		{"all flags", []string{
+			"--listen", "0.0.0.0:53", "--recordsvc", "dns:///recordsvc.kube-system.svc:9090",
+			"--cluster-domain", "Example.Internal.", "--cache-size", "0", "--cluster-cache-ttl", "0s",
+			"--metrics-listen", ":9153", "--log-level", "debug", "--lookup-timeout", "500ms",
+			"--log-format", "json", "--query-log",
+			"--upstream", "10.0.0.1", "--upstream", "[fd00::1]:5353",
+			"--resolv-conf", "/tmp/resolv.conf",
+			"--stub-domain", "Corp.Example=10.0.0.53:53,10.0.0.54", "--stub-domain", "lab.=192.0.2.1:5300",
+			"--stub-domains-file", "/etc/stubs", "--max-concurrent-upstream", "50",
+			"--upstream-policy", "round_robin", "--upstream-timeout", "1s",
+			"--cache-max-ttl", "10m", "--cache-min-ttl", "5s", "--cache-max-negative-ttl", "1m",
+			"--edns-buffer-size", "1400", "--max-udp-size", "1400",
+			"--tcp-idle-timeout", "3s", "--max-tcp-connections", "10", "--max-tcp-queries", "-1",
+			"--lameduck", "0s",
+		}, Config{
+			Listen: "0.0.0.0:53", RecordService: "dns:///recordsvc.kube-system.svc:9090",
+			ClusterDomain: "example.internal", CacheSize: 0, ClusterCacheTTL: 0,
+			MetricsListen: ":9153", LogLevel: slog.LevelDebug, LookupTimeout: 500 * time.Millisecond,
+			LogFormat: "json", QueryLog: true,
+			Upstreams:  []string{"10.0.0.1:53", "[fd00::1]:5353"},
+			ResolvConf: "/tmp/resolv.conf",
+			StubDomains: map[string][]string{
+				"corp.example.": {"10.0.0.53:53", "10.0.0.54:53"},
+				"lab.":          {"192.0.2.1:5300"},
+			},
+			StubDomainsFile: "/etc/stubs", MaxConcurrentUpstream: 50,
+			UpstreamPolicy: "round_robin", UpstreamTimeout: time.Second,
+			CacheMaxTTL: 10 * time.Minute, CacheMinTTL: 5 * time.Second, CacheMaxNegativeTTL: time.Minute,
+			EDNSBufferSize: 1400, MaxUDPSize: 1400,
+			TCPIdleTimeout: 3 * time.Second, MaxTCPConnections: 10, MaxTCPQueries: -1,
+			Lameduck: 0,
+		}, ""},
+		{"single dash and equals", []string{"-listen=[::1]:1053", "-log-level=WARN"},
+			with(func(c *Config) { c.Listen = "[::1]:1053"; c.LogLevel = slog.LevelWarn }), ""},
+		{"listen port 0", []string{"--listen", "127.0.0.1:0"}, with(func(c *Config) { c.Listen = "127.0.0.1:0" }), ""},
+
+		{"listen without port", []string{"--listen", "127.0.0.1"}, Config{}, "--listen"},
+		{"listen bad port", []string{"--listen", "127.0.0.1:99999"}, Config{}, "--listen"},
+		{"recordsvc empty", []string{"--recordsvc", ""}, Config{}, "--recordsvc"},
+		{"recordsvc without host", []string{"--recordsvc", ":9090"}, Config{}, "--recordsvc"},
+		{"recordsvc bad uri", []string{"--recordsvc", "dns:///"}, Config{}, "--recordsvc"},
+		{"cluster domain empty", []string{"--cluster-domain", ""}, Config{}, "--cluster-domain"},
+		{"cluster domain root", []string{"--cluster-domain", "."}, Config{}, "--cluster-domain"},
+		{"cluster domain malformed", []string{"--cluster-domain", "a..b"}, Config{}, "--cluster-domain"},
+		{"cache size negative", []string{"--cache-size", "-1"}, Config{}, "--cache-size"},
+		{"cache size not a number", []string{"--cache-size", "64MiB"}, Config{}, "cache-size"},
+		{"cluster cache ttl negative", []string{"--cluster-cache-ttl", "-1s"}, Config{}, "--cluster-cache-ttl"},
+		{"cluster cache ttl garbage", []string{"--cluster-cache-ttl", "soon"}, Config{}, "cluster-cache-ttl"},
+		{"metrics listen bad", []string{"--metrics-listen", "9153"}, Config{}, "--metrics-listen"},
+		{"log level bad", []string{"--log-level", "loud"}, Config{}, "--log-level"},
+		{"lookup timeout zero", []string{"--lookup-timeout", "0s"}, Config{}, "--lookup-timeout"},
+		{"lookup timeout garbage", []string{"--lookup-timeout", "2"}, Config{}, "lookup-timeout"},
+		{"upstream not an IP", []string{"--upstream", "dns.google:53"}, Config{}, "--upstream"},
+		{"upstream port 0", []string{"--upstream", "10.0.0.1:0"}, Config{}, "--upstream"},
+		{"resolv conf empty", []string{"--resolv-conf", ""}, Config{}, "--resolv-conf"},
+		{"stub domain without upstream", []string{"--stub-domain", "corp.example"}, Config{}, "--stub-domain"},
+		{"stub domain bad upstream", []string{"--stub-domain", "corp.example=ns.corp:53"}, Config{}, "--stub-domain"},
+		{"stub domain twice", []string{"--stub-domain", "a.example=10.0.0.1", "--stub-domain", "A.example.=10.0.0.2"}, Config{}, "--stub-domain"},
+		{"max concurrent upstream zero", []string{"--max-concurrent-upstream", "0"}, Config{}, "--max-concurrent-upstream"},
+		{"upstream policy bad", []string{"--upstream-policy", "fastest"}, Config{}, "--upstream-policy"},
+		{"upstream timeout zero", []string{"--upstream-timeout", "0s"}, Config{}, "--upstream-timeout"},
+		{"cache max ttl zero", []string{"--cache-max-ttl", "0s"}, Config{}, "--cache-max-ttl"},
+		{"cache min ttl negative", []string{"--cache-min-ttl", "-1s"}, Config{}, "--cache-min-ttl"},
+		{"cache min ttl above max", []string{"--cache-min-ttl", "2h"}, Config{}, "--cache-min-ttl"},
+		{"cache max negative ttl zero", []string{"--cache-max-negative-ttl", "0s"}, Config{}, "--cache-max-negative-ttl"},
+		{"edns buffer size small", []string{"--edns-buffer-size", "100"}, Config{}, "--edns-buffer-size"},
+		{"max udp size large", []string{"--max-udp-size", "70000"}, Config{}, "--max-udp-size"},
+		{"tcp idle timeout zero", []string{"--tcp-idle-timeout", "0s"}, Config{}, "--tcp-idle-timeout"},
+		{"max tcp connections zero", []string{"--max-tcp-connections", "0"}, Config{}, "--max-tcp-connections"},
+		{"max tcp queries zero", []string{"--max-tcp-queries", "0"}, Config{}, "--max-tcp-queries"},
+		{"lameduck negative", []string{"--lameduck", "-1s"}, Config{}, "--lameduck"},
+		{"log format bad", []string{"--log-format", "xml"}, Config{}, "--log-format"},
+		{"unknown flag", []string{"--forward", "1.1.1.1:53"}, Config{}, "forward"},
+		{"stray argument", []string{"extra"}, Config{}, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFlags: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("config\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := parseFlags([]string{"--help"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"listen", "recordsvc", "cluster-domain", "cache-size", "cluster-cache-ttl", "metrics-listen",
+		"log-level", "lookup-timeout", "log-format", "query-log", "upstream", "resolv-conf", "stub-domain", "stub-domains-file",
+		"max-concurrent-upstream", "upstream-policy", "upstream-timeout", "cache-max-ttl", "cache-min-ttl",
+		"cache-max-negative-ttl", "edns-buffer-size", "max-udp-size", "tcp-idle-timeout", "max-tcp-connections",
+		"max-tcp-queries", "lameduck"} {
+		if !strings.Contains(out.String(), "-"+name) {
+			t.Errorf("--help does not list --%s", name)
+		}
+	}
+}
+
+// freePort returns a port free on 127.0.0.1 for both UDP and TCP when it
+// was checked.
+func freePort(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		ln, err := net.Listen("tcp", addr)
+		_ = pc.Close()
+		if err == nil {
+			_ = ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+// TestRun starts the whole frontend against an unreachable record service:
+// cluster names get SERVFAIL, /health answers, /ready does not, /metrics
+// counts the queries, and cancelling the context stops it.
+func TestRun(t *testing.T) {
+	dnsAddr, opsAddr := freePort(t), freePort(t)
+	dead := freePort(t)
+	cfg, err := parseFlags([]string{"--listen", dnsAddr, "--metrics-listen", opsAddr, "--recordsvc", dead,
+		"--lookup-timeout", "300ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	}()
+
+	var resp *dns.Msg
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := &dns.Client{Net: "tcp", Timeout: time.Second}
+		resp, _, err = c.Exchange(new(dns.Msg).SetQuestion("kubernetes.default.svc.cluster.local.", dns.TypeA), dnsAddr)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	if resp.Rcode != dns.RcodeServerFailure {
+		t.Errorf("rcode %s with the record service down, want SERVFAIL", dns.RcodeToString[resp.Rcode])
+	}
+	tests := []struct {
+		path     string
+		status   int
+		contains string
+	}{
+		{"/health", http.StatusOK, "ok"},
+		{"/ready", http.StatusServiceUnavailable, "not reachable"},
+		{"/metrics", http.StatusOK, `clusterdns_frontend_requests_total{qtype="A",rcode="SERVFAIL",transport="tcp"} 1`},
+		{"/metrics", http.StatusOK, "clusterdns_frontend_cache_entries 0"},
+		{"/metrics", http.StatusOK, "clusterdns_frontend_recordsvc_watch_connected 0"},
+		{"/metrics", http.StatusOK, "go_goroutines"},
+	}
+	for _, tt := range tests {
+		r, err := http.Get("http://" + opsAddr + tt.path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tt.path, err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if r.StatusCode != tt.status || !strings.Contains(string(body), tt.contains) {
+			t.Errorf("GET %s: %d, body without %q:\n%.2000s", tt.path, r.StatusCode, tt.contains, body)
+		}
+	}
+}
