@@ -1,0 +1,174 @@
+package dnsschema
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// SchemaVersion is the version of the Kubernetes DNS-Based Service Discovery
+// specification implemented here; dns-version.<zone> answers it as TXT.
+const SchemaVersion = "1.1.0"
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultZone              = "cluster.local"
+	DefaultTTL               = 30
+	DefaultNameserverService = "kube-system/kube-dns"
+)
+
+// PodMode says how <dashed-ip>.<ns>.pod.<zone> names are answered, as the
+// `pods` option of CoreDNS's kubernetes plugin does.
+type PodMode int
+
+const (
+	// PodsInsecure answers any well-formed IP in an existing namespace with
+	// that IP, without checking that a pod has it. It is the zero value and
+	// the default, as kubeadm configures CoreDNS.
+	PodsInsecure PodMode = iota
+	// PodsDisabled answers NXDOMAIN for every pod name.
+	PodsDisabled
+	// PodsVerified answers only when a running pod in that namespace has the
+	// IP (Store.PodNamespacesByIP).
+	PodsVerified
+)
+
+// String returns the flag spelling of the mode.
+func (m PodMode) String() string {
+	switch m {
+	case PodsInsecure:
+		return "insecure"
+	case PodsDisabled:
+		return "disabled"
+	case PodsVerified:
+		return "verified"
+	default:
+		return fmt.Sprintf("PodMode(%d)", int(m))
+	}
+}
+
+// ParsePodMode parses "disabled", "insecure" or "verified".
+func ParsePodMode(s string) (PodMode, error) {
+	switch s {
+	case "disabled":
+		return PodsDisabled, nil
+	case "insecure":
+		return PodsInsecure, nil
+	case "verified":
+		return PodsVerified, nil
+	default:
+		return 0, fmt.Errorf("invalid pod mode %q: valid values are disabled, insecure, verified", s)
+	}
+}
+
+// Config configures a Schema. The zero value is usable: every field documents
+// the default New applies when it is left zero.
+type Config struct {
+	// Zone is the cluster domain, with or without the trailing dot; matching
+	// is case-insensitive. Default "cluster.local".
+	Zone string
+	// TTL is the TTL in seconds of every record and the SOA minimum (the
+	// negative-caching TTL). Zero means the default, 30 (as kubeadm sets it).
+	TTL uint32
+	// Pods is the pod-record mode. Default PodsInsecure (the zero value).
+	Pods PodMode
+	// NameserverService is "namespace/name" of the Service whose cluster IPs
+	// answer ns.dns.<zone> A/AAAA and glue the zone's NS record. Default
+	// "kube-system/kube-dns".
+	NameserverService string
+}
+
+// Schema answers questions about one cluster zone (and the reverse zones)
+// from a Store. It is immutable and safe for concurrent use.
+type Schema struct {
+	zone       string   // "cluster.local." lower case
+	zoneLabels []string // ["cluster", "local"]
+	ttl        uint32
+	soaTTL     uint32 // TTL of the SOA record itself: min(ttl, 300) as CoreDNS
+	pods       PodMode
+	nsNS       string // namespace of the nameserver service
+	nsName     string // name of the nameserver service
+	nsHost     string // "ns.dns.<zone>."
+	hostmaster string // "hostmaster.<zone>."
+	svcSuffix  string // ".svc.<zone>."
+}
+
+// maxSOATTL caps the SOA record's own TTL, as CoreDNS does.
+const maxSOATTL = 300
+
+// New validates cfg, applies the defaults and returns a Schema.
+func New(cfg Config) (*Schema, error) {
+	zone := cfg.Zone
+	if zone == "" {
+		zone = DefaultZone
+	}
+	zone = strings.TrimSuffix(asciiLower(zone), ".")
+	labels, err := validateZone(zone)
+	if err != nil {
+		return nil, fmt.Errorf("invalid zone %q: %w", cfg.Zone, err)
+	}
+
+	ttl := cfg.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if ttl > math.MaxInt32 {
+		return nil, fmt.Errorf("invalid TTL %d: at most %d", ttl, math.MaxInt32)
+	}
+
+	switch cfg.Pods {
+	case PodsDisabled, PodsInsecure, PodsVerified:
+	default:
+		return nil, fmt.Errorf("invalid pod mode %d: valid values are disabled, insecure, verified", int(cfg.Pods))
+	}
+
+	nsService := cfg.NameserverService
+	if nsService == "" {
+		nsService = DefaultNameserverService
+	}
+	nsNS, nsName, ok := strings.Cut(asciiLower(nsService), "/")
+	if !ok || !isRFC1123Label(nsNS) || !isRFC1123Label(nsName) {
+		return nil, fmt.Errorf("invalid nameserver service %q: want namespace/name", cfg.NameserverService)
+	}
+
+	fqdn := zone + "."
+	return &Schema{
+		zone:       fqdn,
+		zoneLabels: labels,
+		ttl:        ttl,
+		soaTTL:     min(ttl, maxSOATTL),
+		pods:       cfg.Pods,
+		nsNS:       nsNS,
+		nsName:     nsName,
+		nsHost:     "ns.dns." + fqdn,
+		hostmaster: "hostmaster." + fqdn,
+		svcSuffix:  ".svc." + fqdn,
+	}, nil
+}
+
+// Zone returns the cluster zone, fully qualified and lower case, e.g.
+// "cluster.local.".
+func (s *Schema) Zone() string { return s.zone }
+
+// validateZone checks that zone (lower case, no trailing dot) is a host name
+// of LDH labels that does not overlap the reverse zones, and returns its
+// labels.
+func validateZone(zone string) ([]string, error) {
+	if zone == "" {
+		return nil, fmt.Errorf("empty")
+	}
+	if len(zone) > 253 {
+		return nil, fmt.Errorf("longer than 253 characters")
+	}
+	labels := strings.Split(zone, ".")
+	for _, l := range labels {
+		if !isRFC1123Label(l) {
+			return nil, fmt.Errorf("label %q is not a DNS label of letters, digits and inner hyphens", l)
+		}
+	}
+	n := len(labels)
+	if labels[n-1] == "arpa" {
+		return nil, fmt.Errorf("the arpa tree holds the reverse zones")
+	}
+	return labels, nil
+}
