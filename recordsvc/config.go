@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
+)
+
+// config is the record service's configuration, one field per flag.
+type config struct {
+	// Listen is the gRPC listen address (--listen, default 127.0.0.1:9090).
+	Listen string
+	// Kubeconfig is a kubeconfig file (--kubeconfig); empty means the
+	// in-cluster configuration unless SourceFile is set.
+	Kubeconfig string
+	// SourceFile is the PATH of --source file:PATH: serve the objects of a
+	// YAML file instead of watching an API server. Empty by default.
+	SourceFile string
+	// ClusterDomain is the cluster zone (--cluster-domain, default
+	// cluster.local).
+	ClusterDomain string
+	// TTL of the records in seconds (--ttl, default 30).
+	TTL uint32
+	// Pods is the pod-record mode (--pods, default insecure).
+	Pods dnsschema.PodMode
+	// NameserverService is namespace/name of the Service whose IPs the zone's
+	// NS record points to (--nameserver-service, default kube-system/kube-dns).
+	NameserverService string
+	// MetricsListen serves /metrics, /healthz and /readyz over HTTP
+	// (--metrics-listen); empty (the default) serves nothing.
+	MetricsListen string
+	// LogLevel is the minimum level logged (--log-level, default info).
+	LogLevel slog.Level
+}
+
+// schemaConfig is the dnsschema part of the configuration.
+func (c config) schemaConfig() dnsschema.Config {
+	return dnsschema.Config{Zone: c.ClusterDomain, TTL: c.TTL, Pods: c.Pods, NameserverService: c.NameserverService}
+}
+
+// parseFlags parses the command line into a config. Every invalid value is
+// an error naming its flag. flag.ErrHelp is returned after printing the
+// usage to output for -h/--help.
+func parseFlags(args []string, output io.Writer) (config, error) {
+	fs := flag.NewFlagSet("recordsvc", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned, usage printed on request only
+	listen := fs.String("listen", "127.0.0.1:9090", "gRPC listen `address` (HOST:PORT)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `file` of the cluster to watch (default: in-cluster config)")
+	source := fs.String("source", "", "serve the Kubernetes objects of a YAML file instead of an API server: file:`PATH`")
+	domain := fs.String("cluster-domain", dnsschema.DefaultZone, "cluster DNS `zone`")
+	ttl := fs.Int64("ttl", dnsschema.DefaultTTL, "TTL of the records in `seconds` (1..2147483647)")
+	pods := fs.String("pods", "insecure", "pod records `mode`: disabled, insecure or verified (watches Pods)")
+	nameserver := fs.String("nameserver-service", dnsschema.DefaultNameserverService,
+		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
+	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	fs.Usage = func() {
+		fs.SetOutput(output)
+		fmt.Fprintf(output, "Usage: recordsvc [flags]\n\nAnswers Kubernetes cluster DNS questions over gRPC from watched cluster state.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+		}
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q (flags only; see --help)", fs.Arg(0))
+	}
+
+	cfg := config{
+		Listen:            *listen,
+		Kubeconfig:        *kubeconfig,
+		ClusterDomain:     *domain,
+		NameserverService: *nameserver,
+		MetricsListen:     *metricsListen,
+	}
+	if err := checkAddress(*listen); err != nil {
+		return config{}, fmt.Errorf("--listen: %w", err)
+	}
+	if *metricsListen != "" {
+		if err := checkAddress(*metricsListen); err != nil {
+			return config{}, fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
+	if *source != "" {
+		scheme, path, ok := strings.Cut(*source, ":")
+		switch {
+		case !ok:
+			return config{}, fmt.Errorf("--source: %q has no scheme, want file:PATH", *source)
+		case scheme != "file":
+			return config{}, fmt.Errorf("--source: unsupported scheme %q, want file:PATH", scheme)
+		case path == "":
+			return config{}, errors.New("--source: empty PATH, want file:PATH")
+		case *kubeconfig != "":
+			return config{}, errors.New("--source: cannot be combined with --kubeconfig (serve either a file or a cluster)")
+		}
+		cfg.SourceFile = path
+	}
+	if *ttl < 1 || *ttl > math.MaxInt32 {
+		return config{}, fmt.Errorf("--ttl: must be 1..%d, got %d", math.MaxInt32, *ttl)
+	}
+	cfg.TTL = uint32(*ttl)
+	mode, err := dnsschema.ParsePodMode(*pods)
+	if err != nil {
+		return config{}, fmt.Errorf("--pods: %w", err)
+	}
+	cfg.Pods = mode
+	if err := cfg.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return config{}, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *logLevel)
+	}
+	// The schema owns the rules for the zone and the nameserver service;
+	// check each alone so the error names its flag.
+	if *domain == "" {
+		return config{}, errors.New("--cluster-domain: empty")
+	}
+	if _, err := dnsschema.New(dnsschema.Config{Zone: *domain}); err != nil {
+		return config{}, fmt.Errorf("--cluster-domain: %w", err)
+	}
+	if *nameserver == "" {
+		return config{}, errors.New("--nameserver-service: empty, want namespace/name")
+	}
+	if _, err := dnsschema.New(dnsschema.Config{NameserverService: *nameserver}); err != nil {
+		return config{}, fmt.Errorf("--nameserver-service: %w", err)
+	}
+	return cfg, nil
+}
+
+// checkAddress accepts HOST:PORT with a numeric port (HOST may be empty).
+func checkAddress(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q of %q is not a number 0..65535", port, addr)
+	}
+	return nil
+}

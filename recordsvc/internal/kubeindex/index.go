@@ -1,0 +1,680 @@
+// Package kubeindex keeps the slim cluster state DNS answers from: Services,
+// their EndpointSlices, Namespaces and (for `pods verified`) running Pods,
+// indexed by name and by IP, with a revision that moves on every DNS-visible
+// change and a stream of those changes. It is fed by Kubernetes informers
+// (informers.go) or by a file of Kubernetes objects (file.go).
+package kubeindex
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures an Index. The zero value is ready to use.
+type Config struct {
+	// StartRevision is the revision before the first change. Zero means the
+	// Unix time in seconds when New is called, so that revisions (and the
+	// SOA serials derived from them) roughly increase across restarts.
+	StartRevision uint64
+	// SubscriberBuffer is how many changes a subscriber may lag behind before
+	// it is ended with ErrSubscriberBehind. Zero means 4096.
+	SubscriberBuffer int
+}
+
+func (c Config) subscriberBuffer() int {
+	if c.SubscriberBuffer <= 0 {
+		return 4096
+	}
+	return c.SubscriberBuffer
+}
+
+// objectKey names a namespaced object; both parts are lower case.
+type objectKey struct{ namespace, name string }
+
+func keyOf(namespace, name string) objectKey {
+	return objectKey{strings.ToLower(namespace), strings.ToLower(name)}
+}
+
+func (k objectKey) less(o objectKey) int {
+	if c := strings.Compare(k.namespace, o.namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(k.name, o.name)
+}
+
+// Index is the in-memory cluster state. Writers are the Set*/Delete*/Replace
+// methods; readers are the dnsschema.Store methods. It is safe for concurrent
+// use. Slices returned by readers are shared and must not be modified.
+type Index struct {
+	cfg      Config
+	revision atomic.Uint64
+	synced   atomic.Bool
+	syncedCh chan struct{}
+
+	mu         sync.RWMutex
+	namespaces map[string]struct{}
+	services   map[objectKey]Service
+	// byClusterIP lists the services that have an IP, sorted.
+	byClusterIP map[netip.Addr][]objectKey
+	// slices holds EndpointSlices by their own namespace/name;
+	// serviceSlices the slice names of each service.
+	slices        map[objectKey]EndpointSlice
+	serviceSlices map[objectKey]map[string]struct{}
+	// endpoints holds the merged endpoints of each service.
+	endpoints map[objectKey][]Endpoint
+	// byEndpointIP lists the endpoints that have an address, sorted by
+	// namespace and service.
+	byEndpointIP map[netip.Addr][]EndpointRef
+	// pods holds the IPs of the running pods; podsByIP counts the pods of
+	// each namespace that have an IP.
+	pods     map[objectKey][]netip.Addr
+	podsByIP map[netip.Addr]map[string]int
+	subs     map[*Subscription]struct{}
+}
+
+// New returns an empty, unsynced Index.
+func New(cfg Config) *Index {
+	ix := &Index{
+		cfg:           cfg,
+		syncedCh:      make(chan struct{}),
+		namespaces:    make(map[string]struct{}),
+		services:      make(map[objectKey]Service),
+		byClusterIP:   make(map[netip.Addr][]objectKey),
+		slices:        make(map[objectKey]EndpointSlice),
+		serviceSlices: make(map[objectKey]map[string]struct{}),
+		endpoints:     make(map[objectKey][]Endpoint),
+		byEndpointIP:  make(map[netip.Addr][]EndpointRef),
+		pods:          make(map[objectKey][]netip.Addr),
+		podsByIP:      make(map[netip.Addr]map[string]int),
+		subs:          make(map[*Subscription]struct{}),
+	}
+	start := cfg.StartRevision
+	if start == 0 {
+		start = uint64(time.Now().Unix())
+	}
+	ix.revision.Store(start)
+	return ix
+}
+
+// MarkSynced records that the sources have delivered their initial state:
+// from now on a missing name is a true negative.
+func (ix *Index) MarkSynced() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.synced.CompareAndSwap(false, true) {
+		close(ix.syncedCh)
+	}
+}
+
+// SyncedChan is closed by MarkSynced.
+func (ix *Index) SyncedChan() <-chan struct{} { return ix.syncedCh }
+
+// Synced reports whether MarkSynced was called.
+func (ix *Index) Synced() bool { return ix.synced.Load() }
+
+// Revision is the current revision; it moves only on DNS-visible changes.
+func (ix *Index) Revision() uint64 { return ix.revision.Load() }
+
+// NamespaceExists reports whether the namespace exists.
+func (ix *Index) NamespaceExists(namespace string) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	_, ok := ix.namespaces[strings.ToLower(namespace)]
+	return ok
+}
+
+// Service returns the service namespace/name.
+func (ix *Index) Service(namespace, name string) (Service, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	s, ok := ix.services[keyOf(namespace, name)]
+	return s, ok
+}
+
+// Endpoints returns the merged endpoints of the service across all its
+// EndpointSlices, ready or not, sorted by address, duplicates removed.
+func (ix *Index) Endpoints(namespace, service string) []Endpoint {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.endpoints[keyOf(namespace, service)]
+}
+
+// ServicesByClusterIP returns the services that have ip among their cluster
+// IPs, sorted by namespace and name.
+func (ix *Index) ServicesByClusterIP(ip netip.Addr) []Service {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	keys := ix.byClusterIP[ip.Unmap()]
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]Service, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ix.services[k])
+	}
+	return out
+}
+
+// EndpointsByIP returns the endpoints that have ip among their addresses,
+// sorted by namespace and service.
+func (ix *Index) EndpointsByIP(ip netip.Addr) []EndpointRef {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.byEndpointIP[ip.Unmap()]
+}
+
+// PodNamespacesByIP returns the sorted namespaces of the running pods that
+// have ip.
+func (ix *Index) PodNamespacesByIP(ip netip.Addr) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	counts := ix.podsByIP[ip.Unmap()]
+	if len(counts) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(counts))
+	for ns := range counts {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SetNamespace records that a namespace exists.
+func (ix *Index) SetNamespace(name string) {
+	ix.write(func(k keySet) { ix.setNamespaceLocked(name, k) })
+}
+
+// DeleteNamespace records that a namespace is gone.
+func (ix *Index) DeleteNamespace(name string) {
+	ix.write(func(k keySet) { ix.deleteNamespaceLocked(name, k) })
+}
+
+// SetService adds or updates a service.
+func (ix *Index) SetService(s Service) { ix.write(func(k keySet) { ix.setServiceLocked(s, k) }) }
+
+// DeleteService removes a service.
+func (ix *Index) DeleteService(namespace, name string) {
+	ix.write(func(k keySet) { ix.deleteServiceLocked(keyOf(namespace, name), k) })
+}
+
+// SetEndpointSlice adds or updates an EndpointSlice (keyed by its own
+// namespace/name) and recomputes the endpoints of its service.
+func (ix *Index) SetEndpointSlice(s EndpointSlice) {
+	ix.write(func(k keySet) { ix.setSliceLocked(s, k) })
+}
+
+// DeleteEndpointSlice removes an EndpointSlice by its own namespace/name.
+func (ix *Index) DeleteEndpointSlice(namespace, name string) {
+	ix.write(func(k keySet) { ix.deleteSliceLocked(keyOf(namespace, name), k) })
+}
+
+// SetPod adds or updates a pod; a pod without IPs is removed.
+func (ix *Index) SetPod(p Pod) { ix.write(func(k keySet) { ix.setPodLocked(p, k) }) }
+
+// DeletePod removes a pod.
+func (ix *Index) DeletePod(namespace, name string) {
+	ix.write(func(k keySet) { ix.deletePodLocked(keyOf(namespace, name), k) })
+}
+
+// Snapshot is a whole cluster state, as a file source reads it.
+type Snapshot struct {
+	Namespaces     []string
+	Services       []Service
+	EndpointSlices []EndpointSlice
+	Pods           []Pod
+}
+
+// Replace swaps the whole state for s in one change: only the keys whose
+// state differs are announced, under a single new revision.
+func (ix *Index) Replace(s Snapshot) {
+	ix.write(func(keys keySet) {
+		namespaces := make(map[string]struct{}, len(s.Namespaces))
+		for _, ns := range s.Namespaces {
+			namespaces[strings.ToLower(ns)] = struct{}{}
+		}
+		services := make(map[objectKey]struct{}, len(s.Services))
+		for _, svc := range s.Services {
+			services[keyOf(svc.Namespace, svc.Name)] = struct{}{}
+		}
+		sliceKeys := make(map[objectKey]struct{}, len(s.EndpointSlices))
+		for _, sl := range s.EndpointSlices {
+			sliceKeys[keyOf(sl.Namespace, sl.Name)] = struct{}{}
+		}
+		pods := make(map[objectKey]struct{}, len(s.Pods))
+		for _, p := range s.Pods {
+			pods[keyOf(p.Namespace, p.Name)] = struct{}{}
+		}
+
+		for ns := range ix.namespaces {
+			if _, ok := namespaces[ns]; !ok {
+				ix.deleteNamespaceLocked(ns, keys)
+			}
+		}
+		for k := range ix.services {
+			if _, ok := services[k]; !ok {
+				ix.deleteServiceLocked(k, keys)
+			}
+		}
+		for k := range ix.slices {
+			if _, ok := sliceKeys[k]; !ok {
+				ix.deleteSliceLocked(k, keys)
+			}
+		}
+		for k := range ix.pods {
+			if _, ok := pods[k]; !ok {
+				ix.deletePodLocked(k, keys)
+			}
+		}
+
+		for _, ns := range s.Namespaces {
+			ix.setNamespaceLocked(ns, keys)
+		}
+		for _, svc := range s.Services {
+			ix.setServiceLocked(svc, keys)
+		}
+		for _, sl := range s.EndpointSlices {
+			ix.setSliceLocked(sl, keys)
+		}
+		for _, p := range s.Pods {
+			ix.setPodLocked(p, keys)
+		}
+	})
+}
+
+// write runs one mutation under the write lock and commits the keys it
+// touched as one change.
+func (ix *Index) write(mutate func(keySet)) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	keys := keySet{}
+	mutate(keys)
+	ix.commitLocked(keys)
+}
+
+func (ix *Index) setNamespaceLocked(name string, keys keySet) {
+	name = strings.ToLower(name)
+	if _, ok := ix.namespaces[name]; ok {
+		return
+	}
+	ix.namespaces[name] = struct{}{}
+	keys.add(NamespaceKey(name))
+}
+
+func (ix *Index) deleteNamespaceLocked(name string, keys keySet) {
+	name = strings.ToLower(name)
+	if _, ok := ix.namespaces[name]; !ok {
+		return
+	}
+	delete(ix.namespaces, name)
+	keys.add(NamespaceKey(name))
+}
+
+func (ix *Index) setServiceLocked(s Service, keys keySet) {
+	s.ClusterIPs = unmapAll(s.ClusterIPs)
+	k := keyOf(s.Namespace, s.Name)
+	old, had := ix.services[k]
+	if had && serviceEqual(old, s) {
+		return
+	}
+	ix.services[k] = s
+	keys.add(ServiceKey(k.namespace, k.name))
+	for _, ip := range old.ClusterIPs {
+		if !slices.Contains(s.ClusterIPs, ip) {
+			ix.byClusterIP[ip] = removeKey(ix.byClusterIP[ip], k)
+			if len(ix.byClusterIP[ip]) == 0 {
+				delete(ix.byClusterIP, ip)
+			}
+			keys.add(AddressKey(ip))
+		}
+	}
+	for _, ip := range s.ClusterIPs {
+		if !slices.Contains(old.ClusterIPs, ip) {
+			ix.byClusterIP[ip] = insertKey(ix.byClusterIP[ip], k)
+			keys.add(AddressKey(ip))
+		}
+	}
+	// How endpoint addresses reverse-resolve may depend on whether their
+	// service exists and on its kind.
+	if !had || old.Headless != s.Headless || old.ExternalName != s.ExternalName {
+		addEndpointAddressKeys(ix.endpoints[k], keys)
+	}
+}
+
+func (ix *Index) deleteServiceLocked(k objectKey, keys keySet) {
+	old, had := ix.services[k]
+	if !had {
+		return
+	}
+	delete(ix.services, k)
+	keys.add(ServiceKey(k.namespace, k.name))
+	for _, ip := range old.ClusterIPs {
+		ix.byClusterIP[ip] = removeKey(ix.byClusterIP[ip], k)
+		if len(ix.byClusterIP[ip]) == 0 {
+			delete(ix.byClusterIP, ip)
+		}
+		keys.add(AddressKey(ip))
+	}
+	addEndpointAddressKeys(ix.endpoints[k], keys)
+}
+
+func (ix *Index) setSliceLocked(s EndpointSlice, keys keySet) {
+	k := keyOf(s.Namespace, s.Name)
+	if s.Service == "" {
+		ix.deleteSliceLocked(k, keys)
+		return
+	}
+	s.Endpoints = unmapEndpoints(s.Endpoints)
+	old, had := ix.slices[k]
+	if had && sliceEqual(old, s) {
+		return
+	}
+	ix.slices[k] = s
+	svc := keyOf(s.Namespace, s.Service)
+	if had {
+		if oldSvc := keyOf(old.Namespace, old.Service); oldSvc != svc {
+			ix.detachSliceLocked(oldSvc, k.name)
+			ix.recomputeLocked(oldSvc, keys)
+		}
+	}
+	names := ix.serviceSlices[svc]
+	if names == nil {
+		names = make(map[string]struct{})
+		ix.serviceSlices[svc] = names
+	}
+	names[k.name] = struct{}{}
+	ix.recomputeLocked(svc, keys)
+}
+
+func (ix *Index) deleteSliceLocked(k objectKey, keys keySet) {
+	old, had := ix.slices[k]
+	if !had {
+		return
+	}
+	delete(ix.slices, k)
+	svc := keyOf(old.Namespace, old.Service)
+	ix.detachSliceLocked(svc, k.name)
+	ix.recomputeLocked(svc, keys)
+}
+
+func (ix *Index) detachSliceLocked(svc objectKey, slice string) {
+	names := ix.serviceSlices[svc]
+	delete(names, slice)
+	if len(names) == 0 {
+		delete(ix.serviceSlices, svc)
+	}
+}
+
+// recomputeLocked merges the slices of a service and, when the result
+// differs, updates the endpoint indexes and announces the service and every
+// address whose endpoint changed.
+func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
+	names := make([]string, 0, len(ix.serviceSlices[svc]))
+	for n := range ix.serviceSlices[svc] {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([][]Endpoint, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, ix.slices[objectKey{svc.namespace, n}].Endpoints)
+	}
+	merged := mergeEndpoints(parts)
+	old := ix.endpoints[svc]
+	if slices.EqualFunc(old, merged, endpointEqual) {
+		return
+	}
+	if len(merged) == 0 {
+		delete(ix.endpoints, svc)
+	} else {
+		ix.endpoints[svc] = merged
+	}
+	keys.add(ServiceKey(svc.namespace, svc.name))
+
+	oldByIP := endpointsByAddress(old)
+	newByIP := endpointsByAddress(merged)
+	for ip, ep := range oldByIP {
+		if nep, ok := newByIP[ip]; ok && endpointEqual(ep, nep) {
+			continue
+		}
+		keys.add(AddressKey(ip))
+		ix.byEndpointIP[ip] = removeRef(ix.byEndpointIP[ip], svc)
+		if len(ix.byEndpointIP[ip]) == 0 {
+			delete(ix.byEndpointIP, ip)
+		}
+	}
+	for ip, ep := range newByIP {
+		if oep, ok := oldByIP[ip]; ok && endpointEqual(ep, oep) {
+			continue
+		}
+		keys.add(AddressKey(ip))
+		ix.byEndpointIP[ip] = insertRef(ix.byEndpointIP[ip], EndpointRef{
+			Namespace: svc.namespace,
+			Service:   svc.name,
+			Endpoint:  ep,
+		})
+	}
+}
+
+func (ix *Index) setPodLocked(p Pod, keys keySet) {
+	k := keyOf(p.Namespace, p.Name)
+	ips := unmapAll(p.IPs)
+	if len(ips) == 0 {
+		ix.deletePodLocked(k, keys)
+		return
+	}
+	old, had := ix.pods[k]
+	if had && slices.Equal(old, ips) {
+		return
+	}
+	ix.pods[k] = ips
+	for _, ip := range old {
+		if !slices.Contains(ips, ip) {
+			ix.podIPGoneLocked(k.namespace, ip, keys)
+		}
+	}
+	for _, ip := range ips {
+		if !slices.Contains(old, ip) {
+			ix.podIPAddedLocked(k.namespace, ip, keys)
+		}
+	}
+}
+
+func (ix *Index) deletePodLocked(k objectKey, keys keySet) {
+	old, had := ix.pods[k]
+	if !had {
+		return
+	}
+	delete(ix.pods, k)
+	for _, ip := range old {
+		ix.podIPGoneLocked(k.namespace, ip, keys)
+	}
+}
+
+func (ix *Index) podIPAddedLocked(namespace string, ip netip.Addr, keys keySet) {
+	counts := ix.podsByIP[ip]
+	if counts == nil {
+		counts = make(map[string]int)
+		ix.podsByIP[ip] = counts
+	}
+	counts[namespace]++
+	if counts[namespace] == 1 {
+		keys.add(PodKey(ip))
+	}
+}
+
+func (ix *Index) podIPGoneLocked(namespace string, ip netip.Addr, keys keySet) {
+	counts := ix.podsByIP[ip]
+	counts[namespace]--
+	if counts[namespace] > 0 {
+		return
+	}
+	delete(counts, namespace)
+	if len(counts) == 0 {
+		delete(ix.podsByIP, ip)
+	}
+	keys.add(PodKey(ip))
+}
+
+// mergeEndpoints joins the endpoints of a service's slices (given sorted by
+// slice name): sorted by first address then hostname, each address kept
+// once. When an address appears more than once, a ready occurrence wins over
+// a not-ready one, then the earliest in that order.
+func mergeEndpoints(parts [][]Endpoint) []Endpoint {
+	var all []Endpoint
+	readyAnywhere := make(map[netip.Addr]bool)
+	for _, eps := range parts {
+		for _, ep := range eps {
+			if len(ep.Addresses) == 0 {
+				continue
+			}
+			all = append(all, ep)
+			if ep.Ready {
+				for _, a := range ep.Addresses {
+					readyAnywhere[a] = true
+				}
+			}
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(all, func(a, b Endpoint) int {
+		if c := a.Addresses[0].Compare(b.Addresses[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Hostname, b.Hostname)
+	})
+	seen := make(map[netip.Addr]bool, len(all))
+	out := make([]Endpoint, 0, len(all))
+	for _, ep := range all {
+		keep := ep.Addresses[:0:0]
+		for _, a := range ep.Addresses {
+			if seen[a] || (!ep.Ready && readyAnywhere[a]) {
+				continue
+			}
+			keep = append(keep, a)
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		for _, a := range keep {
+			seen[a] = true
+		}
+		if len(keep) == len(ep.Addresses) {
+			keep = ep.Addresses
+		}
+		ep.Addresses = keep
+		out = append(out, ep)
+	}
+	return out
+}
+
+func endpointsByAddress(eps []Endpoint) map[netip.Addr]Endpoint {
+	m := make(map[netip.Addr]Endpoint, len(eps))
+	for _, ep := range eps {
+		for _, a := range ep.Addresses {
+			m[a] = ep
+		}
+	}
+	return m
+}
+
+func addEndpointAddressKeys(eps []Endpoint, keys keySet) {
+	for _, ep := range eps {
+		for _, a := range ep.Addresses {
+			keys.add(AddressKey(a))
+		}
+	}
+}
+
+func serviceEqual(a, b Service) bool {
+	return a.Namespace == b.Namespace && a.Name == b.Name && a.Headless == b.Headless &&
+		a.ExternalName == b.ExternalName && slices.Equal(a.ClusterIPs, b.ClusterIPs) &&
+		slices.Equal(a.Ports, b.Ports)
+}
+
+func endpointEqual(a, b Endpoint) bool {
+	return a.Hostname == b.Hostname && a.Ready == b.Ready &&
+		slices.Equal(a.Addresses, b.Addresses) && slices.Equal(a.Ports, b.Ports)
+}
+
+func sliceEqual(a, b EndpointSlice) bool {
+	return a.Namespace == b.Namespace && a.Name == b.Name && a.Service == b.Service &&
+		slices.EqualFunc(a.Endpoints, b.Endpoints, endpointEqual)
+}
+
+// unmapAll returns ips with IPv4-mapped IPv6 addresses turned into IPv4,
+// copying only when something changes.
+func unmapAll(ips []netip.Addr) []netip.Addr {
+	if !slices.ContainsFunc(ips, netip.Addr.Is4In6) {
+		return ips
+	}
+	out := make([]netip.Addr, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.Unmap()
+	}
+	return out
+}
+
+// unmapEndpoints is unmapAll over the addresses of eps, copying only when
+// something changes (eps may be shared with an informer's store).
+func unmapEndpoints(eps []Endpoint) []Endpoint {
+	if !slices.ContainsFunc(eps, func(ep Endpoint) bool { return slices.ContainsFunc(ep.Addresses, netip.Addr.Is4In6) }) {
+		return eps
+	}
+	out := slices.Clone(eps)
+	for i := range out {
+		out[i].Addresses = unmapAll(out[i].Addresses)
+	}
+	return out
+}
+
+// The lists below are copied on write: readers get them under the read lock
+// and keep using them after it is released.
+
+func insertKey(list []objectKey, k objectKey) []objectKey {
+	i, found := slices.BinarySearchFunc(list, k, objectKey.less)
+	if found {
+		return list
+	}
+	out := make([]objectKey, 0, len(list)+1)
+	out = append(out, list[:i]...)
+	out = append(out, k)
+	return append(out, list[i:]...)
+}
+
+func removeKey(list []objectKey, k objectKey) []objectKey {
+	var out []objectKey
+	for _, e := range list {
+		if e != k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func refKey(r EndpointRef) objectKey { return objectKey{r.Namespace, r.Service} }
+
+func insertRef(list []EndpointRef, r EndpointRef) []EndpointRef {
+	i, _ := slices.BinarySearchFunc(list, refKey(r), func(e EndpointRef, k objectKey) int {
+		return refKey(e).less(k)
+	})
+	out := make([]EndpointRef, 0, len(list)+1)
+	out = append(out, list[:i]...)
+	out = append(out, r)
+	return append(out, list[i:]...)
+}
+
+func removeRef(list []EndpointRef, svc objectKey) []EndpointRef {
+	var out []EndpointRef
+	for _, e := range list {
+		if refKey(e) != svc {
+			out = append(out, e)
+		}
+	}
+	return out
+}

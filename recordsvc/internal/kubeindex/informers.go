@@ -1,0 +1,199 @@
+package kubeindex
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// InformerConfig configures the watches of the Kubernetes API.
+type InformerConfig struct {
+	// WatchPods adds a Pod informer, needed by `pods verified`. Finished pods
+	// (Succeeded, Failed) are filtered out by the API server. Default false:
+	// pods are not watched, which keeps memory independent of the pod count.
+	WatchPods bool
+}
+
+// podFieldSelector drops finished pods server-side: they hold no IP that
+// DNS should vouch for.
+const podFieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
+
+// Informers feeds an Index from client-go informers (resync disabled) on
+// Services, discovery/v1 EndpointSlices, Namespaces and, optionally, Pods.
+// Their event handlers only record changes into the Index.
+//
+// On a relist (after the API server restarts or a watch expires) client-go
+// reconciles the new list against its store: handlers receive deletes only
+// for objects that are really gone and updates (skipped when the
+// resourceVersion did not move) for the rest, so a relist never empties the
+// Index and never produces a window of false NXDOMAIN.
+type Informers struct {
+	ix      *Index
+	logger  *slog.Logger
+	factory informers.SharedInformerFactory
+	// podFactory is nil unless pods are watched; it is separate because its
+	// field selector applies to every informer of a factory.
+	podFactory informers.SharedInformerFactory
+	// synced report that each handler has processed its initial list.
+	synced []cache.InformerSynced
+}
+
+// NewInformers prepares the informers; Run starts them.
+func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, logger *slog.Logger) (*Informers, error) {
+	in := &Informers{
+		ix:      ix,
+		logger:  logger,
+		factory: informers.NewSharedInformerFactory(client, 0),
+	}
+	type watched struct {
+		kind      string
+		informer  cache.SharedIndexInformer
+		transform cache.TransformFunc
+		handler   cache.ResourceEventHandler
+	}
+	list := []watched{
+		{"Service", in.factory.Core().V1().Services().Informer(), transformService, in.serviceHandler()},
+		{"EndpointSlice", in.factory.Discovery().V1().EndpointSlices().Informer(), transformEndpointSlice, in.sliceHandler()},
+		{"Namespace", in.factory.Core().V1().Namespaces().Informer(), transformNamespace, in.namespaceHandler()},
+	}
+	if cfg.WatchPods {
+		in.podFactory = informers.NewSharedInformerFactoryWithOptions(client, 0,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector }))
+		list = append(list, watched{"Pod", in.podFactory.Core().V1().Pods().Informer(), transformPod, in.podHandler()})
+	}
+	for _, w := range list {
+		if err := w.informer.SetTransform(w.transform); err != nil {
+			return nil, fmt.Errorf("%s informer: set transform: %w", w.kind, err)
+		}
+		reg, err := w.informer.AddEventHandler(w.handler)
+		if err != nil {
+			return nil, fmt.Errorf("%s informer: add event handler: %w", w.kind, err)
+		}
+		in.synced = append(in.synced, reg.HasSynced)
+	}
+	return in, nil
+}
+
+// Run starts the informers, waits until every handler has processed the
+// initial lists, marks the Index synced and then keeps the informers running
+// until ctx is done. It returns an error when ctx ends before the sync.
+func (in *Informers) Run(ctx context.Context) error {
+	in.factory.Start(ctx.Done())
+	defer in.factory.Shutdown()
+	if in.podFactory != nil {
+		in.podFactory.Start(ctx.Done())
+		defer in.podFactory.Shutdown()
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), in.synced...) {
+		return fmt.Errorf("kubernetes informers did not sync: %w", context.Cause(ctx))
+	}
+	in.ix.MarkSynced()
+	in.logger.Info("kubernetes informers synced", "revision", in.ix.Revision())
+	<-ctx.Done()
+	return nil
+}
+
+func (in *Informers) serviceHandler() cache.ResourceEventHandler {
+	set := func(obj any) {
+		if o, ok := obj.(*serviceObject); ok {
+			in.ix.SetService(o.Service)
+			return
+		}
+		in.unexpected("Service", obj)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if ns, name, ok := in.deletedKey("Service", obj); ok {
+				in.ix.DeleteService(ns, name)
+			}
+		},
+	}
+}
+
+func (in *Informers) sliceHandler() cache.ResourceEventHandler {
+	set := func(obj any) {
+		if o, ok := obj.(*sliceObject); ok {
+			in.ix.SetEndpointSlice(o.Slice)
+			return
+		}
+		in.unexpected("EndpointSlice", obj)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if ns, name, ok := in.deletedKey("EndpointSlice", obj); ok {
+				in.ix.DeleteEndpointSlice(ns, name)
+			}
+		},
+	}
+}
+
+func (in *Informers) namespaceHandler() cache.ResourceEventHandler {
+	set := func(obj any) {
+		if o, ok := obj.(*namespaceObject); ok {
+			in.ix.SetNamespace(o.Name)
+			return
+		}
+		in.unexpected("Namespace", obj)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if _, name, ok := in.deletedKey("Namespace", obj); ok {
+				in.ix.DeleteNamespace(name)
+			}
+		},
+	}
+}
+
+func (in *Informers) podHandler() cache.ResourceEventHandler {
+	set := func(obj any) {
+		if o, ok := obj.(*podObject); ok {
+			in.ix.SetPod(o.Pod)
+			return
+		}
+		in.unexpected("Pod", obj)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if ns, name, ok := in.deletedKey("Pod", obj); ok {
+				in.ix.DeletePod(ns, name)
+			}
+		},
+	}
+}
+
+// deletedKey names a deleted object, which may be a tombstone when the
+// informer missed the delete itself.
+func (in *Informers) deletedKey(kind string, obj any) (namespace, name string, ok bool) {
+	if t, isTombstone := obj.(cache.DeletedFinalStateUnknown); isTombstone {
+		ns, n, err := cache.SplitMetaNamespaceKey(t.Key)
+		if err != nil {
+			in.logger.Error("cannot name deleted object", "kind", kind, "key", t.Key, "err", err)
+			return "", "", false
+		}
+		return ns, n, true
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		in.unexpected(kind, obj)
+		return "", "", false
+	}
+	return m.GetNamespace(), m.GetName(), true
+}
+
+func (in *Informers) unexpected(kind string, obj any) {
+	in.logger.Error("informer delivered an unexpected object", "kind", kind, "type", fmt.Sprintf("%T", obj))
+}

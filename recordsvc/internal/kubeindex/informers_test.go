@@ -1,0 +1,431 @@
+package kubeindex
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func apiNamespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func apiService(ns, name string, clusterIPs ...string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:   ns,
+			Name:        name,
+			Labels:      map[string]string{"app": name},
+			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+			ManagedFields: []metav1.ManagedFieldsEntry{
+				{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply},
+			},
+		},
+		Spec: corev1.ServiceSpec{
+			Type:       corev1.ServiceTypeClusterIP,
+			ClusterIP:  clusterIPs[0],
+			ClusterIPs: clusterIPs,
+			Ports:      []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}},
+		},
+	}
+}
+
+func apiSlice(ns, name, service string, addrs ...string) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns,
+			Name:      name,
+			Labels:    map[string]string{discoveryv1.LabelServiceName: service},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr("http"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr(int32(80))}},
+	}
+	for _, a := range addrs {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}})
+	}
+	return s
+}
+
+func apiPod(ns, name string, phase corev1.PodPhase, ips ...string) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Status:     corev1.PodStatus{Phase: phase},
+	}
+	for _, ip := range ips {
+		p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+	}
+	if len(ips) > 0 {
+		p.Status.PodIP = ips[0]
+	}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// waitChange returns the next change, failing the test after a deadline.
+func waitChange(t *testing.T, sub *Subscription) Change {
+	t.Helper()
+	select {
+	case c, ok := <-sub.Changes():
+		if !ok {
+			t.Fatalf("subscription ended: %v", sub.Err())
+		}
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no change within 10s")
+	}
+	return Change{}
+}
+
+// TestInformers runs the real informers against a fake clientset: initial
+// sync, then updates, no-op updates and deletes, each checked through the
+// changes the Index announces.
+func TestInformers(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	client := fake.NewClientset(
+		apiNamespace("default"),
+		apiService("default", "web", "10.96.0.5"),
+		apiSlice("default", "web-abc", "web", "10.244.0.1", "10.244.0.2"),
+		apiPod("default", "web-0", corev1.PodRunning, "10.244.0.1"),
+		apiPod("default", "job-0", corev1.PodSucceeded, "10.244.0.9"),
+	)
+	ix := New(Config{StartRevision: 1})
+	in, err := NewInformers(client, ix, InformerConfig{WatchPods: true}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	select {
+	case <-ix.SyncedChan():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced within 10s")
+	}
+	if !ix.NamespaceExists("default") {
+		t.Errorf("namespace missing after sync")
+	}
+	if s, ok := ix.Service("default", "web"); !ok || !slices.Equal(s.ClusterIPs, ips("10.96.0.5")) {
+		t.Errorf("service after sync: %+v %v", s, ok)
+	}
+	if got := len(ix.Endpoints("default", "web")); got != 2 {
+		t.Errorf("endpoints after sync: %d, want 2", got)
+	}
+	if got := ix.PodNamespacesByIP(netip.MustParseAddr("10.244.0.1")); !slices.Equal(got, []string{"default"}) {
+		t.Errorf("running pod: %v", got)
+	}
+	if got := ix.PodNamespacesByIP(netip.MustParseAddr("10.244.0.9")); got != nil {
+		t.Errorf("finished pod counted: %v", got)
+	}
+	var podSelector string
+	for _, a := range client.Actions() {
+		if l, ok := a.(clienttesting.ListAction); ok && a.GetResource().Resource == "pods" {
+			podSelector = l.GetListRestrictions().Fields.String()
+		}
+	}
+	if want := fields.ParseSelectorOrDie(podFieldSelector).String(); podSelector != want {
+		t.Errorf("pod list field selector %q, want %q", podSelector, want)
+	}
+
+	sub := ix.Subscribe(ctx)
+	defer sub.Close()
+	services := client.CoreV1().Services("default")
+	slicesClient := client.DiscoveryV1().EndpointSlices("default")
+
+	steps := []struct {
+		name  string
+		apply func() error
+		want  []string
+	}{
+		{"service created", func() error {
+			_, err := services.Create(ctx, apiService("default", "api", "10.96.0.6", "fd00::6"), metav1.CreateOptions{})
+			return err
+		}, []string{"ip/10.96.0.6", "ip/fd00::6", "svc/default/api"}},
+		{"label-only update then a visible one", func() error {
+			s := apiService("default", "api", "10.96.0.6", "fd00::6")
+			s.Labels["tier"] = "backend"
+			if _, err := services.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+			_, err := client.CoreV1().Namespaces().Create(ctx, apiNamespace("demo"), metav1.CreateOptions{})
+			return err
+		}, []string{"ns/demo"}},
+		{"endpoint becomes not ready", func() error {
+			s := apiSlice("default", "web-abc", "web", "10.244.0.1", "10.244.0.2")
+			s.Endpoints[1].Conditions.Ready = ptr(false)
+			_, err := slicesClient.Update(ctx, s, metav1.UpdateOptions{})
+			return err
+		}, []string{"ip/10.244.0.2", "svc/default/web"}},
+		{"slice deleted", func() error {
+			return slicesClient.Delete(ctx, "web-abc", metav1.DeleteOptions{})
+		}, []string{"ip/10.244.0.1", "ip/10.244.0.2", "svc/default/web"}},
+		{"pod stops", func() error {
+			_, err := client.CoreV1().Pods("default").UpdateStatus(ctx,
+				apiPod("default", "web-0", corev1.PodSucceeded, "10.244.0.1"), metav1.UpdateOptions{})
+			return err
+		}, []string{"pod/10.244.0.1"}},
+		{"service deleted", func() error {
+			return services.Delete(ctx, "api", metav1.DeleteOptions{})
+		}, []string{"ip/10.96.0.6", "ip/fd00::6", "svc/default/api"}},
+		{"namespace deleted", func() error {
+			return client.CoreV1().Namespaces().Delete(ctx, "demo", metav1.DeleteOptions{})
+		}, []string{"ns/demo"}},
+	}
+	for _, step := range steps {
+		before := ix.Revision()
+		if err := step.apply(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		c := waitChange(t, sub)
+		if c.Revision != before+1 || !slices.Equal(c.Keys, step.want) {
+			t.Fatalf("%s: got change %d %v, want %d %v", step.name, c.Revision, c.Keys, before+1, step.want)
+		}
+	}
+}
+
+func TestInformersWithoutPods(t *testing.T) {
+	client := fake.NewClientset(apiNamespace("default"), apiPod("default", "web-0", corev1.PodRunning, "10.244.0.1"))
+	ix := New(Config{})
+	in, err := NewInformers(client, ix, InformerConfig{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	select {
+	case <-ix.SyncedChan():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced within 10s")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := ix.PodNamespacesByIP(netip.MustParseAddr("10.244.0.1")); got != nil {
+		t.Errorf("pods indexed without WatchPods: %v", got)
+	}
+	for _, a := range client.Actions() {
+		if a.GetResource().Resource == "pods" {
+			t.Errorf("pods requested without WatchPods: %v", a)
+		}
+	}
+}
+
+func TestInformersRunEndsBeforeSync(t *testing.T) {
+	ix := New(Config{})
+	in, err := NewInformers(fake.NewClientset(), ix, InformerConfig{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := in.Run(ctx); err == nil {
+		t.Fatalf("Run with a done context returned nil")
+	}
+	if ix.Synced() {
+		t.Fatalf("index marked synced")
+	}
+}
+
+func TestDeletedKey(t *testing.T) {
+	in := &Informers{logger: discardLogger()}
+	tests := []struct {
+		name       string
+		obj        any
+		ns, object string
+		ok         bool
+	}{
+		{"slim object", &serviceObject{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "b"}}, "a", "b", true},
+		{"tombstone", cache.DeletedFinalStateUnknown{Key: "a/b"}, "a", "b", true},
+		{"cluster-scoped tombstone", cache.DeletedFinalStateUnknown{Key: "ns1"}, "", "ns1", true},
+		{"bad tombstone", cache.DeletedFinalStateUnknown{Key: "a/b/c"}, "", "", false},
+		{"not an object", 42, "", "", false},
+	}
+	for _, tt := range tests {
+		ns, name, ok := in.deletedKey("Service", tt.obj)
+		if ns != tt.ns || name != tt.object || ok != tt.ok {
+			t.Errorf("%s: got %q %q %v", tt.name, ns, name, ok)
+		}
+	}
+}
+
+// gatedWatch forwards a tracker watch until dropped is set (events are then
+// lost, as during a disconnection), and can end with an "expired" error,
+// which makes the reflector relist.
+type gatedWatch struct {
+	inner   watch.Interface
+	out     chan watch.Event
+	drop    chan struct{}
+	expire  chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func newGatedWatch(inner watch.Interface, drop, expire chan struct{}) *gatedWatch {
+	g := &gatedWatch{inner: inner, out: make(chan watch.Event), drop: drop, expire: expire, stopped: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+func (g *gatedWatch) run() {
+	defer close(g.out)
+	for {
+		select {
+		case <-g.stopped:
+			return
+		case <-g.expire:
+			gone := &metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired,
+				Message: "too old resource version"}
+			select {
+			case g.out <- watch.Event{Type: watch.Error, Object: gone}:
+			case <-g.stopped:
+			}
+			<-g.stopped
+			return
+		case ev, ok := <-g.inner.ResultChan():
+			if !ok {
+				return
+			}
+			select {
+			case <-g.drop:
+				continue
+			default:
+			}
+			select {
+			case g.out <- ev:
+			case <-g.stopped:
+				return
+			}
+		}
+	}
+}
+
+func (g *gatedWatch) Stop() {
+	g.once.Do(func() {
+		close(g.stopped)
+		g.inner.Stop()
+	})
+}
+
+func (g *gatedWatch) ResultChan() <-chan watch.Event { return g.out }
+
+// TestInformersRelist makes the Service watch miss events and then expire,
+// as when the API server restarts: the relist must announce exactly what
+// changed meanwhile and never touch the services that did not change (no
+// window in which they would answer NXDOMAIN).
+func TestInformersRelist(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	client := fake.NewClientset(
+		apiNamespace("default"),
+		apiService("default", "stable", "10.96.0.1"),
+		apiService("default", "changed", "10.96.0.2"),
+		apiService("default", "gone", "10.96.0.3"),
+	)
+	drop, expire := make(chan struct{}), make(chan struct{})
+	var watches atomic.Int32
+	client.PrependWatchReactor("services", func(action clienttesting.Action) (bool, watch.Interface, error) {
+		opts := action.(clienttesting.WatchActionImpl).ListOptions
+		inner, err := client.Tracker().Watch(action.GetResource(), action.GetNamespace(), opts)
+		if err != nil {
+			return false, nil, err
+		}
+		if watches.Add(1) == 1 {
+			return true, newGatedWatch(inner, drop, expire), nil
+		}
+		return true, inner, nil
+	})
+	ix := New(Config{StartRevision: 1})
+	in, err := NewInformers(client, ix, InformerConfig{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-ix.SyncedChan():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced within 10s")
+	}
+	sub := ix.Subscribe(ctx)
+	defer sub.Close()
+
+	// Changes made while the watch is deaf reach the index only via the relist.
+	close(drop)
+	services := client.CoreV1().Services("default")
+	if err := services.Delete(ctx, "gone", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := services.Update(ctx, apiService("default", "changed", "10.96.0.22"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	close(expire)
+
+	want := map[string]bool{"svc/default/gone": true, "svc/default/changed": true}
+	for len(want) > 0 {
+		c := waitChange(t, sub)
+		for _, k := range c.Keys {
+			if k == "svc/default/stable" || k == "ip/10.96.0.1" {
+				t.Fatalf("relist touched an unchanged service: %v", c.Keys)
+			}
+			delete(want, k)
+		}
+	}
+	if _, ok := ix.Service("default", "gone"); ok {
+		t.Errorf("deleted service still indexed")
+	}
+	if s, _ := ix.Service("default", "changed"); !slices.Equal(s.ClusterIPs, ips("10.96.0.22")) {
+		t.Errorf("changed service: %+v", s)
+	}
+	lists := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "services" {
+			lists++
+		}
+	}
+	if lists < 2 {
+		t.Errorf("%d lists of services: the watch expiry did not cause a relist", lists)
+	}
+	// The informer watches again after the relist.
+	if _, err := services.Create(ctx, apiService("default", "after", "10.96.0.4"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c := waitChange(t, sub)
+		if slices.Contains(c.Keys, "svc/default/stable") {
+			t.Fatalf("relist touched an unchanged service: %v", c.Keys)
+		}
+		if slices.Contains(c.Keys, "svc/default/after") {
+			break
+		}
+	}
+}

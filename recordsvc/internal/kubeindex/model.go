@@ -1,0 +1,98 @@
+package kubeindex
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Service is the slim view of a core/v1 Service that DNS needs. Informers keep
+// only this (through their transform) so memory stays proportional to what DNS
+// can see, not to the full API objects.
+type Service struct {
+	Namespace string
+	Name      string
+	// Headless is true when spec.clusterIP is "None": the name resolves to the
+	// ready endpoint addresses instead of a cluster IP.
+	Headless bool
+	// ClusterIPs from spec.clusterIPs (dual-stack aware), empty when headless
+	// or ExternalName.
+	ClusterIPs []netip.Addr
+	// ExternalName is spec.externalName for type ExternalName, else empty.
+	ExternalName string
+	// Ports are the service's ports (SRV records for ClusterIP services).
+	Ports []Port
+}
+
+// Port is one named or unnamed port of a Service or an EndpointSlice.
+type Port struct {
+	// Name is the port name; unnamed ports get no SRV record.
+	Name string
+	// Protocol in lower case: "tcp", "udp" or "sctp".
+	Protocol string
+	Port     int32
+}
+
+// Endpoint is one endpoint of an EndpointSlice joined to its Service by the
+// kubernetes.io/service-name label.
+type Endpoint struct {
+	// Addresses of the endpoint (one or several of the slice's family).
+	Addresses []netip.Addr
+	// Hostname from the slice endpoint, empty when unset.
+	Hostname string
+	// Ready is the slice condition (nil counts as ready).
+	Ready bool
+	// Ports are the ports of the slice the endpoint came from (SRV records
+	// for headless services).
+	Ports []Port
+}
+
+// EndpointRef names an endpoint together with the service it belongs to; it
+// is what a reverse lookup of an endpoint address finds.
+type EndpointRef struct {
+	Namespace string
+	Service   string
+	Endpoint  Endpoint
+}
+
+// Invalidation keys name the pieces of cluster state a DNS answer depends on.
+// The record service announces a key whenever the state behind it changes, and
+// every Lookup answer lists the keys it read, negative answers included.
+
+// ServiceKey covers a Service and all its endpoints.
+func ServiceKey(namespace, name string) string {
+	return "svc/" + strings.ToLower(namespace) + "/" + strings.ToLower(name)
+}
+
+// NamespaceKey covers the existence of a namespace.
+func NamespaceKey(namespace string) string { return "ns/" + strings.ToLower(namespace) }
+
+// AddressKey covers everything reachable by reverse lookup of one IP address:
+// cluster IPs and endpoint addresses.
+func AddressKey(ip netip.Addr) string { return "ip/" + ip.Unmap().String() }
+
+// PodKey covers the pods that have one IP address.
+func PodKey(ip netip.Addr) string { return "pod/" + ip.Unmap().String() }
+
+// EndpointSlice is the slim view of a discovery/v1 EndpointSlice: the
+// endpoints it contributes to the Service named by its
+// kubernetes.io/service-name label.
+type EndpointSlice struct {
+	Namespace string
+	Name      string
+	// Service is the value of the kubernetes.io/service-name label; a slice
+	// without it belongs to no Service and contributes nothing.
+	Service string
+	// Endpoints of the slice, each carrying the slice's ports. Endpoints of
+	// type FQDN are dropped: DNS serves addresses only.
+	Endpoints []Endpoint
+}
+
+// Pod is the slim view of a core/v1 Pod that `pods verified` needs: which
+// namespace has a running pod with a given IP. Pods that are not Running
+// have no IPs here.
+type Pod struct {
+	Namespace string
+	Name      string
+	// IPs from status.podIPs, only while the pod is Running.
+	IPs []netip.Addr
+}

@@ -1,0 +1,237 @@
+package kubeindex
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// The informers store slim objects instead of the API objects: the
+// transforms below run before an object enters an informer's store and keep
+// only what DNS answers need plus the metadata the informer machinery reads
+// (name, namespace for the store key; resourceVersion, which tells a relist
+// update that changed nothing from one that did). Everything else - managed
+// fields, annotations, labels, status, the rest of the spec - is dropped, so
+// memory follows what DNS can see rather than the size of the API objects.
+//
+// The transforms are idempotent: an object that is already slim passes
+// through unchanged, as client-go requires when it hands stored objects back
+// to a transform.
+
+// serviceLabel joins an EndpointSlice to its Service.
+const serviceLabel = discoveryv1.LabelServiceName
+
+// slimMeta keeps the object metadata the informer machinery needs.
+func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion}
+}
+
+// serviceObject is what the Service informer stores.
+type serviceObject struct {
+	metav1.ObjectMeta
+	Service Service
+}
+
+// sliceObject is what the EndpointSlice informer stores.
+type sliceObject struct {
+	metav1.ObjectMeta
+	Slice EndpointSlice
+}
+
+// namespaceObject is what the Namespace informer stores: DNS only needs to
+// know a namespace exists.
+type namespaceObject struct {
+	metav1.ObjectMeta
+}
+
+// podObject is what the Pod informer stores.
+type podObject struct {
+	metav1.ObjectMeta
+	Pod Pod
+}
+
+// The slim objects are runtime.Objects so that client-go code that expects
+// one (such as its optional cache mutation detector) keeps working. Their
+// content is never mutated after the transform, so copies share it.
+
+func (o *serviceObject) GetObjectKind() schema.ObjectKind   { return schema.EmptyObjectKind }
+func (o *sliceObject) GetObjectKind() schema.ObjectKind     { return schema.EmptyObjectKind }
+func (o *namespaceObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+func (o *podObject) GetObjectKind() schema.ObjectKind       { return schema.EmptyObjectKind }
+
+func (o *serviceObject) DeepCopyObject() runtime.Object {
+	return &serviceObject{ObjectMeta: *o.ObjectMeta.DeepCopy(), Service: o.Service}
+}
+
+func (o *sliceObject) DeepCopyObject() runtime.Object {
+	return &sliceObject{ObjectMeta: *o.ObjectMeta.DeepCopy(), Slice: o.Slice}
+}
+
+func (o *namespaceObject) DeepCopyObject() runtime.Object {
+	return &namespaceObject{ObjectMeta: *o.ObjectMeta.DeepCopy()}
+}
+
+func (o *podObject) DeepCopyObject() runtime.Object {
+	return &podObject{ObjectMeta: *o.ObjectMeta.DeepCopy(), Pod: o.Pod}
+}
+
+// transformService is the Service informer's transform.
+func transformService(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return &serviceObject{ObjectMeta: slimMeta(o.ObjectMeta), Service: ServiceFromAPI(o)}, nil
+	case *serviceObject:
+		return o, nil
+	default:
+		return nil, fmt.Errorf("service transform: unexpected %T", obj)
+	}
+}
+
+// transformEndpointSlice is the EndpointSlice informer's transform.
+func transformEndpointSlice(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *discoveryv1.EndpointSlice:
+		return &sliceObject{ObjectMeta: slimMeta(o.ObjectMeta), Slice: EndpointSliceFromAPI(o)}, nil
+	case *sliceObject:
+		return o, nil
+	default:
+		return nil, fmt.Errorf("endpointslice transform: unexpected %T", obj)
+	}
+}
+
+// transformNamespace is the Namespace informer's transform.
+func transformNamespace(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		return &namespaceObject{ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+	case *namespaceObject:
+		return o, nil
+	default:
+		return nil, fmt.Errorf("namespace transform: unexpected %T", obj)
+	}
+}
+
+// transformPod is the Pod informer's transform.
+func transformPod(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return &podObject{ObjectMeta: slimMeta(o.ObjectMeta), Pod: PodFromAPI(o)}, nil
+	case *podObject:
+		return o, nil
+	default:
+		return nil, fmt.Errorf("pod transform: unexpected %T", obj)
+	}
+}
+
+// ServiceFromAPI converts a core/v1 Service into its slim form. Addresses the
+// API server would not have accepted are skipped.
+func ServiceFromAPI(s *corev1.Service) Service {
+	out := Service{Namespace: s.Namespace, Name: s.Name}
+	switch {
+	case s.Spec.Type == corev1.ServiceTypeExternalName:
+		out.ExternalName = s.Spec.ExternalName
+	case s.Spec.ClusterIP == corev1.ClusterIPNone:
+		out.Headless = true
+	default:
+		ips := s.Spec.ClusterIPs
+		if len(ips) == 0 && s.Spec.ClusterIP != "" {
+			ips = []string{s.Spec.ClusterIP}
+		}
+		for _, text := range ips {
+			if ip, ok := parseIP(text); ok && !slices.Contains(out.ClusterIPs, ip) {
+				out.ClusterIPs = append(out.ClusterIPs, ip)
+			}
+		}
+	}
+	for _, p := range s.Spec.Ports {
+		out.Ports = append(out.Ports, Port{Name: p.Name, Protocol: protocol(p.Protocol), Port: p.Port})
+	}
+	return out
+}
+
+// EndpointSliceFromAPI converts a discovery/v1 EndpointSlice into its slim
+// form. Endpoints of FQDN slices, unparsable addresses and ports without a
+// number are skipped. All endpoints share one Ports slice.
+func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
+	out := EndpointSlice{Namespace: s.Namespace, Name: s.Name, Service: s.Labels[serviceLabel]}
+	if s.AddressType == discoveryv1.AddressTypeFQDN {
+		return out
+	}
+	var ports []Port
+	for _, p := range s.Ports {
+		if p.Port == nil {
+			continue
+		}
+		var name string
+		if p.Name != nil {
+			name = *p.Name
+		}
+		proto := corev1.ProtocolTCP
+		if p.Protocol != nil {
+			proto = *p.Protocol
+		}
+		ports = append(ports, Port{Name: name, Protocol: protocol(proto), Port: *p.Port})
+	}
+	for _, e := range s.Endpoints {
+		ep := Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready, Ports: ports}
+		if e.Hostname != nil {
+			ep.Hostname = *e.Hostname
+		}
+		for _, text := range e.Addresses {
+			if ip, ok := parseIP(text); ok && !slices.Contains(ep.Addresses, ip) {
+				ep.Addresses = append(ep.Addresses, ip)
+			}
+		}
+		if len(ep.Addresses) > 0 {
+			out.Endpoints = append(out.Endpoints, ep)
+		}
+	}
+	return out
+}
+
+// PodFromAPI converts a core/v1 Pod into its slim form: the IPs count only
+// while the pod is Running.
+func PodFromAPI(p *corev1.Pod) Pod {
+	out := Pod{Namespace: p.Namespace, Name: p.Name}
+	if p.Status.Phase != corev1.PodRunning {
+		return out
+	}
+	ips := make([]string, 0, len(p.Status.PodIPs)+1)
+	for _, ip := range p.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	if len(ips) == 0 && p.Status.PodIP != "" {
+		ips = append(ips, p.Status.PodIP)
+	}
+	for _, text := range ips {
+		if ip, ok := parseIP(text); ok && !slices.Contains(out.IPs, ip) {
+			out.IPs = append(out.IPs, ip)
+		}
+	}
+	return out
+}
+
+// parseIP parses an address as the API carries it, without zone, with
+// IPv4-mapped IPv6 turned into IPv4.
+func parseIP(text string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(text)
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
+// protocol is the lower-case protocol name, TCP when unset.
+func protocol(p corev1.Protocol) string {
+	if p == "" {
+		return "tcp"
+	}
+	return strings.ToLower(string(p))
+}

@@ -1,0 +1,187 @@
+package kubeindex
+
+import (
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestServiceFromAPI(t *testing.T) {
+	tests := []struct {
+		name string
+		spec corev1.ServiceSpec
+		want Service
+	}{
+		{
+			name: "cluster IP",
+			spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", ClusterIPs: []string{"10.96.0.1"},
+				Ports: []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443}}},
+			want: Service{ClusterIPs: ips("10.96.0.1"), Ports: []Port{{Name: "https", Protocol: "tcp", Port: 443}}},
+		},
+		{
+			name: "dual-stack, IPv6 first",
+			spec: corev1.ServiceSpec{ClusterIP: "fd00::a", ClusterIPs: []string{"fd00::a", "10.96.0.10"}},
+			want: Service{ClusterIPs: ips("fd00::a", "10.96.0.10")},
+		},
+		{
+			name: "clusterIPs unset (old objects)",
+			spec: corev1.ServiceSpec{ClusterIP: "10.96.0.2"},
+			want: Service{ClusterIPs: ips("10.96.0.2")},
+		},
+		{
+			name: "headless",
+			spec: corev1.ServiceSpec{ClusterIP: "None", ClusterIPs: []string{"None"},
+				Ports: []corev1.ServicePort{{Port: 5432}}},
+			want: Service{Headless: true, Ports: []Port{{Protocol: "tcp", Port: 5432}}},
+		},
+		{
+			name: "ExternalName",
+			spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.com"},
+			want: Service{ExternalName: "db.example.com"},
+		},
+		{
+			name: "bad and mapped addresses",
+			spec: corev1.ServiceSpec{ClusterIP: "bogus", ClusterIPs: []string{"bogus", "::ffff:10.96.0.3"},
+				Ports: []corev1.ServicePort{{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53}}},
+			want: Service{ClusterIPs: ips("10.96.0.3"), Ports: []Port{{Name: "dns", Protocol: "udp", Port: 53}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "svc"}, Spec: tt.spec}
+			tt.want.Namespace, tt.want.Name = "ns", "svc"
+			if got := ServiceFromAPI(in); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEndpointSliceFromAPI(t *testing.T) {
+	ports := []discoveryv1.EndpointPort{
+		{Name: ptr("http"), Port: ptr(int32(8080))},
+		{Name: ptr("all"), Protocol: ptr(corev1.ProtocolUDP)}, // no number: all ports, no SRV
+	}
+	wantPorts := []Port{{Name: "http", Protocol: "tcp", Port: 8080}}
+	tests := []struct {
+		name        string
+		addressType discoveryv1.AddressType
+		endpoints   []discoveryv1.Endpoint
+		want        []Endpoint
+	}{
+		{
+			name:        "readiness: nil is ready",
+			addressType: discoveryv1.AddressTypeIPv4,
+			endpoints: []discoveryv1.Endpoint{
+				{Addresses: []string{"10.244.0.1"}},
+				{Addresses: []string{"10.244.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false)}},
+				{Addresses: []string{"10.244.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}, Hostname: ptr("db-0")},
+			},
+			want: []Endpoint{
+				{Addresses: ips("10.244.0.1"), Ready: true, Ports: wantPorts},
+				{Addresses: ips("10.244.0.2"), Ready: false, Ports: wantPorts},
+				{Addresses: ips("10.244.0.3"), Ready: true, Hostname: "db-0", Ports: wantPorts},
+			},
+		},
+		{
+			name:        "IPv6, bad address skipped, duplicate folded",
+			addressType: discoveryv1.AddressTypeIPv6,
+			endpoints: []discoveryv1.Endpoint{
+				{Addresses: []string{"fd00:10:244::1", "fd00:10:244::1"}},
+				{Addresses: []string{"not-an-ip"}},
+			},
+			want: []Endpoint{{Addresses: ips("fd00:10:244::1"), Ready: true, Ports: wantPorts}},
+		},
+		{
+			name:        "FQDN slices contribute nothing",
+			addressType: discoveryv1.AddressTypeFQDN,
+			endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"example.com"}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &discoveryv1.EndpointSlice{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-x",
+					Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+				AddressType: tt.addressType,
+				Endpoints:   tt.endpoints,
+				Ports:       ports,
+			}
+			want := EndpointSlice{Namespace: "ns", Name: "web-x", Service: "web", Endpoints: tt.want}
+			if got := EndpointSliceFromAPI(in); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestPodFromAPI(t *testing.T) {
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want []string
+	}{
+		{"running dual-stack", apiPod("ns", "p", corev1.PodRunning, "10.244.0.1", "fd00::1"), []string{"10.244.0.1", "fd00::1"}},
+		{"running, podIP only", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.2"}}, []string{"10.244.0.2"}},
+		{"pending", apiPod("ns", "p", corev1.PodPending, "10.244.0.3"), nil},
+		{"failed", apiPod("ns", "p", corev1.PodFailed, "10.244.0.4"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := Pod{Namespace: "ns", Name: "p", IPs: ips(tt.want...)}
+			if got := PodFromAPI(tt.pod); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestTransformsSlim checks what the informer stores keep of each object:
+// only name, namespace and resourceVersion of the metadata, and that the
+// transforms are idempotent.
+func TestTransformsSlim(t *testing.T) {
+	full := metav1.ObjectMeta{
+		Namespace: "ns", Name: "x", ResourceVersion: "42", UID: "u",
+		Labels:        map[string]string{"a": "b", discoveryv1.LabelServiceName: "web"},
+		Annotations:   map[string]string{"big": "annotation"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}},
+	}
+	slimWant := metav1.ObjectMeta{Namespace: "ns", Name: "x", ResourceVersion: "42"}
+	tests := []struct {
+		name      string
+		transform func(any) (any, error)
+		in        any
+	}{
+		{"service", transformService, &corev1.Service{ObjectMeta: full}},
+		{"endpointslice", transformEndpointSlice, &discoveryv1.EndpointSlice{ObjectMeta: full}},
+		{"namespace", transformNamespace, &corev1.Namespace{ObjectMeta: full}},
+		{"pod", transformPod, &corev1.Pod{ObjectMeta: full}},
+	}
+	type metaObject interface{ GetObjectMeta() metav1.Object }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.transform(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, ok := out.(metaObject)
+			if !ok {
+				t.Fatalf("transform returned %T", out)
+			}
+			if got := *m.GetObjectMeta().(*metav1.ObjectMeta); !reflect.DeepEqual(got, slimWant) {
+				t.Fatalf("metadata kept: %+v", got)
+			}
+			again, err := tt.transform(out)
+			if err != nil || again != out {
+				t.Fatalf("transform not idempotent: %v %v", again, err)
+			}
+			if _, err := tt.transform("something else"); err == nil {
+				t.Fatalf("unexpected type accepted")
+			}
+		})
+	}
+}

@@ -1,0 +1,88 @@
+package recordserver
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
+)
+
+// resultInvalid labels lookups rejected before answering.
+const resultInvalid = "invalid_argument"
+
+// metrics are the record service's Prometheus metrics.
+type metrics struct {
+	lookups        *prometheus.CounterVec
+	lookupDuration prometheus.Histogram
+	watchStreams   prometheus.Gauge
+	watchOverflows prometheus.Counter
+	revision       prometheus.GaugeFunc
+	synced         prometheus.GaugeFunc
+}
+
+func newMetrics(ix *kubeindex.Index) *metrics {
+	m := &metrics{
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clusterdns_recordsvc_lookups_total",
+			Help: "Lookups answered, by result (success, no_data, name_error, not_ready, not_authoritative, invalid_argument).",
+		}, []string{"result"}),
+		lookupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clusterdns_recordsvc_lookup_duration_seconds",
+			Help:    "Time to answer a Lookup inside the server, excluding transport.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10), // 1µs .. 262ms
+		}),
+		watchStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clusterdns_recordsvc_watch_streams",
+			Help: "Watch streams currently open.",
+		}),
+		watchOverflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clusterdns_recordsvc_watch_overflows_total",
+			Help: "Watch streams ended because the client fell behind the change stream.",
+		}),
+		revision: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clusterdns_recordsvc_revision",
+			Help: "Current revision of the indexes; it moves on every DNS-visible change.",
+		}, func() float64 { return float64(ix.Revision()) }),
+		synced: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clusterdns_recordsvc_synced",
+			Help: "1 once the indexes have completed their first sync, else 0.",
+		}, func() float64 {
+			if ix.Synced() {
+				return 1
+			}
+			return 0
+		}),
+	}
+	for _, v := range clusterdnsv1.Result_value {
+		if r := clusterdnsv1.Result(v); r != clusterdnsv1.Result_RESULT_UNSPECIFIED {
+			m.lookups.WithLabelValues(resultLabel(r))
+		}
+	}
+	m.lookups.WithLabelValues(resultInvalid)
+	return m
+}
+
+// RegisterMetrics registers the server's metrics with reg.
+func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
+	m := s.metrics
+	for _, c := range []prometheus.Collector{m.lookups, m.lookupDuration, m.watchStreams, m.watchOverflows, m.revision, m.synced} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register record service metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *metrics) observe(r clusterdnsv1.Result, d time.Duration) {
+	m.lookups.WithLabelValues(resultLabel(r)).Inc()
+	m.lookupDuration.Observe(d.Seconds())
+}
+
+// resultLabel turns RESULT_NAME_ERROR into name_error.
+func resultLabel(r clusterdnsv1.Result) string {
+	return strings.ToLower(strings.TrimPrefix(r.String(), "RESULT_"))
+}

@@ -1,0 +1,191 @@
+// Package recordserver serves the clusterdns.v1.RecordService over gRPC:
+// Lookup answers questions through dnsschema from the kubeindex indexes, Watch
+// streams the indexes' changes. It also registers gRPC health (NOT_SERVING
+// until the indexes have synced) and reflection.
+package recordserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
+)
+
+// Server implements clusterdnsv1.RecordServiceServer.
+type Server struct {
+	clusterdnsv1.UnimplementedRecordServiceServer
+
+	schema  *dnsschema.Schema
+	ix      *kubeindex.Index
+	logger  *slog.Logger
+	id      string
+	health  *health.Server
+	metrics *metrics
+
+	done     chan struct{}
+	shutdown sync.Once
+}
+
+// New returns a Server answering from ix with schema. Its health status turns
+// SERVING once ix is synced. Call Shutdown to end it.
+func New(schema *dnsschema.Schema, ix *kubeindex.Index, logger *slog.Logger) *Server {
+	s := &Server{
+		schema:  schema,
+		ix:      ix,
+		logger:  logger,
+		id:      newServerID(),
+		health:  health.NewServer(),
+		metrics: newMetrics(ix),
+		done:    make(chan struct{}),
+	}
+	for _, name := range s.healthNames() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	go func() {
+		select {
+		case <-ix.SyncedChan():
+			for _, name := range s.healthNames() {
+				s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+			}
+			logger.Info("record service ready", "server_id", s.id, "revision", ix.Revision())
+		case <-s.done:
+		}
+	}()
+	return s
+}
+
+// healthNames are the services whose health Server reports: the whole server
+// ("") and the RecordService.
+func (s *Server) healthNames() []string {
+	return []string{"", clusterdnsv1.RecordService_ServiceDesc.ServiceName}
+}
+
+// newServerID returns a random identity for this process: revisions are only
+// comparable between messages of the same server.
+func newServerID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+// ID is the server identity sent as server_id.
+func (s *Server) ID() string { return s.id }
+
+// Register registers the RecordService, gRPC health and reflection on gs.
+func (s *Server) Register(gs *grpc.Server) {
+	clusterdnsv1.RegisterRecordServiceServer(gs, s)
+	healthpb.RegisterHealthServer(gs, s.health)
+	reflection.Register(gs)
+}
+
+// Shutdown reports NOT_SERVING to health checks and ends every Watch stream
+// (with codes.Unavailable, so clients reconnect elsewhere), letting
+// grpc.Server.GracefulStop complete. Lookups keep being answered until the
+// gRPC server stops.
+func (s *Server) Shutdown() {
+	s.shutdown.Do(func() {
+		s.health.Shutdown()
+		close(s.done)
+	})
+}
+
+// Lookup answers one DNS question.
+func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
+	start := time.Now()
+	if err := validateRequest(req); err != nil {
+		s.metrics.lookups.WithLabelValues(resultInvalid).Inc()
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	resp := s.schema.Answer(s.ix, req)
+	resp.ServerId = s.id
+	s.metrics.observe(resp.GetResult(), time.Since(start))
+	return resp, nil
+}
+
+// Watch streams a resync marker at the current revision, then every change
+// in revision order. A watcher that falls behind is ended with
+// codes.Unavailable and must resync.
+func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse]) error {
+	ctx := stream.Context()
+	sub := s.ix.Subscribe(ctx)
+	defer sub.Close()
+	s.metrics.watchStreams.Inc()
+	defer s.metrics.watchStreams.Dec()
+
+	logger := s.logger.With("client", req.GetClientName())
+	if p, ok := peer.FromContext(ctx); ok {
+		logger = logger.With("peer", p.Addr.String())
+	}
+	logger.Debug("watch started", "revision", sub.Revision())
+
+	first := &clusterdnsv1.WatchResponse{Revision: sub.Revision(), Resync: true, ServerId: s.id}
+	if err := stream.Send(first); err != nil {
+		return err
+	}
+	for {
+		select {
+		case c, open := <-sub.Changes():
+			if !open {
+				return s.watchEnded(ctx, logger, sub.Err())
+			}
+			if err := s.sendChange(stream, c); err != nil {
+				logger.Debug("watch send failed", "err", err)
+				return err
+			}
+		case <-s.done:
+			logger.Debug("watch ended by shutdown")
+			return status.Error(codes.Unavailable, "record service shutting down")
+		}
+	}
+}
+
+// maxKeysPerMessage splits the keys of a large change (a reload of a big
+// file) over several messages of the same revision, keeping each far below
+// gRPC's default 4 MiB message limit. A watcher applies each message as it
+// comes; entries depending on keys of a later message stay valid only until
+// it arrives, as if the network had delayed them.
+const maxKeysPerMessage = 8192
+
+func (s *Server) sendChange(stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse], c kubeindex.Change) error {
+	keys := c.Keys
+	for {
+		n := min(len(keys), maxKeysPerMessage)
+		msg := &clusterdnsv1.WatchResponse{Revision: c.Revision, Keys: keys[:n], ServerId: s.id}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		keys = keys[n:]
+		if len(keys) == 0 {
+			return nil
+		}
+	}
+}
+
+func (s *Server) watchEnded(ctx context.Context, logger *slog.Logger, err error) error {
+	if errors.Is(err, kubeindex.ErrSubscriberBehind) {
+		s.metrics.watchOverflows.Inc()
+		logger.Warn("watch ended: the client fell behind the change stream")
+		return status.Error(codes.Unavailable, "watch fell behind the change stream: reconnect and resync")
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		logger.Debug("watch ended by client", "err", ctxErr)
+		return status.FromContextError(ctxErr).Err()
+	}
+	logger.Warn("watch ended", "err", err)
+	return status.Errorf(codes.Unavailable, "watch ended: %v", err)
+}

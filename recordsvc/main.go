@@ -1,0 +1,207 @@
+// Command recordsvc is the clusterdns record service: it watches a Kubernetes
+// cluster (or serves a file of Kubernetes objects) and answers cluster DNS
+// questions over gRPC. See --help for its flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/recordserver"
+)
+
+// shutdownGrace bounds the graceful stop of the servers on SIGTERM.
+const shutdownGrace = 5 * time.Second
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "recordsvc: %v\n", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	klog.SetSlogLogger(logger) // client-go logs through klog
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("recordsvc stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done.
+func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+	schema, err := dnsschema.New(cfg.schemaConfig())
+	if err != nil {
+		return err
+	}
+	ix := kubeindex.New(kubeindex.Config{})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sourceDone, err := startSource(ctx, cfg, ix, logger)
+	if err != nil {
+		return err
+	}
+
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	srv := recordserver.New(schema, ix, logger)
+	gs := grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
+	srv.Register(gs)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := srv.RegisterMetrics(reg); err != nil {
+		return err
+	}
+	metricsSrv, metricsDone, err := startMetrics(cfg.MetricsListen, reg, ix)
+	if err != nil {
+		return err
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	logger.Info("record service listening", "listen", lis.Addr().String(), "zone", schema.Zone(),
+		"source", sourceName(cfg), "pods", cfg.Pods.String(), "metrics", cfg.MetricsListen, "server_id", srv.ID())
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err = <-served:
+		err = fmt.Errorf("grpc server: %w", err)
+	case err = <-metricsDone:
+		err = fmt.Errorf("--metrics-listen: %w", err)
+	case err = <-sourceDone:
+		if err != nil {
+			err = fmt.Errorf("source: %w", err)
+		}
+	}
+	cancel()
+	srv.Shutdown()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(shutdownGrace):
+		gs.Stop()
+	}
+	if metricsSrv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer scancel()
+		_ = metricsSrv.Shutdown(sctx) // the process is ending either way
+	}
+	return err
+}
+
+// startSource loads the file source (failing on a bad file) or starts the
+// informers; their end is reported on the returned channel.
+func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *slog.Logger) (<-chan error, error) {
+	done := make(chan error, 1)
+	if cfg.SourceFile != "" {
+		fs := kubeindex.NewFileSource(kubeindex.FileSourceConfig{Path: cfg.SourceFile}, ix, logger)
+		if err := fs.Load(); err != nil {
+			return nil, fmt.Errorf("--source: %w", err)
+		}
+		go func() { done <- fs.Run(ctx) }()
+		return done, nil
+	}
+	restCfg, err := restConfig(cfg.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	in, err := kubeindex.NewInformers(client, ix, kubeindex.InformerConfig{WatchPods: cfg.Pods == dnsschema.PodsVerified}, logger)
+	if err != nil {
+		return nil, err
+	}
+	go func() { done <- in.Run(ctx) }()
+	return done, nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	var restCfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		if restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+			return nil, fmt.Errorf("--kubeconfig: %w", err)
+		}
+	} else if restCfg, err = rest.InClusterConfig(); err != nil {
+		return nil, fmt.Errorf("no --kubeconfig or --source given and not running in a cluster: %w", err)
+	}
+	restCfg.UserAgent = "clusterdns-recordsvc"
+	restCfg.ContentType = "application/vnd.kubernetes.protobuf"
+	restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return restCfg, nil
+}
+
+// startMetrics serves /metrics, /healthz (alive) and /readyz (synced) when
+// addr is set.
+func startMetrics(addr string, reg *prometheus.Registry, ix *kubeindex.Index) (*http.Server, <-chan error, error) {
+	done := make(chan error, 1)
+	if addr == "" {
+		return nil, done, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ix.Synced() {
+			http.Error(w, "not synced", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			done <- err
+		}
+	}()
+	return srv, done, nil
+}
+
+func sourceName(cfg config) string {
+	switch {
+	case cfg.SourceFile != "":
+		return "file:" + cfg.SourceFile
+	case cfg.Kubeconfig != "":
+		return "kubeconfig:" + cfg.Kubeconfig
+	default:
+		return "in-cluster"
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		Listen:            "127.0.0.1:9090",
+		ClusterDomain:     "cluster.local",
+		TTL:               30,
+		Pods:              dnsschema.PodsInsecure,
+		NameserverService: "kube-system/kube-dns",
+		LogLevel:          slog.LevelInfo,
+	}
+	if cfg != want {
+		t.Fatalf("defaults\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want func(c *config) // edits the defaults into the expected config
+	}{
+		{"file source", []string{"--source", "file:deploy/examples/cluster.yaml"},
+			func(c *config) { c.SourceFile = "deploy/examples/cluster.yaml" }},
+		{"everything", []string{"--listen=:9999", "--kubeconfig=/k", "--cluster-domain=Example.Org.", "--ttl=5",
+			"--pods=verified", "--nameserver-service=dns/frontend", "--metrics-listen=127.0.0.1:9153", "--log-level=debug"},
+			func(c *config) {
+				*c = config{Listen: ":9999", Kubeconfig: "/k", ClusterDomain: "Example.Org.", TTL: 5,
+					Pods: dnsschema.PodsVerified, NameserverService: "dns/frontend", MetricsListen: "127.0.0.1:9153",
+					LogLevel: slog.LevelDebug}
+			}},
+		{"largest TTL", []string{"--ttl", "2147483647"}, func(c *config) { c.TTL = 2147483647 }},
+		{"pods disabled", []string{"--pods", "disabled"}, func(c *config) { c.Pods = dnsschema.PodsDisabled }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, _ := parseFlags(nil, io.Discard)
+			tt.want(&want)
+			got, err := parseFlags(tt.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ttl", "0"}, "--ttl: must be 1..2147483647"},
+		{[]string{"--ttl", "2147483648"}, "--ttl: must be 1..2147483647"},
+		{[]string{"--ttl", "abc"}, "-ttl"},
+		{[]string{"--source", "http://example.com/c.yaml"}, `--source: unsupported scheme "http", want file:PATH`},
+		{[]string{"--source", "cluster.yaml"}, "--source: \"cluster.yaml\" has no scheme, want file:PATH"},
+		{[]string{"--source", "file:"}, "--source: empty PATH"},
+		{[]string{"--source", "file:c.yaml", "--kubeconfig", "k"}, "--source: cannot be combined with --kubeconfig"},
+		{[]string{"--pods", "sometimes"}, "--pods: "},
+		{[]string{"--log-level", "loud"}, "--log-level: "},
+		{[]string{"--listen", "9090"}, "--listen: want HOST:PORT"},
+		{[]string{"--listen", "127.0.0.1:http"}, "--listen: port \"http\""},
+		{[]string{"--metrics-listen", "localhost"}, "--metrics-listen: want HOST:PORT"},
+		{[]string{"--cluster-domain", ""}, "--cluster-domain: empty"},
+		{[]string{"--cluster-domain", "bad_domain.local"}, "--cluster-domain: "},
+		{[]string{"--cluster-domain", "in-addr.arpa"}, "--cluster-domain: "},
+		{[]string{"--nameserver-service", "kube-dns"}, "--nameserver-service: "},
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseFlags([]string{"--help"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"-listen", "-kubeconfig", "-source", "-cluster-domain", "-ttl", "-pods",
+		"-nameserver-service", "-metrics-listen", "-log-level"} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("--help does not list %s", name)
+		}
+	}
+}
+
+// TestRunFileSource runs the whole service on the example cluster and asks
+// it the question `make run` promises to answer.
+func TestRunFileSource(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	cfg, err := parseFlags([]string{"--listen", addr,
+		"--source", "file:" + filepath.Join("..", "deploy", "examples", "cluster.yaml")}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run did not stop")
+		}
+	}()
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := clusterdnsv1.NewRecordServiceClient(conn)
+	callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
+	defer callCancel()
+	resp, err := client.Lookup(callCtx, &clusterdnsv1.LookupRequest{Name: "kubernetes.default.svc.cluster.local.", Qtype: 1},
+		grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetResult() != clusterdnsv1.Result_RESULT_SUCCESS || len(resp.GetAnswer()) != 1 ||
+		resp.GetAnswer()[0].GetA().GetAddress() != "10.96.0.1" {
+		t.Fatalf("kubernetes.default.svc.cluster.local A: %v", resp)
+	}
+}
+
+func TestRunBadSource(t *testing.T) {
+	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0", "--source", "file:" + filepath.Join(t.TempDir(), "missing.yaml")}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "--source: ") || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("run with a missing file: %v", err)
+	}
+}
