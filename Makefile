@@ -30,10 +30,10 @@ run: build ## run the record service on deploy/examples/cluster.yaml and a front
 	@echo "record service on $(RUN_RECORDSVC_LISTEN) (source $(RUN_SOURCE)), frontend on $(RUN_FRONTEND_LISTEN)"
 	@echo "try:  dig @$(subst :, -p ,$(RUN_FRONTEND_LISTEN)) kubernetes.default.svc.cluster.local"
 	@echo "edit $(RUN_SOURCE) to add Services; Ctrl-C stops both"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/recordsvc --listen $(RUN_RECORDSVC_LISTEN) --source file:$(RUN_SOURCE) & \
-	$(BIN)/frontend --listen $(RUN_FRONTEND_LISTEN) --recordsvc $(RUN_RECORDSVC_LISTEN) & \
-	wait
+	@$(BIN)/recordsvc --listen $(RUN_RECORDSVC_LISTEN) --source file:$(RUN_SOURCE) & rs=$$!; \
+	$(BIN)/frontend --listen $(RUN_FRONTEND_LISTEN) --recordsvc $(RUN_RECORDSVC_LISTEN) & fe=$$!; \
+	trap 'kill $$fe $$rs 2>/dev/null; wait' INT TERM; \
+	wait -n; kill $$fe $$rs 2>/dev/null; wait
 
 .PHONY: test-deps
 test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (etcd, kube-apiserver, kubectl, buf)

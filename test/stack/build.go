@@ -1,0 +1,112 @@
+// Package stack builds the clusterdns binaries and runs them as real processes
+// on loopback for end-to-end tests: record services, frontends, and the DNS and
+// metrics clients that talk to them.
+//
+// A test package builds the binaries once in TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(stack.Main(m)) }
+//
+// and each test gets them with stack.Installed(t).
+package stack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+const (
+	// BinDirEnv names a directory holding prebuilt `frontend` and `recordsvc`
+	// binaries. Main sets it after building; set it beforehand to skip the build.
+	BinDirEnv = "CLUSTERDNS_BIN_DIR"
+	// buildErrorEnv carries a failed build's message from Main to Installed, so
+	// that only the tests that need the binaries fail.
+	buildErrorEnv = "CLUSTERDNS_BUILD_ERROR"
+	// buildTimeout bounds `go build` of the two binaries.
+	buildTimeout = 10 * time.Minute
+
+	frontendPackage      = "github.com/clusterdns/clusterdns/frontend"
+	recordServicePackage = "github.com/clusterdns/clusterdns/recordsvc"
+)
+
+// Binaries are the paths of the two clusterdns executables.
+type Binaries struct {
+	// Frontend is the DNS server binary (./frontend).
+	Frontend string
+	// RecordService is the record service binary (./recordsvc).
+	RecordService string
+}
+
+// Build compiles the frontend and the record service into a new temporary
+// directory (`go build -o DIR/ ./frontend ./recordsvc`). The working directory
+// must lie inside the clusterdns module, as a test's does. cleanup removes
+// the directory.
+func Build(ctx context.Context) (Binaries, func(), error) {
+	dir, err := os.MkdirTemp("", "clusterdns-bin-")
+	if err != nil {
+		return Binaries{}, nil, fmt.Errorf("build: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), frontendPackage, recordServicePackage)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		cleanup()
+		return Binaries{}, nil, fmt.Errorf("go build %s %s: %w\n%s", frontendPackage, recordServicePackage, err, out.String())
+	}
+	return binariesIn(dir), cleanup, nil
+}
+
+// binariesIn returns the binary paths inside dir.
+func binariesIn(dir string) Binaries {
+	return Binaries{
+		Frontend:      filepath.Join(dir, "frontend"),
+		RecordService: filepath.Join(dir, "recordsvc"),
+	}
+}
+
+// Main is the body of a TestMain: it builds the binaries (unless BinDirEnv
+// already names a directory of them), publishes their directory in BinDirEnv
+// for Installed, runs the tests and removes the build. A build failure fails
+// only the tests that call Installed, with the compiler's output.
+func Main(m *testing.M) int {
+	if os.Getenv(BinDirEnv) != "" {
+		return m.Run()
+	}
+	bins, cleanup, err := Build(context.Background())
+	if err != nil {
+		os.Setenv(buildErrorEnv, err.Error())
+		return m.Run()
+	}
+	defer cleanup()
+	os.Setenv(BinDirEnv, filepath.Dir(bins.Frontend))
+	return m.Run()
+}
+
+// Installed returns the binaries Main built (or BinDirEnv names); it fails t
+// when they are unavailable.
+func Installed(t testing.TB) Binaries {
+	t.Helper()
+	if msg := os.Getenv(buildErrorEnv); msg != "" {
+		t.Fatalf("stack: building the clusterdns binaries failed: %s", msg)
+	}
+	dir := os.Getenv(BinDirEnv)
+	if dir == "" {
+		t.Fatalf("stack: %s is not set; call stack.Main from TestMain or set it to a directory holding frontend and recordsvc", BinDirEnv)
+	}
+	bins := binariesIn(dir)
+	for _, p := range []string{bins.Frontend, bins.RecordService} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("stack: %v", err)
+		}
+	}
+	return bins
+}
