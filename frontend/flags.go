@@ -128,7 +128,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("frontend", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: frontend [flags]\n\nclusterdns DNS frontend: answers the cluster zone through the record service, with a cache.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: frontend [flags]\n\nclusterdns DNS frontend: answers the cluster zone through the record service and forwards other names\nto upstream resolvers, with a cache.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var (

@@ -174,8 +174,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 
+	// Not ready from the moment ctx ends (SIGTERM) or a loop is found.
 	var lameduck atomic.Bool
-	ready := func() bool { return !lameduck.Load() && client.Ready() }
+	ready := func() bool { return ctx.Err() == nil && !lameduck.Load() && client.Ready() }
 	var ops *http.Server
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)

@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -159,94 +154,6 @@ func TestHelp(t *testing.T) {
 		"max-tcp-queries", "lameduck"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("--help does not list --%s", name)
-		}
-	}
-}
-
-// freePort returns a port free on 127.0.0.1 for both UDP and TCP when it
-// was checked.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		ln, err := net.Listen("tcp", addr)
-		_ = pc.Close()
-		if err == nil {
-			_ = ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port")
-	return ""
-}
-
-// TestRun starts the whole frontend against an unreachable record service:
-// cluster names get SERVFAIL, /health answers, /ready does not, /metrics
-// counts the queries, and cancelling the context stops it.
-func TestRun(t *testing.T) {
-	dnsAddr, opsAddr := freePort(t), freePort(t)
-	dead := freePort(t)
-	cfg, err := parseFlags([]string{"--listen", dnsAddr, "--metrics-listen", opsAddr, "--recordsvc", dead,
-		"--lookup-timeout", "300ms"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("run did not return after cancel")
-		}
-	}()
-
-	var resp *dns.Msg
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := &dns.Client{Net: "tcp", Timeout: time.Second}
-		resp, _, err = c.Exchange(new(dns.Msg).SetQuestion("kubernetes.default.svc.cluster.local.", dns.TypeA), dnsAddr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("query: %v", err)
-	}
-	if resp.Rcode != dns.RcodeServerFailure {
-		t.Errorf("rcode %s with the record service down, want SERVFAIL", dns.RcodeToString[resp.Rcode])
-	}
-	tests := []struct {
-		path     string
-		status   int
-		contains string
-	}{
-		{"/health", http.StatusOK, "ok"},
-		{"/ready", http.StatusServiceUnavailable, "not reachable"},
-		{"/metrics", http.StatusOK, `clusterdns_frontend_requests_total{qtype="A",rcode="SERVFAIL",transport="tcp"} 1`},
-		{"/metrics", http.StatusOK, "clusterdns_frontend_cache_entries 0"},
-		{"/metrics", http.StatusOK, "clusterdns_frontend_recordsvc_watch_connected 0"},
-		{"/metrics", http.StatusOK, "go_goroutines"},
-	}
-	for _, tt := range tests {
-		r, err := http.Get("http://" + opsAddr + tt.path)
-		if err != nil {
-			t.Fatalf("GET %s: %v", tt.path, err)
-		}
-		body, _ := io.ReadAll(r.Body)
-		_ = r.Body.Close()
-		if r.StatusCode != tt.status || !strings.Contains(string(body), tt.contains) {
-			t.Errorf("GET %s: %d, body without %q:\n%.2000s", tt.path, r.StatusCode, tt.contains, body)
 		}
 	}
 }

@@ -240,6 +240,13 @@ func zone(f *fakeRecords) {
 			f.set(name+".default.svc.cluster.local.", qtype, cnameAnswer(target, "svc/default/"+name))
 		}
 	}
+	// An answer completed from the client's search path (autopath): for
+	// that client only.
+	f.set("ap.default.svc.cluster.local.", dns.TypeA, func(name string, rev uint64) *clusterdnsv1.LookupResponse {
+		resp := aAnswer([]string{"svc/default/ap"}, "10.96.0.8")(name, rev)
+		resp.AutopathNamespace = "default"
+		return resp
+	})
 	// An ExternalName service whose target is in the zone: the record
 	// service chases it itself.
 	f.set("extin.default.svc.cluster.local.", dns.TypeA, func(name string, rev uint64) *clusterdnsv1.LookupResponse {

@@ -9,7 +9,8 @@
 //     dropped; opcode other than QUERY gets NOTIMP; a question count other
 //     than one gets FORMERR, as do a message that does not unpack, several
 //     OPT records and an OPT record not owned by the root;
-//   - class other than IN gets REFUSED (the server holds no data in other
+//   - class 0 (reserved, and what a question cut short before its type or
+//     class reads as) gets FORMERR; class other than IN gets REFUSED (the server holds no data in other
 //     classes and does not forward them; NOTIMP is kept for opcodes);
 //   - AXFR and IXFR get REFUSED (no zone transfers);
 //   - names under the cluster zone, in-addr.arpa. and ip6.arpa. go to the
@@ -17,7 +18,8 @@
 //     (through the cache, under keys of their own), or get REFUSED when
 //     there is none;
 //   - SUCCESS and NO_DATA give NOERROR, NAME_ERROR gives NXDOMAIN, all with
-//     AA; NOT_READY, an RPC error or a timeout give SERVFAIL (never NXDOMAIN,
+//     AA (an answer carrying autopath_namespace, computed for the asking
+//     client's search path, is never cached); NOT_READY, an RPC error or a timeout give SERVFAIL (never NXDOMAIN,
 //     never cached); NOT_AUTHORITATIVE (an unknown reverse name) falls
 //     through to the Forwarder, else REFUSED, as kubeadm's CoreDNS
 //     `fallthrough in-addr.arpa ip6.arpa`;
@@ -184,10 +186,10 @@ const (
 
 // Sources of an answer, in the query log.
 const (
-	sourceLocal    = "local"    // made by the handler (errors, refusals)
-	sourceCluster  = "cluster"  // the record service
-	sourceUpstream = "upstream" // the upstreams
-	sourceChased   = "cluster+upstream"
+	sourceLocal    = "local"            // made by the handler (errors, refusals)
+	sourceCluster  = "cluster"          // the record service
+	sourceUpstream = "upstream"         // the upstreams
+	sourceChased   = "cluster+upstream" // the record service, completed by the upstreams
 )
 
 // Handler answers DNS queries. It is safe for concurrent use.
@@ -262,9 +264,8 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	x := &exchange{w: w, req: req, transport: transportOf(w), source: sourceLocal}
 	resp := h.answer(x)
 	h.finish(req, resp, x.transport)
-	if err := w.WriteMsg(resp); err != nil {
-		h.log.Debug("write DNS response", "client", w.RemoteAddr(), "err", err)
-	}
+	// Count and log before writing, so that a client holding the answer
+	// finds it in the metrics and the query log.
 	var q dns.Question
 	if len(req.Question) > 0 {
 		q = req.Question[0]
@@ -282,6 +283,9 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			slog.Bool("cache_hit", x.cacheHit()),
 			slog.String("source", x.source),
 		)
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		h.log.Debug("write DNS response", "client", w.RemoteAddr(), "err", err)
 	}
 }
 
@@ -302,6 +306,11 @@ func (h *Handler) answer(x *exchange) *dns.Msg {
 		return h.rcode(req, dns.RcodeBadVers)
 	}
 	q := req.Question[0]
+	if q.Qclass == 0 {
+		// Class 0 is reserved; miekg/dns also reads a question cut short
+		// before its type or class that way.
+		return h.rcode(req, dns.RcodeFormatError)
+	}
 	if q.Qclass != dns.ClassINET {
 		return h.rcode(req, dns.RcodeRefused)
 	}
@@ -420,7 +429,9 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 		return h.rcode(req, dns.RcodeServerFailure), false
 	}
 	m.RecursionAvailable = h.forwarder != nil
-	if h.cache != nil {
+	// An answer completed from the asking client's search path holds for
+	// that client only: it is not cached.
+	if h.cache != nil && resp.GetAutopathNamespace() == "" {
 		h.cache.Set(key, fill, dnscache.Response{
 			Rcode:    m.Rcode,
 			Answer:   m.Answer,

@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 		}, []string{"qtype", "transport", "rcode"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "request_duration_seconds",
-			Help:    "Time from receiving a DNS request to writing its response, by transport.",
+			Help:    "Time from receiving a DNS request to having its response ready to write, by transport.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
 		}, []string{"transport"}),
 		lookupDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{

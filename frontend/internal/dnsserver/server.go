@@ -82,17 +82,17 @@ func (s *Server) UDPAddr() net.Addr { return s.udpAddr }
 // TCPAddr is the bound TCP address; nil before Start.
 func (s *Server) TCPAddr() net.Addr { return s.tcpAddr }
 
-// Shutdown stops both listeners, waits for the queries in progress to be
-// answered or for ctx to end, and returns when the serving goroutines have
-// exited (a query in progress ends at the latest with its record service
-// deadline).
+// Shutdown stops both listeners at once, waits for the queries in progress
+// to be answered or for ctx to end, and returns when the serving goroutines
+// have exited (a query in progress ends at the latest with its record
+// service or upstream deadline).
 func (s *Server) Shutdown(ctx context.Context) error {
-	var errs []error
-	for _, srv := range s.running {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(s.running))
+	var wg sync.WaitGroup
+	for i, srv := range s.running {
+		wg.Go(func() { errs[i] = srv.ShutdownContext(ctx) })
 	}
+	wg.Wait()
 	s.running = nil
 	s.wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -29,7 +29,8 @@ import (
 //	everything else         NXDOMAIN, SOA example.org. TTL 3600 minimum 60
 //
 // The answers carry the upstream's name in a TXT record of the additional
-// section so that tests see which upstream answered.
+// section so that tests see which upstream answered; its TTL of a week never
+// sets the answer's lifetime.
 func upstreamZone(label string) func(w dns.ResponseWriter, r *dns.Msg) {
 	return func(w dns.ResponseWriter, r *dns.Msg) {
 		q := r.Question[0]
@@ -85,7 +86,7 @@ func upstreamZone(label string) func(w dns.ResponseWriter, r *dns.Msg) {
 			}
 			m.Ns = append(m.Ns, soa)
 		}
-		m.Extra = append(m.Extra, &dns.TXT{Hdr: dns.RR_Header{Name: "upstream.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300},
+		m.Extra = append(m.Extra, &dns.TXT{Hdr: dns.RR_Header{Name: "upstream.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 604800},
 			Txt: []string{label}})
 		if !tcp {
 			size := dns.MinMsgSize

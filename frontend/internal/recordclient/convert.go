@@ -180,7 +180,9 @@ func ToRR(rec *clusterdnsv1.ResourceRecord) (dns.RR, error) {
 }
 
 // domainName checks a name in presentation form and makes it fully
-// qualified.
+// qualified, in miekg/dns's canonical presentation (a byte that needs an
+// escape, such as a space, gets one), so that it reads the same as the name
+// unpacked from the wire.
 func domainName(name string) (string, error) {
 	if name == "" {
 		return "", errors.New("empty name")
@@ -188,7 +190,43 @@ func domainName(name string) (string, error) {
 	if _, ok := dns.IsDomainName(name); !ok {
 		return "", fmt.Errorf("malformed name %q", name)
 	}
-	return dns.Fqdn(name), nil
+	name = dns.Fqdn(name)
+	if plainName(name) {
+		return name, nil
+	}
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return "", fmt.Errorf("malformed name %q: %w", name, err)
+	}
+	canonical, _, err := dns.UnpackDomainName(buf[:n], 0)
+	if err != nil {
+		return "", fmt.Errorf("malformed name %q: %w", name, err)
+	}
+	return canonical, nil
+}
+
+// plainName reports whether name holds only letters, digits, hyphens,
+// underscores, asterisks and single dots between labels: a presentation
+// form that needs no normalising.
+func plainName(name string) bool {
+	prevDot := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if prevDot && len(name) > 1 {
+				return false
+			}
+			prevDot = true
+			continue
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '*':
+		default:
+			return false
+		}
+		prevDot = false
+	}
+	return true
 }
 
 // escapeTXT turns raw TXT bytes into miekg/dns's presentation form, in which

@@ -9,6 +9,7 @@ package clusterdnsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -243,9 +244,19 @@ type LookupResponse struct {
 	Ttl uint32 `protobuf:"varint,7,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Identity of the server process that computed the answer. Revisions are
 	// only comparable between messages carrying the same server_id.
-	ServerId      string `protobuf:"bytes,8,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ServerId string `protobuf:"bytes,8,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	// Set when the answer was completed from the asking client's search path
+	// (server-side search-path completion, recordsvc --autopath): the namespace
+	// of the client pod it was computed for. Such an answer (a CNAME from the
+	// asked name to a name further down the pod's search list, and that name's
+	// records) holds only for the client that asked: a cache must not serve it
+	// to another client (key it by client_ip as well, or do not keep it). Its
+	// keys include the client's pod key, so it is invalidated when the pods
+	// holding client_ip change. Empty for every other answer, which holds for
+	// any client.
+	AutopathNamespace string `protobuf:"bytes,9,opt,name=autopath_namespace,json=autopathNamespace,proto3" json:"autopath_namespace,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LookupResponse) Reset() {
@@ -330,6 +341,13 @@ func (x *LookupResponse) GetTtl() uint32 {
 func (x *LookupResponse) GetServerId() string {
 	if x != nil {
 		return x.ServerId
+	}
+	return ""
+}
+
+func (x *LookupResponse) GetAutopathNamespace() string {
+	if x != nil {
+		return x.AutopathNamespace
 	}
 	return ""
 }
@@ -1049,7 +1067,14 @@ type WatchResponse struct {
 	// server) because changes may have been missed.
 	Resync bool `protobuf:"varint,3,opt,name=resync,proto3" json:"resync,omitempty"`
 	// Identity of the server process, as in LookupResponse.server_id.
-	ServerId      string `protobuf:"bytes,4,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	ServerId string `protobuf:"bytes,4,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	// The earliest trigger time of the changes folded into this message: when
+	// the change began in the cluster, taken from the EndpointSlice annotation
+	// endpoints.kubernetes.io/last-change-trigger-time when present, else the
+	// time the server observed the change. A watcher measures the DNS
+	// programming latency as the time it applies the message minus this. Unset
+	// on resync markers.
+	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1112,16 +1137,23 @@ func (x *WatchResponse) GetServerId() string {
 	return ""
 }
 
+func (x *WatchResponse) GetChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangeTime
+	}
+	return nil
+}
+
 var File_clusterdns_v1_records_proto protoreflect.FileDescriptor
 
 const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1bclusterdns/v1/records.proto\x12\rclusterdns.v1\"\x8e\x01\n" +
+	"\x1bclusterdns/v1/records.proto\x12\rclusterdns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
 	"\rLookupRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05qtype\x18\x02 \x01(\rR\x05qtype\x12\x1b\n" +
 	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x126\n" +
-	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\xd1\x02\n" +
+	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\x80\x03\n" +
 	"\x0eLookupResponse\x12-\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x15.clusterdns.v1.ResultR\x06result\x125\n" +
 	"\x06answer\x18\x02 \x03(\v2\x1d.clusterdns.v1.ResourceRecordR\x06answer\x12;\n" +
@@ -1132,7 +1164,8 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\brevision\x18\x05 \x01(\x04R\brevision\x12\x12\n" +
 	"\x04keys\x18\x06 \x03(\tR\x04keys\x12\x10\n" +
 	"\x03ttl\x18\a \x01(\rR\x03ttl\x12\x1b\n" +
-	"\tserver_id\x18\b \x01(\tR\bserverId\"\xae\x03\n" +
+	"\tserver_id\x18\b \x01(\tR\bserverId\x12-\n" +
+	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\"\xae\x03\n" +
 	"\x0eResourceRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ttl\x18\x02 \x01(\rR\x03ttl\x12&\n" +
@@ -1174,12 +1207,14 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\tR\x06target\"/\n" +
 	"\fWatchRequest\x12\x1f\n" +
 	"\vclient_name\x18\x01 \x01(\tR\n" +
-	"clientName\"t\n" +
+	"clientName\"\xb1\x01\n" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x12\n" +
 	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x16\n" +
 	"\x06resync\x18\x03 \x01(\bR\x06resync\x12\x1b\n" +
-	"\tserver_id\x18\x04 \x01(\tR\bserverId*L\n" +
+	"\tserver_id\x18\x04 \x01(\tR\bserverId\x12;\n" +
+	"\vchange_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changeTime*L\n" +
 	"\tTransport\x12\x19\n" +
 	"\x15TRANSPORT_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rTRANSPORT_UDP\x10\x01\x12\x11\n" +
@@ -1210,21 +1245,22 @@ func file_clusterdns_v1_records_proto_rawDescGZIP() []byte {
 var file_clusterdns_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_clusterdns_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_clusterdns_v1_records_proto_goTypes = []any{
-	(Transport)(0),         // 0: clusterdns.v1.Transport
-	(Result)(0),            // 1: clusterdns.v1.Result
-	(*LookupRequest)(nil),  // 2: clusterdns.v1.LookupRequest
-	(*LookupResponse)(nil), // 3: clusterdns.v1.LookupResponse
-	(*ResourceRecord)(nil), // 4: clusterdns.v1.ResourceRecord
-	(*ARecord)(nil),        // 5: clusterdns.v1.ARecord
-	(*AAAARecord)(nil),     // 6: clusterdns.v1.AAAARecord
-	(*SRVRecord)(nil),      // 7: clusterdns.v1.SRVRecord
-	(*PTRRecord)(nil),      // 8: clusterdns.v1.PTRRecord
-	(*CNAMERecord)(nil),    // 9: clusterdns.v1.CNAMERecord
-	(*TXTRecord)(nil),      // 10: clusterdns.v1.TXTRecord
-	(*SOARecord)(nil),      // 11: clusterdns.v1.SOARecord
-	(*NSRecord)(nil),       // 12: clusterdns.v1.NSRecord
-	(*WatchRequest)(nil),   // 13: clusterdns.v1.WatchRequest
-	(*WatchResponse)(nil),  // 14: clusterdns.v1.WatchResponse
+	(Transport)(0),                // 0: clusterdns.v1.Transport
+	(Result)(0),                   // 1: clusterdns.v1.Result
+	(*LookupRequest)(nil),         // 2: clusterdns.v1.LookupRequest
+	(*LookupResponse)(nil),        // 3: clusterdns.v1.LookupResponse
+	(*ResourceRecord)(nil),        // 4: clusterdns.v1.ResourceRecord
+	(*ARecord)(nil),               // 5: clusterdns.v1.ARecord
+	(*AAAARecord)(nil),            // 6: clusterdns.v1.AAAARecord
+	(*SRVRecord)(nil),             // 7: clusterdns.v1.SRVRecord
+	(*PTRRecord)(nil),             // 8: clusterdns.v1.PTRRecord
+	(*CNAMERecord)(nil),           // 9: clusterdns.v1.CNAMERecord
+	(*TXTRecord)(nil),             // 10: clusterdns.v1.TXTRecord
+	(*SOARecord)(nil),             // 11: clusterdns.v1.SOARecord
+	(*NSRecord)(nil),              // 12: clusterdns.v1.NSRecord
+	(*WatchRequest)(nil),          // 13: clusterdns.v1.WatchRequest
+	(*WatchResponse)(nil),         // 14: clusterdns.v1.WatchResponse
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_clusterdns_v1_records_proto_depIdxs = []int32{
 	0,  // 0: clusterdns.v1.LookupRequest.transport:type_name -> clusterdns.v1.Transport
@@ -1240,15 +1276,16 @@ var file_clusterdns_v1_records_proto_depIdxs = []int32{
 	10, // 10: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
 	11, // 11: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
 	12, // 12: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
-	2,  // 13: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
-	13, // 14: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
-	3,  // 15: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
-	14, // 16: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	15, // 13: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
+	2,  // 14: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
+	13, // 15: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
+	3,  // 16: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
+	14, // 17: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_clusterdns_v1_records_proto_init() }
