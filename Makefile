@@ -53,7 +53,13 @@ $(KUBE_APISERVER) $(KUBECTL) &: test/kubeapiserver/go.mod test/kubeapiserver/go.
 .PHONY: test
 test: test-deps check-generate lint ## install what is missing, then run every test (unit, fuzz corpus, integration)
 	go test -count=1 -race $(GO_PKGS)
+	$(MAKE) --no-print-directory fuzz
 	go test -count=1 -timeout 30m ./test/...
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	go test -run='^$$' -fuzz=FuzzHandler -fuzztime=$(FUZZTIME) ./frontend/internal/dnsserver
+	go test -run='^$$' -fuzz=FuzzToMsg -fuzztime=$(FUZZTIME) ./frontend/internal/recordclient
 
 .PHONY: generate
 generate: $(BUF) ## regenerate the gRPC code from proto/
