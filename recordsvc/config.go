@@ -31,6 +31,9 @@ type config struct {
 	TTL uint32
 	// Pods is the pod-record mode (--pods, default insecure).
 	Pods dnsschema.PodMode
+	// Autopath turns on server-side search-path completion (--autopath,
+	// default false); it needs Pods == PodsVerified.
+	Autopath bool
 	// NameserverService is namespace/name of the Service whose IPs the zone's
 	// NS record points to (--nameserver-service, default kube-system/kube-dns).
 	NameserverService string
@@ -43,7 +46,8 @@ type config struct {
 
 // schemaConfig is the dnsschema part of the configuration.
 func (c config) schemaConfig() dnsschema.Config {
-	return dnsschema.Config{Zone: c.ClusterDomain, TTL: c.TTL, Pods: c.Pods, NameserverService: c.NameserverService}
+	return dnsschema.Config{Zone: c.ClusterDomain, TTL: c.TTL, Pods: c.Pods, NameserverService: c.NameserverService,
+		Autopath: c.Autopath}
 }
 
 // parseFlags parses the command line into a config. Every invalid value is
@@ -58,6 +62,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	domain := fs.String("cluster-domain", dnsschema.DefaultZone, "cluster DNS `zone`")
 	ttl := fs.Int64("ttl", dnsschema.DefaultTTL, "TTL of the records in `seconds` (1..2147483647)")
 	pods := fs.String("pods", "insecure", "pod records `mode`: disabled, insecure or verified (watches Pods)")
+	autopath := fs.Bool("autopath", false,
+		"complete a pod's search path server-side (CoreDNS's autopath): X.<ns>.svc.<zone> from a pod of <ns> that would\n"+
+			"find X further down its search list inside the zone gets a CNAME to that name; requires --pods verified")
 	nameserver := fs.String("nameserver-service", dnsschema.DefaultNameserverService,
 		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
@@ -116,6 +123,10 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, fmt.Errorf("--pods: %w", err)
 	}
 	cfg.Pods = mode
+	if *autopath && mode != dnsschema.PodsVerified {
+		return config{}, fmt.Errorf("--autopath: requires --pods verified (the client's namespace comes from the watched pods), got --pods %s", mode)
+	}
+	cfg.Autopath = *autopath
 	if err := cfg.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *logLevel)
 	}

@@ -34,6 +34,21 @@ import (
 // shutdownGrace bounds the graceful stop of the servers on SIGTERM.
 const shutdownGrace = 5 * time.Second
 
+// gRPC keepalive, so that both ends of a long-lived Watch stream notice a
+// dead peer (a replica killed without a FIN, a network partition):
+//   - clients may ping every keepaliveMinPingInterval or less often, with or
+//     without an open stream; a client pinging faster is sent GOAWAY
+//     ("too_many_pings"). Frontends should use keepalive.ClientParameters{Time:
+//     15s, Timeout: 5s, PermitWithoutStream: true}, which leaves margin
+//     above the minimum for timer jitter;
+//   - the server pings a connection idle for keepaliveTime and closes it
+//     when no answer comes within keepaliveTimeout.
+const (
+	keepaliveMinPingInterval = 10 * time.Second
+	keepaliveTime            = 30 * time.Second
+	keepaliveTimeout         = 10 * time.Second
+)
+
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -73,8 +88,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	srv := recordserver.New(schema, ix, logger)
 	gs := grpc.NewServer(
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinPingInterval, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 	)
 	srv.Register(gs)
 	reg := prometheus.NewRegistry()
@@ -90,7 +105,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	logger.Info("record service listening", "listen", lis.Addr().String(), "zone", schema.Zone(),
-		"source", sourceName(cfg), "pods", cfg.Pods.String(), "metrics", cfg.MetricsListen, "server_id", srv.ID())
+		"source", sourceName(cfg), "pods", cfg.Pods.String(), "autopath", cfg.Autopath, "metrics", cfg.MetricsListen,
+		"server_id", srv.ID())
 
 	select {
 	case <-ctx.Done():

@@ -47,12 +47,15 @@ func TestParseFlags(t *testing.T) {
 		{"file source", []string{"--source", "file:deploy/examples/cluster.yaml"},
 			func(c *config) { c.SourceFile = "deploy/examples/cluster.yaml" }},
 		{"everything", []string{"--listen=:9999", "--kubeconfig=/k", "--cluster-domain=Example.Org.", "--ttl=5",
-			"--pods=verified", "--nameserver-service=dns/frontend", "--metrics-listen=127.0.0.1:9153", "--log-level=debug"},
+			"--pods=verified", "--autopath", "--nameserver-service=dns/frontend", "--metrics-listen=127.0.0.1:9153",
+			"--log-level=debug"},
 			func(c *config) {
 				*c = config{Listen: ":9999", Kubeconfig: "/k", ClusterDomain: "Example.Org.", TTL: 5,
-					Pods: dnsschema.PodsVerified, NameserverService: "dns/frontend", MetricsListen: "127.0.0.1:9153",
-					LogLevel: slog.LevelDebug}
+					Pods: dnsschema.PodsVerified, Autopath: true, NameserverService: "dns/frontend",
+					MetricsListen: "127.0.0.1:9153", LogLevel: slog.LevelDebug}
 			}},
+		{"autopath", []string{"--autopath", "--pods", "verified"},
+			func(c *config) { c.Autopath, c.Pods = true, dnsschema.PodsVerified }},
 		{"largest TTL", []string{"--ttl", "2147483647"}, func(c *config) { c.TTL = 2147483647 }},
 		{"pods disabled", []string{"--pods", "disabled"}, func(c *config) { c.Pods = dnsschema.PodsDisabled }},
 	}
@@ -84,6 +87,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--source", "file:"}, "--source: empty PATH"},
 		{[]string{"--source", "file:c.yaml", "--kubeconfig", "k"}, "--source: cannot be combined with --kubeconfig"},
 		{[]string{"--pods", "sometimes"}, "--pods: "},
+		{[]string{"--autopath"}, "--autopath: requires --pods verified"},
+		{[]string{"--autopath", "--pods", "disabled"}, "--autopath: requires --pods verified"},
 		{[]string{"--log-level", "loud"}, "--log-level: "},
 		{[]string{"--listen", "9090"}, "--listen: want HOST:PORT"},
 		{[]string{"--listen", "127.0.0.1:http"}, "--listen: port \"http\""},
@@ -111,7 +116,7 @@ func TestHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err %v, want flag.ErrHelp", err)
 	}
-	for _, name := range []string{"-listen", "-kubeconfig", "-source", "-cluster-domain", "-ttl", "-pods",
+	for _, name := range []string{"-listen", "-kubeconfig", "-source", "-cluster-domain", "-ttl", "-pods", "-autopath",
 		"-nameserver-service", "-metrics-listen", "-log-level"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("--help does not list %s", name)
@@ -120,50 +125,77 @@ func TestHelp(t *testing.T) {
 }
 
 // TestRunFileSource runs the whole service on the example cluster and asks
-// it the question `make run` promises to answer.
+// it the question `make run` promises to answer, then, with --autopath, the
+// first search name a pod of namespace demo sends for kubernetes.default.
 func TestRunFileSource(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name  string
+		flags []string
+		req   *clusterdnsv1.LookupRequest
+		want  []string
+	}{
+		{"defaults", nil,
+			&clusterdnsv1.LookupRequest{Name: "kubernetes.default.svc.cluster.local.", Qtype: 1},
+			[]string{"A 10.96.0.1"}},
+		{"autopath", []string{"--pods", "verified", "--autopath"},
+			&clusterdnsv1.LookupRequest{Name: "kubernetes.default.demo.svc.cluster.local.", Qtype: 1, ClientIp: "10.244.2.20"},
+			[]string{"CNAME kubernetes.default.svc.cluster.local.", "A 10.96.0.1"}},
 	}
-	addr := lis.Addr().String()
-	lis.Close()
-	cfg, err := parseFlags([]string{"--listen", addr,
-		"--source", "file:" + filepath.Join("..", "deploy", "examples", "cluster.yaml")}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
-				t.Errorf("run: %v", err)
+				t.Fatal(err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("run did not stop")
-		}
-	}()
+			addr := lis.Addr().String()
+			lis.Close()
+			cfg, err := parseFlags(append([]string{"--listen", addr,
+				"--source", "file:" + filepath.Join("..", "deploy", "examples", "cluster.yaml")}, tt.flags...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+			defer func() {
+				cancel()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("run: %v", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Errorf("run did not stop")
+				}
+			}()
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := clusterdnsv1.NewRecordServiceClient(conn)
-	callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
-	defer callCancel()
-	resp, err := client.Lookup(callCtx, &clusterdnsv1.LookupRequest{Name: "kubernetes.default.svc.cluster.local.", Qtype: 1},
-		grpc.WaitForReady(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.GetResult() != clusterdnsv1.Result_RESULT_SUCCESS || len(resp.GetAnswer()) != 1 ||
-		resp.GetAnswer()[0].GetA().GetAddress() != "10.96.0.1" {
-		t.Fatalf("kubernetes.default.svc.cluster.local A: %v", resp)
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			client := clusterdnsv1.NewRecordServiceClient(conn)
+			callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
+			defer callCancel()
+			resp, err := client.Lookup(callCtx, tt.req, grpc.WaitForReady(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, rr := range resp.GetAnswer() {
+				switch {
+				case rr.GetA() != nil:
+					got = append(got, "A "+rr.GetA().GetAddress())
+				case rr.GetCname() != nil:
+					got = append(got, "CNAME "+rr.GetCname().GetTarget())
+				default:
+					got = append(got, rr.String())
+				}
+			}
+			if resp.GetResult() != clusterdnsv1.Result_RESULT_SUCCESS || strings.Join(got, ", ") != strings.Join(tt.want, ", ") {
+				t.Fatalf("%s: %v %v, want %v", tt.req.GetName(), resp.GetResult(), got, tt.want)
+			}
+		})
 	}
 }
 

@@ -52,7 +52,9 @@ func notAuthoritative() outcome {
 // lists every invalidation key the answer depends on, negative answers
 // included. Names outside the cluster zone and the reverse zones, and reverse
 // names this server has no PTR for, are RESULT_NOT_AUTHORITATIVE; every other
-// name is RESULT_NOT_READY until store.Synced().
+// name is RESULT_NOT_READY until store.Synced(). With Config.Autopath an
+// NXDOMAIN may be completed from the client's search path (see autopath.go);
+// the response then names the client's namespace in AutopathNamespace.
 func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdnsv1.LookupResponse {
 	rev := store.Revision()
 	resp := &clusterdnsv1.LookupResponse{Revision: rev}
@@ -70,11 +72,18 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 	}
 
 	l := &lookup{s: s, store: store, serial: uint32(rev)}
+	qtype := qtypeOf(req.GetQtype())
 	var out outcome
 	if err != nil {
 		out = nameError()
 	} else {
-		out = l.resolve(name, fqdn(qname), qtypeOf(req.GetQtype()))
+		out = l.resolve(name, fqdn(qname), qtype)
+	}
+	if s.autopath && out.result == clusterdnsv1.Result_RESULT_NAME_ERROR {
+		if completed, namespace, ok := l.autopath(qname, req.GetClientIp(), qtype); ok {
+			out = completed
+			resp.AutopathNamespace = namespace
+		}
 	}
 
 	resp.Result = out.result

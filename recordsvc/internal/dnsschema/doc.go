@@ -88,6 +88,18 @@
 //     when the query spelt the service name in another case. (CoreDNS keeps
 //     the query's spelling of the zone suffix in generated names, the SOA's
 //     included.)
+//   - Server-side search-path completion (Config.Autopath, off by default,
+//     needs PodsVerified; the rules are in autopath.go): an NXDOMAIN for
+//     X.<ns>.svc.<zone> asked from the IP of a pod of namespace <ns> (and no
+//     other) becomes, when the pod's search list would find X.svc.<zone>,
+//     X.<zone> or an in-zone X, a CNAME from the asked name to that name
+//     followed by its records (RESULT_SUCCESS). Every query type, as
+//     CoreDNS; unlike CoreDNS a candidate that only exists without records
+//     (NODATA) is passed over as the client's resolver would, and for A and
+//     AAAA a candidate with addresses of either family is taken for both.
+//     Candidates outside the zone (the node's search domains, an
+//     out-of-zone X) are never tried: the answer stays NXDOMAIN and the
+//     client searches on.
 //   - Before Store.Synced every name in the zone and every full reverse name
 //     is RESULT_NOT_READY; names outside both are RESULT_NOT_AUTHORITATIVE
 //     whatever the state.
@@ -97,6 +109,8 @@
 // <ns>.svc and <ns>.pod on NamespaceKey; pod names on NamespaceKey and, in
 // verified mode, PodKey; PTR answers on AddressKey and the ServiceKey of
 // every service found; the apex and ns.dns.<zone> on the nameserver
-// service's ServiceKey; a chased CNAME adds the keys of its targets.
+// service's ServiceKey; a chased CNAME adds the keys of its targets; a
+// search-path completion adds the client's PodKey and the keys of every
+// candidate tried (also when it ends in NXDOMAIN).
 // Answers that depend on nothing but the configuration carry no key.
 package dnsschema

@@ -295,6 +295,9 @@ func TestNew(t *testing.T) {
 		{name: "bad nameserver", cfg: Config{NameserverService: "kube-dns"}, wantErr: true},
 		{name: "bad nameserver name", cfg: Config{NameserverService: "kube-system/kube_dns"}, wantErr: true},
 		{name: "nameserver", cfg: Config{NameserverService: "dns/clusterdns"}, zone: "cluster.local.", ttl: 30},
+		{name: "autopath needs verified pods", cfg: Config{Autopath: true}, wantErr: true},
+		{name: "autopath with insecure pods", cfg: Config{Autopath: true, Pods: PodsInsecure}, wantErr: true},
+		{name: "autopath", cfg: Config{Autopath: true, Pods: PodsVerified}, zone: "cluster.local.", ttl: 30, pods: PodsVerified},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,6 +76,13 @@ type Config struct {
 	// answer ns.dns.<zone> A/AAAA and glue the zone's NS record. Default
 	// "kube-system/kube-dns".
 	NameserverService string
+	// Autopath turns on server-side search-path completion (CoreDNS's
+	// autopath; see autopath.go): an NXDOMAIN for X.<ns>.svc.<zone> asked by
+	// a pod of namespace <ns> is answered, when the pod's search list finds
+	// X further down inside the zone, with a CNAME to that name and its
+	// records. It needs Pods == PodsVerified, whose pod index maps the
+	// client IP to its namespace. Default false.
+	Autopath bool
 }
 
 // Schema answers questions about one cluster zone (and the reverse zones)
@@ -86,6 +93,7 @@ type Schema struct {
 	ttl        uint32
 	soaTTL     uint32 // TTL of the SOA record itself: min(ttl, 300) as CoreDNS
 	pods       PodMode
+	autopath   bool
 	nsNS       string // namespace of the nameserver service
 	nsName     string // name of the nameserver service
 	nsHost     string // "ns.dns.<zone>."
@@ -122,6 +130,10 @@ func New(cfg Config) (*Schema, error) {
 		return nil, fmt.Errorf("invalid pod mode %d: valid values are disabled, insecure, verified", int(cfg.Pods))
 	}
 
+	if cfg.Autopath && cfg.Pods != PodsVerified {
+		return nil, fmt.Errorf("autopath needs pod mode verified (the pod index maps a client IP to its namespace), got %s", cfg.Pods)
+	}
+
 	nsService := cfg.NameserverService
 	if nsService == "" {
 		nsService = DefaultNameserverService
@@ -138,6 +150,7 @@ func New(cfg Config) (*Schema, error) {
 		ttl:        ttl,
 		soaTTL:     min(ttl, maxSOATTL),
 		pods:       cfg.Pods,
+		autopath:   cfg.Autopath,
 		nsNS:       nsNS,
 		nsName:     nsName,
 		nsHost:     "ns.dns." + fqdn,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 )
 
 // Change is one DNS-visible change of the Index: the revision it produced and
@@ -13,6 +14,13 @@ type Change struct {
 	Revision uint64
 	// Keys are sorted and unique.
 	Keys []string
+	// ChangeTime is when the change began in the cluster: the trigger time
+	// the writer gave (an EndpointSlice's
+	// endpoints.kubernetes.io/last-change-trigger-time annotation), else the
+	// time the Index observed the change. It is never later than the time
+	// the change was published (a trigger time from a clock running ahead
+	// is replaced by the observation time).
+	ChangeTime time.Time
 }
 
 // ErrSubscriberBehind ends a Subscription whose reader did not keep up with
@@ -96,9 +104,10 @@ type keySet map[string]struct{}
 func (k keySet) add(key string) { k[key] = struct{}{} }
 
 // commitLocked bumps the revision and announces keys if any state DNS can see
-// moved. ix.mu must be held for writing, which also keeps the announcements in
-// revision order.
-func (ix *Index) commitLocked(keys keySet) {
+// moved. triggered is when the change began in the cluster, zero when
+// unknown. ix.mu must be held for writing, which also keeps the announcements
+// in revision order.
+func (ix *Index) commitLocked(keys keySet, triggered time.Time) {
 	if len(keys) == 0 {
 		return
 	}
@@ -107,7 +116,18 @@ func (ix *Index) commitLocked(keys keySet) {
 		list = append(list, k)
 	}
 	slices.Sort(list)
-	c := Change{Revision: ix.revision.Add(1), Keys: list}
+	now := time.Now()
+	c := Change{Revision: ix.revision.Add(1), Keys: list, ChangeTime: now}
+	if !triggered.IsZero() {
+		if triggered.Before(now) {
+			c.ChangeTime = triggered
+		}
+		// The initial state is no propagation of a change: only changes
+		// after the first sync measure the programming delay.
+		if ix.synced.Load() {
+			ix.programmingDelay.Observe(now.Sub(c.ChangeTime).Seconds())
+		}
+	}
 	for s := range ix.subs {
 		select {
 		case s.ch <- c:

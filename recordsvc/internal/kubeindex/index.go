@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures an Index. The zero value is ready to use.
@@ -54,6 +56,9 @@ type Index struct {
 	revision atomic.Uint64
 	synced   atomic.Bool
 	syncedCh chan struct{}
+	// programmingDelay observes, for the changes made after the first sync
+	// that carry a trigger time, the delay from that time to publication.
+	programmingDelay prometheus.Histogram
 
 	mu         sync.RWMutex
 	namespaces map[string]struct{}
@@ -91,6 +96,13 @@ func New(cfg Config) *Index {
 		pods:          make(map[objectKey][]netip.Addr),
 		podsByIP:      make(map[netip.Addr]map[string]int),
 		subs:          make(map[*Subscription]struct{}),
+		programmingDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "clusterdns_recordsvc_programming_delay_seconds",
+			Help: "DNS programming delay inside the record service: time from an EndpointSlice change's " +
+				"endpoints.kubernetes.io/last-change-trigger-time to the change being published to Lookups " +
+				"and Watch streams. Only changes after the first sync that carry the annotation are observed.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1ms .. 32.8s
+		}),
 	}
 	start := cfg.StartRevision
 	if start == 0 {
@@ -203,9 +215,20 @@ func (ix *Index) DeleteService(namespace, name string) {
 }
 
 // SetEndpointSlice adds or updates an EndpointSlice (keyed by its own
-// namespace/name) and recomputes the endpoints of its service.
+// namespace/name) and recomputes the endpoints of its service. The change, if
+// any, is dated when the Index observes it.
 func (ix *Index) SetEndpointSlice(s EndpointSlice) {
 	ix.write(func(k keySet) { ix.setSliceLocked(s, k) })
+}
+
+// SetEndpointSliceAt is SetEndpointSlice for a change that began in the
+// cluster at triggered (the slice's
+// endpoints.kubernetes.io/last-change-trigger-time annotation): the Change
+// carries it as its ChangeTime and, once the Index is synced, the delay
+// until publication is observed by the programming delay histogram. A zero
+// triggered means unknown, as SetEndpointSlice.
+func (ix *Index) SetEndpointSliceAt(s EndpointSlice, triggered time.Time) {
+	ix.writeAt(triggered, func(k keySet) { ix.setSliceLocked(s, k) })
 }
 
 // DeleteEndpointSlice removes an EndpointSlice by its own namespace/name.
@@ -287,14 +310,22 @@ func (ix *Index) Replace(s Snapshot) {
 }
 
 // write runs one mutation under the write lock and commits the keys it
-// touched as one change.
-func (ix *Index) write(mutate func(keySet)) {
+// touched as one change, dated when it is observed.
+func (ix *Index) write(mutate func(keySet)) { ix.writeAt(time.Time{}, mutate) }
+
+// writeAt is write for a change that began in the cluster at triggered (zero
+// when unknown).
+func (ix *Index) writeAt(triggered time.Time, mutate func(keySet)) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	keys := keySet{}
 	mutate(keys)
-	ix.commitLocked(keys)
+	ix.commitLocked(keys, triggered)
 }
+
+// ProgrammingDelay is the histogram clusterdns_recordsvc_programming_delay_seconds
+// of this Index, for registration with a Prometheus registry.
+func (ix *Index) ProgrammingDelay() prometheus.Collector { return ix.programmingDelay }
 
 func (ix *Index) setNamespaceLocked(name string, keys keySet) {
 	name = strings.ToLower(name)

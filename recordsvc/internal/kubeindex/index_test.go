@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func ips(texts ...string) []netip.Addr {
@@ -417,5 +419,73 @@ func TestStartRevisionIsUnixTime(t *testing.T) {
 	got := New(Config{}).Revision()
 	if got < before || got > uint64(time.Now().Unix()) {
 		t.Fatalf("start revision %d, want about %d", got, before)
+	}
+}
+
+// TestChangeTime checks how changes are dated and which ones the
+// programming delay histogram observes: triggered changes after the first
+// sync.
+func TestChangeTime(t *testing.T) {
+	ix := New(Config{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ix.ProgrammingDelay())
+	sub := ix.Subscribe(t.Context())
+	defer sub.Close()
+	triggered := time.Now().Add(-2 * time.Second)
+	steps := []struct {
+		name  string
+		write func()
+		// want is the expected ChangeTime; zero means the observation time.
+		want time.Time
+		// observed is the histogram's sample count after the step.
+		observed uint64
+	}{
+		{"before sync, triggered", func() { ix.SetEndpointSliceAt(slice("a", "s1", "web", ep(true, "", "10.0.0.1")), triggered) },
+			triggered, 0},
+		{"sync", ix.MarkSynced, time.Time{}, 0},
+		{"observed", func() { ix.SetNamespace("a") }, time.Time{}, 0},
+		{"triggered", func() { ix.SetEndpointSliceAt(slice("a", "s1", "web", ep(true, "", "10.0.0.2")), triggered) },
+			triggered, 1},
+		{"no visible change", func() {
+			ix.SetEndpointSliceAt(slice("a", "s1", "web", ep(true, "", "10.0.0.2")), triggered)
+		}, time.Time{}, 1},
+		{"untriggered", func() { ix.SetEndpointSliceAt(slice("a", "s1", "web", ep(true, "", "10.0.0.3")), time.Time{}) },
+			time.Time{}, 1},
+		{"trigger from a clock ahead", func() {
+			ix.SetEndpointSliceAt(slice("a", "s1", "web", ep(true, "", "10.0.0.4")), time.Now().Add(time.Hour))
+		}, time.Time{}, 2},
+		{"replace", func() { ix.Replace(Snapshot{Namespaces: []string{"b"}}) }, time.Time{}, 2},
+	}
+	for _, st := range steps {
+		before := ix.Revision()
+		start := time.Now()
+		st.write()
+		end := time.Now()
+		if ix.Revision() != before {
+			c := <-sub.Changes()
+			switch {
+			case !st.want.IsZero() && !c.ChangeTime.Equal(st.want):
+				t.Errorf("%s: ChangeTime %v, want %v", st.name, c.ChangeTime, st.want)
+			case st.want.IsZero() && (c.ChangeTime.Before(start) || c.ChangeTime.After(end)):
+				t.Errorf("%s: ChangeTime %v, want within [%v, %v]", st.name, c.ChangeTime, start, end)
+			}
+		}
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var count uint64
+		var sum float64
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				count, sum = m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+			}
+		}
+		if count != st.observed {
+			t.Errorf("%s: %d delays observed, want %d", st.name, count, st.observed)
+		}
+		if st.name == "triggered" && (sum < 2 || sum > 60) {
+			t.Errorf("%s: observed delay %vs, want about 2s", st.name, sum)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,7 +33,15 @@ const podFieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
 // reconciles the new list against its store: handlers receive deletes only
 // for objects that are really gone and updates (skipped when the
 // resourceVersion did not move) for the rest, so a relist never empties the
-// Index and never produces a window of false NXDOMAIN.
+// Index and never produces a window of false NXDOMAIN; unchanged objects
+// announce nothing. While the API server is unreachable the reflectors
+// retry with backoff and the Index, still synced, keeps serving its last
+// state (TestInformersRelistUnchanged).
+//
+// EndpointSlice changes are dated by the slice's
+// endpoints.kubernetes.io/last-change-trigger-time annotation when the
+// update moved it, other changes by their observation (see
+// Change.ChangeTime).
 type Informers struct {
 	ix      *Index
 	logger  *slog.Logger
@@ -118,17 +127,26 @@ func (in *Informers) serviceHandler() cache.ResourceEventHandler {
 	}
 }
 
+// sliceHandler dates each EndpointSlice change by the slice's trigger-time
+// annotation when the update moved it: an update that leaves the annotation
+// as it was (an edit by another writer, a relist) is not the change the
+// annotation records, and is dated when observed.
 func (in *Informers) sliceHandler() cache.ResourceEventHandler {
-	set := func(obj any) {
-		if o, ok := obj.(*sliceObject); ok {
-			in.ix.SetEndpointSlice(o.Slice)
+	set := func(oldObj, obj any) {
+		o, ok := obj.(*sliceObject)
+		if !ok {
+			in.unexpected("EndpointSlice", obj)
 			return
 		}
-		in.unexpected("EndpointSlice", obj)
+		triggered := triggerTime(o.ObjectMeta)
+		if old, ok := oldObj.(*sliceObject); ok && triggerTime(old.ObjectMeta).Equal(triggered) {
+			triggered = time.Time{}
+		}
+		in.ix.SetEndpointSliceAt(o.Slice, triggered)
 	}
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
+		AddFunc:    func(obj any) { set(nil, obj) },
+		UpdateFunc: set,
 		DeleteFunc: func(obj any) {
 			if ns, name, ok := in.deletedKey("EndpointSlice", obj); ok {
 				in.ix.DeleteEndpointSlice(ns, name)

@@ -2,6 +2,7 @@ package kubeindex
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -426,6 +428,195 @@ func TestInformersRelist(t *testing.T) {
 		}
 		if slices.Contains(c.Keys, "svc/default/after") {
 			break
+		}
+	}
+}
+
+// TestInformersRelistUnchanged makes every watch expire while the API
+// server is down (lists fail), as when it restarts: while the informers
+// retry, the Index keeps serving its last state and stays synced; once the
+// lists succeed again the relist of unchanged objects announces nothing (the
+// next change is the first one after the relist, one revision on).
+func TestInformersRelistUnchanged(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	client := fake.NewClientset(
+		apiNamespace("default"),
+		apiService("default", "web", "10.96.0.5"),
+		apiSlice("default", "web-abc", "web", "10.244.0.1", "10.244.0.2"),
+		apiPod("default", "web-0", corev1.PodRunning, "10.244.0.1"),
+	)
+	resources := []string{"services", "endpointslices", "namespaces", "pods"}
+	expire := make(chan struct{})
+	var down atomic.Bool
+	var mu sync.Mutex
+	watches := map[string]int{}
+	failedLists := map[string]int{}
+	lists := map[string]int{}
+	for _, res := range resources {
+		client.PrependWatchReactor(res, func(action clienttesting.Action) (bool, watch.Interface, error) {
+			opts := action.(clienttesting.WatchActionImpl).ListOptions
+			inner, err := client.Tracker().Watch(action.GetResource(), action.GetNamespace(), opts)
+			if err != nil {
+				return false, nil, err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			watches[res]++
+			if watches[res] == 1 {
+				return true, newGatedWatch(inner, make(chan struct{}), expire), nil
+			}
+			return true, inner, nil
+		})
+		client.PrependReactor("list", res, func(clienttesting.Action) (bool, runtime.Object, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if down.Load() {
+				failedLists[res]++
+				return true, nil, errors.New("connection refused")
+			}
+			lists[res]++
+			return false, nil, nil
+		})
+	}
+	ix := New(Config{StartRevision: 1})
+	in, err := NewInformers(client, ix, InformerConfig{WatchPods: true}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-ix.SyncedChan():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced within 10s")
+	}
+	sub := ix.Subscribe(ctx)
+	defer sub.Close()
+	rev := ix.Revision()
+
+	serving := func(when string) {
+		t.Helper()
+		_, hasService := ix.Service("default", "web")
+		if !ix.Synced() || !ix.NamespaceExists("default") || !hasService || len(ix.Endpoints("default", "web")) != 2 ||
+			!slices.Equal(ix.PodNamespacesByIP(netip.MustParseAddr("10.244.0.1")), []string{"default"}) {
+			t.Fatalf("%s: the index lost state", when)
+		}
+	}
+	// waitFor polls the reactor counters until cond holds for every
+	// resource.
+	waitFor := func(what string, cond func(res string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			ok := true
+			for _, res := range resources {
+				ok = ok && cond(res)
+			}
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s (lists %v, failed %v)", what, lists, failedLists)
+			}
+			serving(what)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	down.Store(true)
+	close(expire)
+	waitFor("relists failing while the API server is down", func(res string) bool { return failedLists[res] > 0 })
+	serving("API server down")
+	down.Store(false)
+	waitFor("relists after the API server is back", func(res string) bool { return lists[res] >= 2 })
+	serving("after the relist")
+
+	if _, err := client.CoreV1().Namespaces().Create(ctx, apiNamespace("sentinel"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c := waitChange(t, sub); c.Revision != rev+1 || !slices.Equal(c.Keys, []string{"ns/sentinel"}) {
+		t.Fatalf("first change after the relist: %d %v, want %d [ns/sentinel]", c.Revision, c.Keys, rev+1)
+	}
+}
+
+// TestInformersTriggerTime checks that EndpointSlice changes are dated by
+// the trigger-time annotation when an update moves it, and by observation
+// otherwise.
+func TestInformersTriggerTime(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	client := fake.NewClientset(apiNamespace("default"), apiService("default", "web", "10.96.0.5"))
+	ix := New(Config{StartRevision: 1})
+	in, err := NewInformers(client, ix, InformerConfig{}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	select {
+	case <-ix.SyncedChan():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not synced within 10s")
+	}
+	sub := ix.Subscribe(ctx)
+	defer sub.Close()
+	sliceClient := client.DiscoveryV1().EndpointSlices("default")
+	t1 := time.Now().Add(-3 * time.Second).UTC().Truncate(time.Millisecond)
+	t2 := t1.Add(time.Second)
+	annotated := func(trigger time.Time, addrs ...string) *discoveryv1.EndpointSlice {
+		s := apiSlice("default", "web-abc", "web", addrs...)
+		if !trigger.IsZero() {
+			s.Annotations = map[string]string{triggerTimeAnnotation: trigger.Format(time.RFC3339Nano)}
+		}
+		return s
+	}
+	steps := []struct {
+		name  string
+		apply func() error
+		// want is the expected ChangeTime; zero means the observation time.
+		want time.Time
+	}{
+		{"created", func() error {
+			_, err := sliceClient.Create(ctx, annotated(t1, "10.244.0.1"), metav1.CreateOptions{})
+			return err
+		}, t1},
+		{"updated with a new trigger time", func() error {
+			_, err := sliceClient.Update(ctx, annotated(t2, "10.244.0.1", "10.244.0.2"), metav1.UpdateOptions{})
+			return err
+		}, t2},
+		{"updated, trigger time kept", func() error {
+			_, err := sliceClient.Update(ctx, annotated(t2, "10.244.0.2"), metav1.UpdateOptions{})
+			return err
+		}, time.Time{}},
+		{"annotation dropped", func() error {
+			_, err := sliceClient.Update(ctx, annotated(time.Time{}, "10.244.0.3"), metav1.UpdateOptions{})
+			return err
+		}, time.Time{}},
+	}
+	for _, st := range steps {
+		start := time.Now()
+		if err := st.apply(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		c := waitChange(t, sub)
+		switch {
+		case !st.want.IsZero() && !c.ChangeTime.Equal(st.want):
+			t.Errorf("%s: ChangeTime %v, want %v", st.name, c.ChangeTime, st.want)
+		case st.want.IsZero() && (c.ChangeTime.Before(start) || c.ChangeTime.After(time.Now())):
+			t.Errorf("%s: ChangeTime %v, want the observation time (after %v)", st.name, c.ChangeTime, start)
 		}
 	}
 }

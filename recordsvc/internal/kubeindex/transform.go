@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -20,6 +21,9 @@ import (
 // update that changed nothing from one that did). Everything else - managed
 // fields, annotations, labels, status, the rest of the spec - is dropped, so
 // memory follows what DNS can see rather than the size of the API objects.
+// The one exception is an EndpointSlice's
+// endpoints.kubernetes.io/last-change-trigger-time annotation, kept (alone)
+// to date the change for the DNS programming latency.
 //
 // The transforms are idempotent: an object that is already slim passes
 // through unchanged, as client-go requires when it hands stored objects back
@@ -27,6 +31,11 @@ import (
 
 // serviceLabel joins an EndpointSlice to its Service.
 const serviceLabel = discoveryv1.LabelServiceName
+
+// triggerTimeAnnotation is set by the endpoint controllers on an
+// EndpointSlice to the time (RFC 3339) of the last change - a pod or service
+// update - that the slice's current content reflects.
+const triggerTimeAnnotation = "endpoints.kubernetes.io/last-change-trigger-time"
 
 // slimMeta keeps the object metadata the informer machinery needs.
 func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
@@ -98,7 +107,11 @@ func transformService(obj any) (any, error) {
 func transformEndpointSlice(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *discoveryv1.EndpointSlice:
-		return &sliceObject{ObjectMeta: slimMeta(o.ObjectMeta), Slice: EndpointSliceFromAPI(o)}, nil
+		meta := slimMeta(o.ObjectMeta)
+		if t, ok := o.Annotations[triggerTimeAnnotation]; ok {
+			meta.Annotations = map[string]string{triggerTimeAnnotation: t}
+		}
+		return &sliceObject{ObjectMeta: meta, Slice: EndpointSliceFromAPI(o)}, nil
 	case *sliceObject:
 		return o, nil
 	default:
@@ -194,6 +207,21 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		}
 	}
 	return out
+}
+
+// triggerTime returns the time an EndpointSlice's
+// endpoints.kubernetes.io/last-change-trigger-time annotation holds, or the
+// zero time when it is missing or not RFC 3339.
+func triggerTime(m metav1.ObjectMeta) time.Time {
+	text, ok := m.Annotations[triggerTimeAnnotation]
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // PodFromAPI converts a core/v1 Pod into its slim form: the IPs count only

@@ -3,6 +3,7 @@ package kubeindex
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -141,25 +142,34 @@ func TestPodFromAPI(t *testing.T) {
 }
 
 // TestTransformsSlim checks what the informer stores keep of each object:
-// only name, namespace and resourceVersion of the metadata, and that the
+// only name, namespace and resourceVersion of the metadata (plus, on
+// EndpointSlices, the trigger-time annotation alone), and that the
 // transforms are idempotent.
 func TestTransformsSlim(t *testing.T) {
+	const trigger = "2025-01-02T03:04:05.678Z"
 	full := metav1.ObjectMeta{
 		Namespace: "ns", Name: "x", ResourceVersion: "42", UID: "u",
 		Labels:        map[string]string{"a": "b", discoveryv1.LabelServiceName: "web"},
-		Annotations:   map[string]string{"big": "annotation"},
+		Annotations:   map[string]string{"big": "annotation", triggerTimeAnnotation: trigger},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}},
 	}
+	noTrigger := *full.DeepCopy()
+	delete(noTrigger.Annotations, triggerTimeAnnotation)
 	slimWant := metav1.ObjectMeta{Namespace: "ns", Name: "x", ResourceVersion: "42"}
+	sliceWant := *slimWant.DeepCopy()
+	sliceWant.Annotations = map[string]string{triggerTimeAnnotation: trigger}
 	tests := []struct {
 		name      string
 		transform func(any) (any, error)
 		in        any
+		want      metav1.ObjectMeta
 	}{
-		{"service", transformService, &corev1.Service{ObjectMeta: full}},
-		{"endpointslice", transformEndpointSlice, &discoveryv1.EndpointSlice{ObjectMeta: full}},
-		{"namespace", transformNamespace, &corev1.Namespace{ObjectMeta: full}},
-		{"pod", transformPod, &corev1.Pod{ObjectMeta: full}},
+		{"service", transformService, &corev1.Service{ObjectMeta: full}, slimWant},
+		{"endpointslice", transformEndpointSlice, &discoveryv1.EndpointSlice{ObjectMeta: full}, sliceWant},
+		{"endpointslice without trigger time", transformEndpointSlice, &discoveryv1.EndpointSlice{ObjectMeta: noTrigger},
+			slimWant},
+		{"namespace", transformNamespace, &corev1.Namespace{ObjectMeta: full}, slimWant},
+		{"pod", transformPod, &corev1.Pod{ObjectMeta: full}, slimWant},
 	}
 	type metaObject interface{ GetObjectMeta() metav1.Object }
 	for _, tt := range tests {
@@ -172,7 +182,7 @@ func TestTransformsSlim(t *testing.T) {
 			if !ok {
 				t.Fatalf("transform returned %T", out)
 			}
-			if got := *m.GetObjectMeta().(*metav1.ObjectMeta); !reflect.DeepEqual(got, slimWant) {
+			if got := *m.GetObjectMeta().(*metav1.ObjectMeta); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("metadata kept: %+v", got)
 			}
 			again, err := tt.transform(out)
@@ -183,5 +193,27 @@ func TestTransformsSlim(t *testing.T) {
 				t.Fatalf("unexpected type accepted")
 			}
 		})
+	}
+}
+
+func TestTriggerTime(t *testing.T) {
+	tests := []struct {
+		value string
+		want  time.Time
+	}{
+		{"2025-01-02T03:04:05Z", time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"2025-01-02T03:04:05.123456789Z", time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)},
+		{"2025-01-02T04:04:05+01:00", time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"yesterday", time.Time{}},
+		{"", time.Time{}},
+	}
+	for _, tt := range tests {
+		m := metav1.ObjectMeta{Annotations: map[string]string{triggerTimeAnnotation: tt.value}}
+		if got := triggerTime(m); !got.Equal(tt.want) {
+			t.Errorf("triggerTime(%q) = %v, want %v", tt.value, got, tt.want)
+		}
+	}
+	if got := triggerTime(metav1.ObjectMeta{}); !got.IsZero() {
+		t.Errorf("no annotation: %v", got)
 	}
 }

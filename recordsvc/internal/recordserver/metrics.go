@@ -20,8 +20,11 @@ type metrics struct {
 	lookupDuration prometheus.Histogram
 	watchStreams   prometheus.Gauge
 	watchOverflows prometheus.Counter
+	autopath       prometheus.Counter
 	revision       prometheus.GaugeFunc
 	synced         prometheus.GaugeFunc
+	// programmingDelay is the Index's histogram, registered with the rest.
+	programmingDelay prometheus.Collector
 }
 
 func newMetrics(ix *kubeindex.Index) *metrics {
@@ -43,6 +46,12 @@ func newMetrics(ix *kubeindex.Index) *metrics {
 			Name: "clusterdns_recordsvc_watch_overflows_total",
 			Help: "Watch streams ended because the client fell behind the change stream.",
 		}),
+		autopath: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clusterdns_recordsvc_autopath_completions_total",
+			Help: "Lookups answered through server-side search-path completion (--autopath): a CNAME from the " +
+				"asked name to a name found further down the client pod's search path.",
+		}),
+		programmingDelay: ix.ProgrammingDelay(),
 		revision: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "clusterdns_recordsvc_revision",
 			Help: "Current revision of the indexes; it moves on every DNS-visible change.",
@@ -69,7 +78,8 @@ func newMetrics(ix *kubeindex.Index) *metrics {
 // RegisterMetrics registers the server's metrics with reg.
 func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
 	m := s.metrics
-	for _, c := range []prometheus.Collector{m.lookups, m.lookupDuration, m.watchStreams, m.watchOverflows, m.revision, m.synced} {
+	for _, c := range []prometheus.Collector{m.lookups, m.lookupDuration, m.watchStreams, m.watchOverflows,
+		m.autopath, m.revision, m.synced, m.programmingDelay} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register record service metrics: %w", err)
 		}
@@ -77,9 +87,12 @@ func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-func (m *metrics) observe(r clusterdnsv1.Result, d time.Duration) {
-	m.lookups.WithLabelValues(resultLabel(r)).Inc()
+func (m *metrics) observe(resp *clusterdnsv1.LookupResponse, d time.Duration) {
+	m.lookups.WithLabelValues(resultLabel(resp.GetResult())).Inc()
 	m.lookupDuration.Observe(d.Seconds())
+	if resp.GetAutopathNamespace() != "" {
+		m.autopath.Inc()
+	}
 }
 
 // resultLabel turns RESULT_NAME_ERROR into name_error.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
@@ -113,13 +114,13 @@ func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*cl
 	}
 	resp := s.schema.Answer(s.ix, req)
 	resp.ServerId = s.id
-	s.metrics.observe(resp.GetResult(), time.Since(start))
+	s.metrics.observe(resp, time.Since(start))
 	return resp, nil
 }
 
 // Watch streams a resync marker at the current revision, then every change
-// in revision order. A watcher that falls behind is ended with
-// codes.Unavailable and must resync.
+// in revision order, each dated by its change_time. A watcher that falls
+// behind is ended with codes.Unavailable and must resync.
 func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse]) error {
 	ctx := stream.Context()
 	sub := s.ix.Subscribe(ctx)
@@ -165,7 +166,8 @@ func (s *Server) sendChange(stream grpc.ServerStreamingServer[clusterdnsv1.Watch
 	keys := c.Keys
 	for {
 		n := min(len(keys), maxKeysPerMessage)
-		msg := &clusterdnsv1.WatchResponse{Revision: c.Revision, Keys: keys[:n], ServerId: s.id}
+		msg := &clusterdnsv1.WatchResponse{Revision: c.Revision, Keys: keys[:n], ServerId: s.id,
+			ChangeTime: timestamppb.New(c.ChangeTime)}
 		if err := stream.Send(msg); err != nil {
 			return err
 		}

@@ -38,7 +38,13 @@ type testServer struct {
 // start serves a fresh Index on 127.0.0.1:0 and dials it.
 func start(t *testing.T, cfg kubeindex.Config, dialOpts ...grpc.DialOption) *testServer {
 	t.Helper()
-	schema, err := dnsschema.New(dnsschema.Config{})
+	return startSchema(t, dnsschema.Config{}, cfg, dialOpts...)
+}
+
+// startSchema is start with a schema configuration.
+func startSchema(t *testing.T, schemaCfg dnsschema.Config, cfg kubeindex.Config, dialOpts ...grpc.DialOption) *testServer {
+	t.Helper()
+	schema, err := dnsschema.New(schemaCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +98,8 @@ func answers(resp *clusterdnsv1.LookupResponse) []string {
 			out = append(out, rr.GetName()+" A "+d.A.GetAddress())
 		case *clusterdnsv1.ResourceRecord_Aaaa:
 			out = append(out, rr.GetName()+" AAAA "+d.Aaaa.GetAddress())
+		case *clusterdnsv1.ResourceRecord_Cname:
+			out = append(out, rr.GetName()+" CNAME "+d.Cname.GetTarget())
 		default:
 			out = append(out, fmt.Sprintf("%s %T", rr.GetName(), d))
 		}
@@ -221,6 +229,99 @@ func TestWatch(t *testing.T) {
 			t.Fatalf("got %v, want revision %d keys %v", msg, w.revision, w.keys)
 		}
 	}
+	if first.GetChangeTime() != nil {
+		t.Errorf("resync marker with change_time %v", first.GetChangeTime())
+	}
+}
+
+// TestWatchChangeTime checks that every change is dated: by the
+// EndpointSlice trigger time when the writer has one, else by the time the
+// index observed it.
+func TestWatchChangeTime(t *testing.T) {
+	ts := start(t, kubeindex.Config{})
+	ctx := callCtx(t)
+	stream, err := ts.rs.Watch(ctx, &clusterdnsv1.WatchRequest{ClientName: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, stream)
+	slice := func(ip string) kubeindex.EndpointSlice {
+		return kubeindex.EndpointSlice{Namespace: "default", Name: "web-abc", Service: "web", Endpoints: []kubeindex.Endpoint{
+			{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: true}}}
+	}
+	triggered := time.Now().Add(-1500 * time.Millisecond).Truncate(time.Microsecond)
+	tests := []struct {
+		name  string
+		write func()
+		// want is the expected change_time; zero means "observed": between
+		// the write's start and end.
+		want time.Time
+	}{
+		{"observed", func() { ts.ix.SetNamespace("default") }, time.Time{}},
+		{"triggered", func() { ts.ix.SetEndpointSliceAt(slice("10.244.0.1"), triggered) }, triggered},
+		{"untriggered slice", func() { ts.ix.SetEndpointSliceAt(slice("10.244.0.2"), time.Time{}) }, time.Time{}},
+		{"trigger in the future", func() {
+			ts.ix.SetEndpointSliceAt(slice("10.244.0.3"), time.Now().Add(time.Hour))
+		}, time.Time{}},
+	}
+	for _, tt := range tests {
+		before := time.Now()
+		tt.write()
+		after := time.Now()
+		got := recv(t, stream).GetChangeTime()
+		switch {
+		case got == nil || !got.IsValid():
+			t.Errorf("%s: change_time %v", tt.name, got)
+		case !tt.want.IsZero() && !got.AsTime().Equal(tt.want):
+			t.Errorf("%s: change_time %v, want %v", tt.name, got.AsTime(), tt.want)
+		case tt.want.IsZero() && (got.AsTime().Before(before) || got.AsTime().After(after)):
+			t.Errorf("%s: change_time %v, want within [%v, %v]", tt.name, got.AsTime(), before, after)
+		}
+	}
+}
+
+// TestReplicas runs two record services on the same cluster state, as two
+// replicas behind a headless Service: each is independent, with its own
+// server_id on every Lookup and Watch message, so that a client can tell
+// their revisions apart even when they coincide.
+func TestReplicas(t *testing.T) {
+	a := start(t, kubeindex.Config{StartRevision: 100})
+	b := start(t, kubeindex.Config{StartRevision: 100})
+	ctx := callCtx(t)
+	for _, ts := range []*testServer{a, b} {
+		feed(ts.ix)
+		ts.ix.MarkSynced()
+	}
+	if a.srv.ID() == b.srv.ID() {
+		t.Fatalf("replicas share server_id %q", a.srv.ID())
+	}
+	for _, ts := range []*testServer{a, b} {
+		resp, err := ts.rs.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: "kubernetes.default.svc.cluster.local.", Qtype: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := ts.rs.Watch(ctx, &clusterdnsv1.WatchRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := recv(t, stream)
+		if resp.GetServerId() != ts.srv.ID() || first.GetServerId() != ts.srv.ID() ||
+			resp.GetRevision() != first.GetRevision() {
+			t.Fatalf("lookup %q@%d and watch %q@%d, want both from %q at one revision",
+				resp.GetServerId(), resp.GetRevision(), first.GetServerId(), first.GetRevision(), ts.srv.ID())
+		}
+	}
+	// A change reaches the replica whose index it is made in only.
+	sa, err := a.rs.Watch(ctx, &clusterdnsv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, sa)
+	b.ix.SetNamespace("only-b")
+	a.ix.SetNamespace("only-a")
+	if msg := recv(t, sa); !slices.Equal(msg.GetKeys(), []string{"ns/only-a"}) {
+		t.Fatalf("replica a announced %v", msg.GetKeys())
+	}
 }
 
 // TestWatchOverflow stops reading a Watch stream while changes pour in: the
@@ -331,7 +432,17 @@ func TestMetrics(t *testing.T) {
 	}
 	ctx := callCtx(t)
 	feed(ts.ix)
+	slice := func(ip string) kubeindex.EndpointSlice {
+		return kubeindex.EndpointSlice{Namespace: "default", Name: "kubernetes", Service: "kubernetes",
+			Endpoints: []kubeindex.Endpoint{{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: true}}}
+	}
+	// The programming delay counts triggered changes after the first sync
+	// only.
+	triggered := time.Now().Add(-time.Second)
+	ts.ix.SetEndpointSliceAt(slice("192.168.0.10"), triggered)
 	ts.ix.MarkSynced()
+	ts.ix.SetEndpointSliceAt(slice("192.168.0.11"), triggered)
+	ts.ix.SetEndpointSlice(slice("192.168.0.12"))
 	for _, name := range []string{"kubernetes.default.svc.cluster.local.", "nope.default.svc.cluster.local.", ""} {
 		_, _ = ts.rs.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: name, Qtype: 1}) // results counted below
 	}
@@ -369,8 +480,10 @@ func TestMetrics(t *testing.T) {
 		"clusterdns_recordsvc_lookups_total{result=not_ready}":        0,
 		"clusterdns_recordsvc_lookup_duration_seconds":                2,
 		"clusterdns_recordsvc_watch_streams":                          1,
-		"clusterdns_recordsvc_revision":                               9,
+		"clusterdns_recordsvc_revision":                               12,
 		"clusterdns_recordsvc_synced":                                 1,
+		"clusterdns_recordsvc_autopath_completions_total":             0,
+		"clusterdns_recordsvc_programming_delay_seconds":              1,
 	}
 	for k, v := range want {
 		if got[k] != v {
