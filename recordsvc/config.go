@@ -76,9 +76,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-		}
+		// Parse has already printed the usage (on --help) or the error.
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
