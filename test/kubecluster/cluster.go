@@ -53,6 +53,8 @@ type Cluster struct {
 
 	dir     string
 	kubectl string
+	// apiServer is the running kube-apiserver (see RestartAPIServer).
+	apiServer *apiServer
 }
 
 // Start starts etcd and a kube-apiserver on free loopback ports, waits until
@@ -81,7 +83,8 @@ func Start(t testing.TB) *Cluster {
 	keyFile := filepath.Join(dir, "service-account.key")
 	writeFile(t, keyFile, rsaKeyPEM(t))
 
-	server := startAPIServer(t, bins.kubeAPIServer, dir, etcdURL, tokenFile, keyFile, token)
+	apiServer := startAPIServer(t, bins.kubeAPIServer, dir, etcdURL, tokenFile, keyFile, token)
+	server := apiServer.url
 
 	c := &Cluster{
 		Server: server,
@@ -92,8 +95,9 @@ func Start(t testing.TB) *Cluster {
 			QPS:             200,
 			Burst:           400,
 		},
-		dir:     dir,
-		kubectl: bins.kubectl,
+		dir:       dir,
+		kubectl:   bins.kubectl,
+		apiServer: apiServer,
 	}
 	c.Kubeconfig = c.writeKubeconfig(t, "admin", token)
 	c.Client, err = kubernetes.NewForConfig(c.RESTConfig)
@@ -165,8 +169,9 @@ func etcdDataDir(t testing.TB, dir string) string {
 }
 
 // startAPIServer starts kube-apiserver with the flags of DESIGN.md section 8
-// and returns its URL once /readyz answers 200.
-func startAPIServer(t testing.TB, bin, dir, etcdURL, tokenFile, keyFile, token string) string {
+// and returns it once /readyz answers 200. A cleanup stops whichever
+// kube-apiserver process is current when the test ends (see RestartAPIServer).
+func startAPIServer(t testing.TB, bin, dir, etcdURL, tokenFile, keyFile, token string) *apiServer {
 	t.Helper()
 	logPath := filepath.Join(dir, "kube-apiserver.log")
 	var lastErr error
@@ -175,45 +180,43 @@ func startAPIServer(t testing.TB, bin, dir, etcdURL, tokenFile, keyFile, token s
 		if err != nil {
 			t.Fatalf("kubecluster: %v", err)
 		}
-		server := "https://" + loopback(ports[0])
-		p, err := startProcess("kube-apiserver", logPath, bin,
-			"--etcd-servers="+etcdURL,
-			fmt.Sprintf("--secure-port=%d", ports[0]),
-			"--bind-address=127.0.0.1",
-			"--advertise-address=127.0.0.1",
-			// The endpoint reconciler refuses a loopback advertise address.
-			"--endpoint-reconciler-type=none",
-			"--service-cluster-ip-range="+serviceClusterIPRange,
-			"--token-auth-file="+tokenFile,
-			"--authorization-mode=RBAC",
-			"--service-account-issuer="+serviceAccountIssuer,
-			"--service-account-key-file="+keyFile,
-			"--service-account-signing-key-file="+keyFile,
-			"--cert-dir="+filepath.Join(dir, "certs"),
-			// Quiet and light: no profiling endpoints, no API priority and
-			// fairness bookkeeping, nothing a DNS test looks at.
-			"--profiling=false",
-			"--enable-priority-and-fairness=false",
-			"--v=0",
-		)
-		if err != nil {
-			t.Fatalf("kubecluster: %v", err)
+		a := &apiServer{
+			bin:     bin,
+			logPath: logPath,
+			url:     "https://" + loopback(ports[0]),
+			header:  http.Header{"Authorization": []string{"Bearer " + token}},
+			args: []string{
+				"--etcd-servers=" + etcdURL,
+				fmt.Sprintf("--secure-port=%d", ports[0]),
+				"--bind-address=127.0.0.1",
+				"--advertise-address=127.0.0.1",
+				// The endpoint reconciler refuses a loopback advertise address.
+				"--endpoint-reconciler-type=none",
+				"--service-cluster-ip-range=" + serviceClusterIPRange,
+				"--token-auth-file=" + tokenFile,
+				"--authorization-mode=RBAC",
+				"--service-account-issuer=" + serviceAccountIssuer,
+				"--service-account-key-file=" + keyFile,
+				"--service-account-signing-key-file=" + keyFile,
+				"--cert-dir=" + filepath.Join(dir, "certs"),
+				// Quiet and light: no profiling endpoints, no API priority and
+				// fairness bookkeeping, nothing a DNS test looks at.
+				"--profiling=false",
+				"--enable-priority-and-fairness=false",
+				"--v=0",
+			},
 		}
-		t.Cleanup(p.stop)
-		header := http.Header{"Authorization": []string{"Bearer " + token}}
-		lastErr = waitHealthy(p, server+"/readyz", header, func(status int, _ string) bool {
-			return status == http.StatusOK
-		})
+		lastErr = a.start()
 		if lastErr == nil {
-			return server
+			t.Cleanup(a.stop)
+			return a
 		}
-		p.stop()
 		if !errors.Is(lastErr, errPortTaken) {
 			break
 		}
 	}
 	t.Fatalf("kubecluster: kube-apiserver did not become ready: %v\nkube-apiserver log:\n%s", lastErr, fileTail(logPath, logTailLines))
-	return ""
+	return nil
 }
 
 // waitHealthy polls url until ok accepts the reply, the process exits, or
