@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/clusterdns/clusterdns/frontend/internal/forward"
+	"github.com/clusterdns/clusterdns/frontend/internal/recordclient"
 )
 
 // Config is the frontend's configuration, one field per flag.
@@ -22,9 +23,12 @@ type Config struct {
 	// Listen is the DNS address, UDP and TCP (--listen, default
 	// 127.0.0.1:1053).
 	Listen string
-	// RecordService is the record service gRPC target, HOST:PORT or
-	// dns:///NAME:PORT for several replicas (--recordsvc, default
-	// 127.0.0.1:9090).
+	// RecordService is the record service gRPC target: HOST:PORT, a
+	// comma-separated list of replicas HOST:PORT,HOST:PORT, or
+	// dns:///NAME:PORT for the replicas behind a headless Service
+	// (--recordsvc, default 127.0.0.1:9090). The frontend follows one
+	// replica at a time, picked at random, and fails over to another when it
+	// becomes unreachable.
 	RecordService string
 	// ClusterDomain is the cluster zone (--cluster-domain, default
 	// cluster.local).
@@ -37,6 +41,14 @@ type Config struct {
 	// its record TTL; 0 keeps cluster answers for their record TTL only
 	// (--cluster-cache-ttl, default 5m).
 	ClusterCacheTTL time.Duration
+	// ServeStale is how long past their life cached answers may still be
+	// served (RFC 8767) while the record service or the upstreams fail; 0
+	// disables serve-stale (--serve-stale, default 1h). While the record
+	// service was reachable within this time, /ready stays 200.
+	ServeStale time.Duration
+	// StaleTTL is the TTL of the records of a stale answer, whole seconds
+	// (--stale-ttl, default 30s).
+	StaleTTL time.Duration
 	// MetricsListen is the HTTP address of /metrics, /health and /ready;
 	// empty turns it off (--metrics-listen, default "").
 	MetricsListen string
@@ -139,10 +151,12 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 		maxUDP   uint
 	)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:1053", "DNS listen address, UDP and TCP (HOST:PORT)")
-	fs.StringVar(&cfg.RecordService, "recordsvc", "127.0.0.1:9090", "record service gRPC target: HOST:PORT, or dns:///NAME:PORT for several replicas")
+	fs.StringVar(&cfg.RecordService, "recordsvc", "127.0.0.1:9090", "record service gRPC target: HOST:PORT, a list of replicas HOST:PORT,HOST:PORT, or dns:///NAME:PORT for the replicas behind a headless Service")
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS zone")
 	fs.Int64Var(&cfg.CacheSize, "cache-size", 64<<20, "response cache size in bytes (0 disables the cache)")
 	fs.DurationVar(&cfg.ClusterCacheTTL, "cluster-cache-ttl", 5*time.Minute, "how long cluster answers kept exact by record service invalidations stay cached (0: record TTL only)")
+	fs.DurationVar(&cfg.ServeStale, "serve-stale", time.Hour, "serve cached answers up to this long past their life, with --stale-ttl, while the record service or the upstreams fail (RFC 8767; 0 disables)")
+	fs.DurationVar(&cfg.StaleTTL, "stale-ttl", 30*time.Second, "TTL of the records of a stale answer (whole seconds, 1s or more)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "HTTP address for /metrics, /health and /ready (empty: off)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.LookupTimeout, "lookup-timeout", 2*time.Second, "deadline of each record service lookup")
@@ -185,6 +199,12 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.ClusterCacheTTL < 0 {
 		return Config{}, fmt.Errorf("--cluster-cache-ttl %s: must not be negative", cfg.ClusterCacheTTL)
+	}
+	if cfg.ServeStale < 0 {
+		return Config{}, fmt.Errorf("--serve-stale %s: must not be negative (0 disables)", cfg.ServeStale)
+	}
+	if cfg.StaleTTL < time.Second || cfg.StaleTTL%time.Second != 0 {
+		return Config{}, fmt.Errorf("--stale-ttl %s: want whole seconds, 1s or more", cfg.StaleTTL)
 	}
 	if cfg.MetricsListen != "" {
 		if err := checkHostPort(cfg.MetricsListen); err != nil {
@@ -297,8 +317,12 @@ func checkHostPort(s string) error {
 	return nil
 }
 
-// checkTarget accepts HOST:PORT or a gRPC target URI (scheme:///endpoint).
+// checkTarget accepts HOST:PORT, a comma-separated list of them, or a gRPC
+// target URI (scheme:///endpoint).
 func checkTarget(s string) error {
+	if _, isList, err := recordclient.ReplicaList(s); isList || err != nil {
+		return err
+	}
 	if !strings.Contains(s, "://") {
 		if err := checkHostPort(s); err != nil {
 			return err

@@ -79,6 +79,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			MaxTTL:         cfg.CacheMaxTTL,
 			MinTTL:         cfg.CacheMinTTL,
 			MaxNegativeTTL: cfg.CacheMaxNegativeTTL,
+			MaxStale:       cfg.ServeStale,
+			StaleTTL:       cfg.StaleTTL,
 		})
 		if err != nil {
 			return err
@@ -87,10 +89,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cache = c
 	}
 
+	rcMetrics, err := recordclient.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	client, err := recordclient.New(recordclient.Config{
 		Target:        cfg.RecordService,
 		LookupTimeout: cfg.LookupTimeout,
 		Logger:        log,
+		Metrics:       rcMetrics,
 	})
 	if err != nil {
 		return err
@@ -150,7 +157,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("serving DNS", "udp", srv.UDPAddr(), "tcp", srv.TCPAddr(),
-		"recordsvc", cfg.RecordService, "cluster_domain", cfg.ClusterDomain, "cache_bytes", cfg.CacheSize)
+		"recordsvc", cfg.RecordService, "cluster_domain", cfg.ClusterDomain, "cache_bytes", cfg.CacheSize,
+		"serve_stale", cfg.ServeStale)
 
 	// life runs the background work until the DNS servers have drained:
 	// the invalidation stream and upstream health checks must go on during
@@ -174,9 +182,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 
-	// Not ready from the moment ctx ends (SIGTERM) or a loop is found.
+	// Not ready from the moment ctx ends (SIGTERM) or a loop is found. While
+	// the record service is unreachable the frontend stays ready as long as
+	// it may serve stale answers: were every frontend to leave the kube-dns
+	// Service when the replicas go down, no client could reach the answers
+	// serve-stale keeps.
 	var lameduck atomic.Bool
-	ready := func() bool { return ctx.Err() == nil && !lameduck.Load() && client.Ready() }
+	staleWindow := cfg.ServeStale
+	if cache == nil {
+		staleWindow = 0
+	}
+	ready := func() bool { return ctx.Err() == nil && !lameduck.Load() && client.ReadyWithin(staleWindow) }
 	var ops *http.Server
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
@@ -278,8 +294,9 @@ func newForwarder(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*for
 
 // opsHandler serves /metrics from reg, /health (the process answers: 200)
 // and /ready (200 when ready reports true: the record service Watch stream is
-// open or the last Lookup got an answer, and the frontend is not in its
-// lameduck period; else 503).
+// open or the last Lookup got an answer, or one of them did within the
+// serve-stale window, and the frontend is not in its lameduck period; else
+// 503).
 func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))

@@ -18,6 +18,8 @@ func TestParseFlags(t *testing.T) {
 		ClusterDomain:         "cluster.local",
 		CacheSize:             67108864,
 		ClusterCacheTTL:       5 * time.Minute,
+		ServeStale:            time.Hour,
+		StaleTTL:              30 * time.Second,
 		MetricsListen:         "",
 		LogLevel:              slog.LevelInfo,
 		LookupTimeout:         2 * time.Second,
@@ -60,7 +62,7 @@ func TestParseFlags(t *testing.T) {
 			"--cache-max-ttl", "10m", "--cache-min-ttl", "5s", "--cache-max-negative-ttl", "1m",
 			"--edns-buffer-size", "1400", "--max-udp-size", "1400",
 			"--tcp-idle-timeout", "3s", "--max-tcp-connections", "10", "--max-tcp-queries", "-1",
-			"--lameduck", "0s",
+			"--lameduck", "0s", "--serve-stale", "0s", "--stale-ttl", "10s",
 		}, Config{
 			Listen: "0.0.0.0:53", RecordService: "dns:///recordsvc.kube-system.svc:9090",
 			ClusterDomain: "example.internal", CacheSize: 0, ClusterCacheTTL: 0,
@@ -77,8 +79,11 @@ func TestParseFlags(t *testing.T) {
 			CacheMaxTTL: 10 * time.Minute, CacheMinTTL: 5 * time.Second, CacheMaxNegativeTTL: time.Minute,
 			EDNSBufferSize: 1400, MaxUDPSize: 1400,
 			TCPIdleTimeout: 3 * time.Second, MaxTCPConnections: 10, MaxTCPQueries: -1,
-			Lameduck: 0,
+			Lameduck: 0, ServeStale: 0, StaleTTL: 10 * time.Second,
 		}, ""},
+		{"recordsvc replica list", []string{"--recordsvc", "10.0.0.1:9090,recordsvc-1.example:9090, [fd00::1]:9090"},
+			with(func(c *Config) { c.RecordService = "10.0.0.1:9090,recordsvc-1.example:9090, [fd00::1]:9090" }), ""},
+		{"serve stale 10m", []string{"--serve-stale", "10m"}, with(func(c *Config) { c.ServeStale = 10 * time.Minute }), ""},
 		{"single dash and equals", []string{"-listen=[::1]:1053", "-log-level=WARN"},
 			with(func(c *Config) { c.Listen = "[::1]:1053"; c.LogLevel = slog.LevelWarn }), ""},
 		{"listen port 0", []string{"--listen", "127.0.0.1:0"}, with(func(c *Config) { c.Listen = "127.0.0.1:0" }), ""},
@@ -88,6 +93,12 @@ func TestParseFlags(t *testing.T) {
 		{"recordsvc empty", []string{"--recordsvc", ""}, Config{}, "--recordsvc"},
 		{"recordsvc without host", []string{"--recordsvc", ":9090"}, Config{}, "--recordsvc"},
 		{"recordsvc bad uri", []string{"--recordsvc", "dns:///"}, Config{}, "--recordsvc"},
+		{"recordsvc list with empty element", []string{"--recordsvc", "10.0.0.1:9090,"}, Config{}, "--recordsvc"},
+		{"recordsvc list without port", []string{"--recordsvc", "10.0.0.1:9090,10.0.0.2"}, Config{}, "--recordsvc"},
+		{"recordsvc list twice the same", []string{"--recordsvc", "10.0.0.1:9090,10.0.0.1:9090"}, Config{}, "--recordsvc"},
+		{"serve stale negative", []string{"--serve-stale", "-1s"}, Config{}, "--serve-stale"},
+		{"stale ttl zero", []string{"--stale-ttl", "0s"}, Config{}, "--stale-ttl"},
+		{"stale ttl fraction", []string{"--stale-ttl", "1500ms"}, Config{}, "--stale-ttl"},
 		{"cluster domain empty", []string{"--cluster-domain", ""}, Config{}, "--cluster-domain"},
 		{"cluster domain root", []string{"--cluster-domain", "."}, Config{}, "--cluster-domain"},
 		{"cluster domain malformed", []string{"--cluster-domain", "a..b"}, Config{}, "--cluster-domain"},
@@ -151,7 +162,7 @@ func TestHelp(t *testing.T) {
 		"log-level", "lookup-timeout", "log-format", "query-log", "upstream", "resolv-conf", "stub-domain", "stub-domains-file",
 		"max-concurrent-upstream", "upstream-policy", "upstream-timeout", "cache-max-ttl", "cache-min-ttl",
 		"cache-max-negative-ttl", "edns-buffer-size", "max-udp-size", "tcp-idle-timeout", "max-tcp-connections",
-		"max-tcp-queries", "lameduck"} {
+		"max-tcp-queries", "lameduck", "serve-stale", "stale-ttl"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("--help does not list --%s", name)
 		}

@@ -19,8 +19,7 @@
 // answer min(SOA TTL, SOA minimum) as RFC 2308 says (a negative answer
 // without SOA is not cached, nor is any rcode but NOERROR and NXDOMAIN). On a
 // hit the records show the time left (TTL minus whole seconds since stored).
-// Expired entries are never served; the expiry is kept so that serve-stale
-// can be added.
+// Get never hands out an expired entry.
 //
 // Answers of the upstreams (not from the record service) are clamped: their
 // lifetime is at least Config.MinTTL and at most Config.MaxTTL, or
@@ -44,7 +43,13 @@
 // Lookup, so a hit shows the record TTLs as the record service gave them,
 // not decremented. When the stream breaks the entry falls back to its record
 // TTL; when a stream (re)starts (Resync) or another server appears, every
-// cluster entry is dropped.
+// cluster entry is dropped (with serve-stale on, demoted: see below).
+//
+// A cluster entry stored while the cache followed no stream, or from another
+// server than the one followed (the Lookup went to a replica other than the
+// Watch stream's, as during a failover), is not exact: it lives for its
+// record TTL, and any invalidation of one of its keys drops it, whatever the
+// revision, since revisions of different servers are not comparable.
 //
 // Invalidate(revision R, keys K) drops every cluster entry that depends on a
 // key in K and was computed at a revision below R (or from another server),
@@ -55,6 +60,19 @@
 // stored after its invalidation never enters the cache. Callers take a Fill
 // token with Begin before asking the record service and pass it to Set; a
 // Resync or a broken stream in between makes Set refuse the answer.
+//
+// # Serve-stale
+//
+// With Config.MaxStale set, entries stay in ristretto for MaxStale beyond
+// the last moment Get could serve them, and GetStale hands them out with
+// Config.StaleTTL as the TTL of every record (RFC 8767). The caller asks
+// GetStale only when the source of the answer (the record service or the
+// upstreams) failed; Get never serves a stale entry. Entries dropped by an
+// invalidation are never served stale: they are known to be wrong. A Resync
+// does not delete the cluster entries then but demotes them: Get no longer
+// serves them (changes may have been missed), GetStale still may, and an
+// invalidation of one of their keys from the new stream drops them. Without
+// MaxStale a Resync deletes them.
 //
 // ristretto applies Set asynchronously and may drop it: the cache is an
 // optimisation, never the source of truth. Tests call Wait.
@@ -98,6 +116,14 @@ type Config struct {
 	// (NXDOMAIN or NODATA, whose TTL is min(SOA TTL, SOA minimum)).
 	// Default 30m.
 	MaxNegativeTTL time.Duration
+	// MaxStale is how long past the end of its servable life an entry is
+	// kept for GetStale (RFC 8767 serve-stale): the entry stays in the cache
+	// that much longer. Default 0: serve-stale is off and GetStale finds
+	// nothing.
+	MaxStale time.Duration
+	// StaleTTL is the TTL, in whole seconds, of every record of an answer
+	// handed out by GetStale. Default 30s (RFC 8767).
+	StaleTTL time.Duration
 	// Now returns the current time. Default time.Now (tests pass a clock).
 	Now func() time.Time
 }
@@ -123,6 +149,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTrackedKeys <= 0 {
 		c.MaxTrackedKeys = 65536
+	}
+	if c.MaxStale < 0 {
+		c.MaxStale = 0
+	}
+	if c.StaleTTL < time.Second {
+		c.StaleTTL = 30 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -217,14 +249,17 @@ type Stats struct {
 	Hits, Misses uint64
 	// Evictions counts entries ristretto evicted for room or expiry.
 	Evictions uint64
-	// Invalidated counts cluster entries dropped by Invalidate or Resync.
+	// Invalidated counts cluster entries dropped by Invalidate or Resync
+	// (including those a Resync demoted to stale-only).
 	Invalidated uint64
 	// Refused counts Sets refused because an invalidation or a resync
 	// happened while the answer was being computed.
 	Refused uint64
 	// Invalidations counts Invalidate and Resync calls.
 	Invalidations uint64
-	// Entries is the number of responses held.
+	// Stale counts answers handed out by GetStale.
+	Stale uint64
+	// Entries is the number of responses held (stale ones included).
 	Entries int64
 }
 
@@ -237,9 +272,12 @@ type Cache struct {
 	// beyond their record TTL only while it has not moved since they were
 	// stored. Written under mu, read without.
 	epoch atomic.Uint64
+	// gen moves on every Resync: cluster entries of an earlier generation
+	// are never served by Get (only by GetStale). Written under mu.
+	gen atomic.Uint64
 
-	hits, misses, evictions, invalidated, refused, invalidations atomic.Uint64
-	entries                                                      atomic.Int64
+	hits, misses, evictions, invalidated, refused, invalidations, stale atomic.Uint64
+	entries                                                             atomic.Int64
 
 	// mu guards the fields below. It is never held while calling into
 	// ristretto, whose callbacks take it.
@@ -283,12 +321,14 @@ type entry struct {
 	stored    time.Time
 	expires   time.Time
 	hold      time.Time
+	staleEnd  time.Time
 	cluster   bool
 	exact     bool
 	revision  uint64
 	serverID  string
 	keys      []string
 	epoch     uint64
+	gen       uint64
 	dead      atomic.Bool
 	costBytes int64
 }
@@ -342,6 +382,7 @@ func (c *Cache) Stats() Stats {
 		Invalidated:   c.invalidated.Load(),
 		Refused:       c.refused.Load(),
 		Invalidations: c.invalidations.Load(),
+		Stale:         c.stale.Load(),
 		Entries:       c.entries.Load(),
 	}
 }
@@ -358,6 +399,10 @@ func (c *Cache) Get(k Key) (Response, bool) {
 	now := c.cfg.Now()
 	var age uint32
 	switch {
+	case e.cluster && e.gen != c.gen.Load():
+		// Demoted by a Resync: for GetStale only.
+		c.misses.Add(1)
+		return Response{}, false
 	case e.exact && e.epoch == c.epoch.Load() && now.Before(e.hold):
 		// Kept exact by the Watch stream: as fresh as a new Lookup.
 	case now.Before(e.expires):
@@ -368,6 +413,30 @@ func (c *Cache) Get(k Key) (Response, bool) {
 	}
 	c.hits.Add(1)
 	return e.response(k.name, age), true
+}
+
+// GetStale returns the cached response for k even when Get would not serve
+// it any more (expired, or demoted by a Resync), as long as it is within
+// Config.MaxStale of the end of its servable life and no invalidation
+// dropped it. Every record carries Config.StaleTTL as its TTL. Call it only
+// when the source of the answer failed (RFC 8767); it finds nothing when
+// serve-stale is off.
+func (c *Cache) GetStale(k Key) (Response, bool) {
+	if c.cfg.MaxStale <= 0 {
+		return Response{}, false
+	}
+	e, ok := c.rc.Get(k.id)
+	if !ok || e == nil || e.id != k.id || e.dead.Load() || !c.cfg.Now().Before(e.staleEnd) {
+		return Response{}, false
+	}
+	c.stale.Add(1)
+	r := e.response(k.name, 0)
+	ttl := uint32(min(c.cfg.StaleTTL/time.Second, math.MaxUint32))
+	for _, section := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
+		SetTTL(section, ttl)
+	}
+	r.TTL = ttl
+	return r, true
 }
 
 // Begin captures the state a later Set of an answer checks against. Call it
@@ -442,10 +511,14 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		c.refused.Add(1)
 		return false
 	}
-	lifetime := e.expires.Sub(now)
-	if e.exact {
-		lifetime = e.hold.Sub(now)
+	// Get serves the entry until the later of expires and hold; GetStale
+	// MaxStale longer, and ristretto keeps it that long.
+	e.staleEnd = e.expires
+	if e.exact && e.hold.After(e.staleEnd) {
+		e.staleEnd = e.hold
 	}
+	e.staleEnd = e.staleEnd.Add(c.cfg.MaxStale)
+	lifetime := e.staleEnd.Sub(now)
 	if !c.rc.SetWithTTL(e.id, e, e.costBytes, lifetime) {
 		if e.cluster {
 			c.mu.Lock()
@@ -469,6 +542,7 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 		return false
 	}
 	e.epoch = fill.epoch
+	e.gen = c.gen.Load()
 	e.exact = c.connected && e.serverID != "" && e.serverID == c.serverID && len(e.keys) > 0
 	if e.exact {
 		// Revisions of the followed server are comparable: refuse an answer
@@ -527,7 +601,9 @@ func (c *Cache) Invalidate(serverID string, revision uint64, keys []string) {
 			c.marks[key] = m
 			c.order = append(c.order, keyAt{key: key, seq: c.seq})
 			for e := range c.byKey[key] {
-				if !e.exact || e.revision < revision {
+				// Entries of an earlier generation or another server
+				// carry revisions that say nothing about this one.
+				if e.gen != c.gen.Load() || !e.exact || e.revision < revision {
 					victims = append(victims, e)
 					c.kill(e)
 				}
@@ -539,8 +615,8 @@ func (c *Cache) Invalidate(serverID string, revision uint64, keys []string) {
 	c.drop(victims)
 }
 
-// Resync drops every cluster entry and starts following serverID's stream
-// at revision.
+// Resync drops every cluster entry (with serve-stale on: demotes it to
+// stale-only) and starts following serverID's stream at revision.
 func (c *Cache) Resync(serverID string, revision uint64) {
 	c.invalidations.Add(1)
 	c.mu.Lock()
@@ -559,14 +635,30 @@ func (c *Cache) Disconnected() {
 	c.epoch.Add(1)
 }
 
+// resyncLocked starts a new generation. Without serve-stale the cluster
+// entries die and are returned for drop; with it they stay, indexed, for
+// GetStale until an invalidation of the new stream drops them, and the
+// number of entries demoted is counted here.
 func (c *Cache) resyncLocked(serverID string, revision uint64) []*entry {
-	victims := make([]*entry, 0, len(c.cluster))
-	for e := range c.cluster {
-		e.dead.Store(true)
-		victims = append(victims, e)
+	var victims []*entry
+	if c.cfg.MaxStale > 0 {
+		gen, demoted := c.gen.Load(), uint64(0)
+		for e := range c.cluster {
+			if e.gen == gen {
+				demoted++
+			}
+		}
+		c.invalidated.Add(demoted)
+	} else {
+		victims = make([]*entry, 0, len(c.cluster))
+		for e := range c.cluster {
+			e.dead.Store(true)
+			victims = append(victims, e)
+		}
+		clear(c.cluster)
+		clear(c.byKey)
 	}
-	clear(c.cluster)
-	clear(c.byKey)
+	c.gen.Add(1)
 	clear(c.marks)
 	c.order = nil
 	c.floorRev = revision

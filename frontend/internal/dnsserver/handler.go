@@ -19,8 +19,10 @@
 //     there is none;
 //   - SUCCESS and NO_DATA give NOERROR, NAME_ERROR gives NXDOMAIN, all with
 //     AA (an answer carrying autopath_namespace, computed for the asking
-//     client's search path, is never cached); NOT_READY, an RPC error or a timeout give SERVFAIL (never NXDOMAIN,
-//     never cached); NOT_AUTHORITATIVE (an unknown reverse name) falls
+//     client's search path, is never cached); NOT_READY, an RPC error, a
+//     timeout or an unusable answer give the cached answer served stale
+//     when the cache holds one (serve-stale, below), else SERVFAIL (never
+//     NXDOMAIN, never cached); NOT_AUTHORITATIVE (an unknown reverse name) falls
 //     through to the Forwarder, else REFUSED, as kubeadm's CoreDNS
 //     `fallthrough in-addr.arpa ip6.arpa`;
 //   - an answer of the record service whose CNAME chain ends at a name
@@ -31,9 +33,17 @@
 //     CoreDNS does; when the upstreams fail the reply is SERVFAIL, and
 //     without a Forwarder the CNAMEs alone are the answer;
 //   - a Forwarder error is SERVFAIL (never a made-up answer), its overload
-//     error is REFUSED; upstream replies pass through with their rcode and
+//     error is REFUSED, unless a stale answer can be served (below); upstream
+//     replies pass through with their rcode and
 //     flags; positive and negative ones (TTL from the SOA) are cached unless
 //     truncated, CD was set, or the rcode is neither NOERROR nor NXDOMAIN;
+//   - serve-stale (RFC 8767): when the record service or the upstreams fail
+//     (an error, a timeout, NOT_READY, an upstream SERVFAIL or REFUSED) and
+//     the cache holds an answer past its life but within its serve-stale
+//     bound (dnscache Config.MaxStale), that answer is served with the stale
+//     TTL (30s by default) on every record and counted in
+//     clusterdns_frontend_stale_answers_total; while the source answers,
+//     only fresh answers are served;
 //   - a query for the loop probe name seen too often (Config.LoopDetector)
 //     is answered SERVFAIL and reported once through Config.OnLoop;
 //   - EDNS0: a client's OPT is answered with an OPT advertising
@@ -244,6 +254,8 @@ type exchange struct {
 	// parts counts the cache lookups made for the answer, hits those that
 	// hit: the answer is a cache hit when every part was.
 	parts, hits int
+	// stale is set when part of the answer was served stale.
+	stale bool
 }
 
 func (x *exchange) lookedUp(hit bool) {
@@ -281,6 +293,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			slog.String("rcode", rcodeLabel(resp.Rcode)),
 			slog.Duration("duration", elapsed),
 			slog.Bool("cache_hit", x.cacheHit()),
+			slog.Bool("stale", x.stale),
 			slog.String("source", x.source),
 		)
 	}
@@ -415,7 +428,7 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	h.metrics.lookup(resp, err, time.Since(start))
 	if err != nil {
 		h.log.Debug("record service lookup failed", "name", q.Name, "qtype", dns.Type(q.Qtype).String(), "err", err)
-		return h.rcode(req, dns.RcodeServerFailure), false
+		return h.staleCluster(x, key), false
 	}
 	m, err = recordclient.ToMsg(req, resp)
 	switch {
@@ -423,10 +436,10 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 		return nil, true
 	case errors.Is(err, recordclient.ErrNotReady):
 		h.log.Debug("record service not ready", "name", q.Name)
-		return h.rcode(req, dns.RcodeServerFailure), false
+		return h.staleCluster(x, key), false
 	case err != nil:
 		h.log.Error("record service answer unusable", "name", q.Name, "qtype", dns.Type(q.Qtype).String(), "err", err)
-		return h.rcode(req, dns.RcodeServerFailure), false
+		return h.staleCluster(x, key), false
 	}
 	m.RecursionAvailable = h.forwarder != nil
 	// An answer completed from the asking client's search path holds for
@@ -445,6 +458,23 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 		})
 	}
 	return m, false
+}
+
+// staleCluster answers a cluster question the record service could not
+// answer: from the cache, stale, when it holds the answer within its
+// serve-stale bound, else SERVFAIL (never NXDOMAIN).
+func (h *Handler) staleCluster(x *exchange, key dnscache.Key) *dns.Msg {
+	if h.cache != nil {
+		if r, ok := h.cache.GetStale(key); ok {
+			x.stale = true
+			h.metrics.staleAnswer(sourceCluster)
+			m := h.reply(x.req, r.Rcode)
+			m.Authoritative = true
+			m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
+			return m
+		}
+	}
+	return h.rcode(x.req, dns.RcodeServerFailure)
 }
 
 // chaseTarget returns the name an answer of the record service leaves for
@@ -545,6 +575,19 @@ func (h *Handler) upstream(x *exchange, req *dns.Msg) *dns.Msg {
 		}
 	}
 	m, err := h.forwarder.Forward(h.ctx, req)
+	if cacheable && (err != nil || m == nil || m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused) {
+		if r, ok := h.cache.GetStale(key); ok {
+			h.log.Debug("upstreams failed: serving stale", "name", q.Name, "err", err)
+			x.stale = true
+			h.metrics.staleAnswer(sourceUpstream)
+			m := h.reply(req, r.Rcode)
+			m.RecursionAvailable = true
+			m.AuthenticatedData = r.AuthenticatedData
+			m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
+			h.rotate(m, q.Qtype)
+			return m
+		}
+	}
 	switch {
 	case errors.Is(err, forward.ErrOverloaded):
 		h.log.Debug("forward refused: too many upstream queries in flight", "name", q.Name)

@@ -21,6 +21,7 @@ type Metrics struct {
 	malformed      prometheus.Counter
 	tcpOpen        prometheus.Gauge
 	tcpRejects     prometheus.Counter
+	stale          *prometheus.CounterVec
 }
 
 // NewMetrics creates the server's collectors and registers them on reg (the
@@ -34,6 +35,7 @@ type Metrics struct {
 //	clusterdns_frontend_tcp_connections_rejected_total
 //	clusterdns_frontend_recordsvc_lookup_duration_seconds{result}
 //	clusterdns_frontend_recordsvc_lookup_errors_total{code}
+//	clusterdns_frontend_stale_answers_total{source="cluster"|"upstream"}
 //	clusterdns_frontend_cache_hits_total, _misses_total, _evictions_total,
 //	_invalidated_total, _refused_total, _invalidations_total
 //	clusterdns_frontend_cache_entries
@@ -69,8 +71,16 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "tcp_connections_rejected_total",
 			Help: "DNS TCP connections closed at once because the bound on open connections was reached.",
 		}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "stale_answers_total",
+			Help: "Cached answers served past their life (serve-stale, RFC 8767) because their source failed, " +
+				"by source (cluster: the record service; upstream: the upstream resolvers).",
+		}, []string{"source"}),
 	}
-	collectors := []prometheus.Collector{m.requests, m.duration, m.lookupDuration, m.lookupErrors, m.malformed, m.tcpOpen, m.tcpRejects}
+	// Both series exist from the start, so that rate() sees the first one.
+	m.stale.WithLabelValues(sourceCluster)
+	m.stale.WithLabelValues(sourceUpstream)
+	collectors := []prometheus.Collector{m.requests, m.duration, m.lookupDuration, m.lookupErrors, m.malformed, m.tcpOpen, m.tcpRejects, m.stale}
 	if cache != nil {
 		counter := func(name, help string, v func(dnscache.Stats) uint64) prometheus.Collector {
 			return prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -125,6 +135,13 @@ func (m *Metrics) lookup(resp *clusterdnsv1.LookupResponse, err error, d time.Du
 		m.lookupErrors.WithLabelValues(status.Code(err).String()).Inc()
 	}
 	m.lookupDuration.WithLabelValues(result).Observe(d.Seconds())
+}
+
+func (m *Metrics) staleAnswer(source string) {
+	if m == nil {
+		return
+	}
+	m.stale.WithLabelValues(source).Inc()
 }
 
 func (m *Metrics) malformedRequest() {

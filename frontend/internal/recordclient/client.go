@@ -2,6 +2,23 @@
 // gRPC client with per-call deadlines, a Watch consumer that keeps the
 // invalidation stream open, and the conversion of structured records into
 // miekg/dns resource records.
+//
+// # Replicas
+//
+// The target names one record service or several replicas: "HOST:PORT"
+// (gRPC's DNS resolver: every address of HOST), a comma-separated list
+// "HOST:PORT,HOST:PORT" (a fixed set of replicas, given to gRPC by a resolver
+// private to the client), or any gRPC target such as
+// "dns:///recordsvc.kube-system.svc:9090" (the headless Service). With the
+// default pick_first policy the client connects to one replica at a time,
+// taken from the address list in shuffled order so that frontends spread over
+// the replicas, and Lookup and Watch share that one connection: the
+// revisions of answers and invalidations come from the same server
+// (DESIGN.md section 4). When the replica becomes unreachable (a closed
+// connection, or keepalive pings left unanswered behind a silent network)
+// gRPC connects to the next address; the Watch stream reopens there and its
+// first message, a resync from another server_id, tells the cache to stop
+// trusting what it holds.
 package recordclient
 
 import (
@@ -9,6 +26,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,6 +35,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 )
@@ -23,9 +45,10 @@ import (
 // Config configures a Client. The zero value of every field but Target
 // selects the documented default.
 type Config struct {
-	// Target is the record service address: "HOST:PORT", or a gRPC target
-	// such as "dns:///recordsvc.kube-system.svc:9090" to reach every replica
-	// behind a headless Service. Required.
+	// Target is the record service address: "HOST:PORT", a comma-separated
+	// list of replicas "HOST:PORT,HOST:PORT", or a gRPC target such as
+	// "dns:///recordsvc.kube-system.svc:9090" to reach every replica behind a
+	// headless Service. Required.
 	Target string
 	// LookupTimeout bounds each Lookup call. Default 2s.
 	LookupTimeout time.Duration
@@ -38,7 +61,19 @@ type Config struct {
 	// failure gRPC moves to the next address. "round_robin" spreads Lookups
 	// over replicas; the cache then keeps their answers for their record TTL
 	// only, since their revisions are not comparable with the Watch stream's.
+	// pick_first shuffles the address list (shuffleAddressList).
 	Balancer string
+	// KeepaliveTime is how long a connection may stay silent before the
+	// client pings the replica, with or without calls in flight; gRPC never
+	// pings more often than every 10s. Default 15s: the record service
+	// accepts pings every 10s or more, and the margin absorbs timer jitter
+	// that would otherwise end the connection with too_many_pings.
+	KeepaliveTime time.Duration
+	// KeepaliveTimeout is how long a ping may stay unanswered before the
+	// connection is closed and the next replica tried. Default 5s.
+	KeepaliveTimeout time.Duration
+	// Metrics records the invalidation stream; nil records nothing.
+	Metrics *Metrics
 	// MinBackoff is the first delay before reopening a broken Watch stream
 	// (and the gRPC reconnect base delay). Default 100ms.
 	MinBackoff time.Duration
@@ -69,6 +104,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
+	if c.KeepaliveTime <= 0 {
+		c.KeepaliveTime = 15 * time.Second
+	}
+	if c.KeepaliveTimeout <= 0 {
+		c.KeepaliveTimeout = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -87,6 +128,12 @@ type Client struct {
 	// lookupOK is true when the last Lookup returned an answer (any result
 	// but NOT_READY) without an RPC error.
 	lookupOK atomic.Bool
+	// lastUp is when the record service was last known usable (a Watch
+	// message, the end of an open stream, a Lookup answer), in Unix
+	// nanoseconds; 0 before the first time.
+	lastUp atomic.Int64
+	// serverID is the server_id of the open Watch stream ("" when none).
+	serverID atomic.Pointer[string]
 }
 
 // New creates a client. The connection is made lazily by gRPC; New fails
@@ -96,9 +143,37 @@ func New(cfg Config) (*Client, error) {
 	if strings.TrimSpace(cfg.Target) == "" {
 		return nil, errors.New("record service target is empty")
 	}
+	target := cfg.Target
+	var resolvers []grpc.DialOption
+	replicas, isList, err := ReplicaList(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	if isList {
+		// A resolver of this client only, holding the fixed list; no
+		// global registration.
+		r := manual.NewBuilderWithScheme(replicaScheme)
+		var state resolver.State
+		for _, addr := range replicas {
+			state.Endpoints = append(state.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: addr}}})
+		}
+		r.InitialState(state)
+		target = replicaScheme + ":///replicas"
+		resolvers = append(resolvers, grpc.WithResolvers(r))
+	}
+	lb := fmt.Sprintf(`{%q:{}}`, cfg.Balancer)
+	if cfg.Balancer == "pick_first" {
+		lb = `{"pick_first":{"shuffleAddressList":true}}`
+	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:{}}]}`, cfg.Balancer)),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[` + lb + `]}`),
+		// Find a replica that went silent (no RST, no FIN) within seconds.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:                cfg.KeepaliveTime,
+			Timeout:             cfg.KeepaliveTimeout,
+			PermitWithoutStream: true,
+		}),
 		// gRPC's default reconnect backoff grows to 120s; a DNS server must
 		// find its record service again within seconds.
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -111,8 +186,9 @@ func New(cfg Config) (*Client, error) {
 			MinConnectTimeout: cfg.LookupTimeout,
 		}),
 	}
+	opts = append(opts, resolvers...)
 	opts = append(opts, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Target, opts...)
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("record service client for %q: %w", cfg.Target, err)
 	}
@@ -143,9 +219,16 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 		c.lookupOK.Store(false)
 		return nil, fmt.Errorf("lookup %s type %d: %w", name, qtype, err)
 	}
-	c.lookupOK.Store(resp.GetResult() != clusterdnsv1.Result_RESULT_NOT_READY)
+	ok := resp.GetResult() != clusterdnsv1.Result_RESULT_NOT_READY
+	c.lookupOK.Store(ok)
+	if ok {
+		c.markUp()
+	}
 	return resp, nil
 }
+
+// markUp records that the record service is usable now.
+func (c *Client) markUp() { c.lastUp.Store(time.Now().UnixNano()) }
 
 // Ready reports whether the record service is usable: the Watch stream is
 // connected, or the last Lookup got an answer (not NOT_READY) without error.
@@ -154,6 +237,60 @@ func (c *Client) Ready() bool {
 	return c.watchUp.Load() || c.lookupOK.Load()
 }
 
+// ReadyWithin reports whether the client is Ready, or was within the last d:
+// a frontend that can still serve stale answers stays in its Service while
+// every replica is down (d is its serve-stale bound). It is false before the
+// record service was ever reached.
+func (c *Client) ReadyWithin(d time.Duration) bool {
+	if c.Ready() {
+		return true
+	}
+	last := c.lastUp.Load()
+	return last != 0 && d > 0 && time.Since(time.Unix(0, last)) < d
+}
+
 // WatchConnected reports whether a Watch stream is currently open and has
 // delivered its first (resync) message.
 func (c *Client) WatchConnected() bool { return c.watchUp.Load() }
+
+// ServerID is the server_id of the replica the open Watch stream follows, ""
+// when no stream is open.
+func (c *Client) ServerID() string {
+	if p := c.serverID.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// replicaScheme is the scheme of the client's private resolver for a list
+// of replicas.
+const replicaScheme = "clusterdns-replicas"
+
+// ReplicaList splits a target of the form "HOST:PORT,HOST:PORT" into its
+// addresses. isList is false for a target that is not a list (a single
+// HOST:PORT, a gRPC target URI); err names a bad element of a list.
+func ReplicaList(target string) (addrs []string, isList bool, err error) {
+	if strings.Contains(target, "://") || !strings.Contains(target, ",") {
+		return nil, false, nil
+	}
+	seen := make(map[string]bool)
+	for part := range strings.SplitSeq(target, ",") {
+		addr := strings.TrimSpace(part)
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, false, fmt.Errorf("replica %q: %w", addr, err)
+		}
+		if host == "" {
+			return nil, false, fmt.Errorf("replica %q: host is empty", addr)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return nil, false, fmt.Errorf("replica %q: port %q is not a number from 1 to 65535", addr, port)
+		}
+		if seen[addr] {
+			return nil, false, fmt.Errorf("replica %q listed twice", addr)
+		}
+		seen[addr] = true
+		addrs = append(addrs, addr)
+	}
+	return addrs, true, nil
+}

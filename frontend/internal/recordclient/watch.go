@@ -72,7 +72,11 @@ func (c *Client) watchOnce(ctx context.Context, h WatchHandler) (delivered bool,
 	}
 	defer func() {
 		if delivered {
+			// The replica was usable until now.
+			c.markUp()
 			c.watchUp.Store(false)
+			c.serverID.Store(nil)
+			c.cfg.Metrics.disconnected()
 			h.Disconnected()
 		}
 	}()
@@ -81,8 +85,12 @@ func (c *Client) watchOnce(ctx context.Context, h WatchHandler) (delivered bool,
 		if err != nil {
 			return delivered, err
 		}
+		c.markUp()
 		if !delivered || msg.GetResync() {
 			h.Resync(msg.GetServerId(), msg.GetRevision())
+			id := msg.GetServerId()
+			c.serverID.Store(&id)
+			c.cfg.Metrics.resync(id)
 			if !delivered {
 				delivered = true
 				c.watchUp.Store(true)
@@ -92,5 +100,10 @@ func (c *Client) watchOnce(ctx context.Context, h WatchHandler) (delivered bool,
 			continue
 		}
 		h.Invalidate(msg.GetServerId(), msg.GetRevision(), msg.GetKeys())
+		var changed time.Time
+		if ct := msg.GetChangeTime(); ct != nil && ct.IsValid() && (ct.GetSeconds() != 0 || ct.GetNanos() != 0) {
+			changed = ct.AsTime()
+		}
+		c.cfg.Metrics.invalidation(len(msg.GetKeys()), changed, time.Now())
 	}
 }
