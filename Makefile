@@ -59,6 +59,7 @@ test: test-deps check-generate lint ## install what is missing, then run every t
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	go test -run='^$$' -fuzz=FuzzHandler -fuzztime=$(FUZZTIME) ./frontend/internal/dnsserver
+	go test -run='^$$' -fuzz=FuzzParseRaw -fuzztime=$(FUZZTIME) ./frontend/internal/dnsserver
 	go test -run='^$$' -fuzz=FuzzToMsg -fuzztime=$(FUZZTIME) ./frontend/internal/recordclient
 
 .PHONY: generate

@@ -109,6 +109,10 @@ type Config struct {
 	// MaxTCPConnections bounds the open DNS TCP connections
 	// (--max-tcp-connections, default 1000).
 	MaxTCPConnections int
+	// UDPSockets is how many UDP sockets serve --listen, bound with
+	// SO_REUSEPORT, each with its own read loop (--udp-sockets, default 0:
+	// one per GOMAXPROCS).
+	UDPSockets int
 	// MaxTCPQueries is how many queries a TCP connection may send before it
 	// is closed, -1 for no limit (--max-tcp-queries, default 128).
 	MaxTCPQueries int
@@ -177,6 +181,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.TCPIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close DNS TCP connections idle for this long")
 	fs.IntVar(&cfg.MaxTCPConnections, "max-tcp-connections", 1000, "DNS TCP connections open at most; more are closed at once")
 	fs.IntVar(&cfg.MaxTCPQueries, "max-tcp-queries", 128, "queries one DNS TCP connection may send before it is closed (-1: no limit)")
+	fs.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "UDP sockets bound to --listen with SO_REUSEPORT, each with its own read loop (0: one per GOMAXPROCS)")
 	fs.DurationVar(&cfg.Lameduck, "lameduck", 5*time.Second, "after SIGTERM, keep answering this long with /ready failing, then drain and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -241,6 +246,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.MaxTCPQueries == 0 || cfg.MaxTCPQueries < -1 {
 		return Config{}, fmt.Errorf("--max-tcp-queries %d: must be positive, or -1 for no limit", cfg.MaxTCPQueries)
+	}
+	if cfg.UDPSockets < 0 {
+		return Config{}, fmt.Errorf("--udp-sockets %d: must not be negative", cfg.UDPSockets)
 	}
 	if cfg.Lameduck < 0 {
 		return Config{}, fmt.Errorf("--lameduck %s: must not be negative", cfg.Lameduck)

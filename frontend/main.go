@@ -137,6 +137,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		TCPIdleTimeout:    cfg.TCPIdleTimeout,
 		MaxTCPConnections: cfg.MaxTCPConnections,
 		MaxTCPQueries:     cfg.MaxTCPQueries,
+		UDPSockets:        cfg.UDPSockets,
 	}
 	loops := make(chan string, 1)
 	if fwd != nil {

@@ -87,6 +87,8 @@ func TestParseFlags(t *testing.T) {
 		{"single dash and equals", []string{"-listen=[::1]:1053", "-log-level=WARN"},
 			with(func(c *Config) { c.Listen = "[::1]:1053"; c.LogLevel = slog.LevelWarn }), ""},
 		{"listen port 0", []string{"--listen", "127.0.0.1:0"}, with(func(c *Config) { c.Listen = "127.0.0.1:0" }), ""},
+		{"udp sockets", []string{"--udp-sockets", "4"}, with(func(c *Config) { c.UDPSockets = 4 }), ""},
+		{"udp sockets negative", []string{"--udp-sockets", "-1"}, Config{}, "--udp-sockets"},
 
 		{"listen without port", []string{"--listen", "127.0.0.1"}, Config{}, "--listen"},
 		{"listen bad port", []string{"--listen", "127.0.0.1:99999"}, Config{}, "--listen"},

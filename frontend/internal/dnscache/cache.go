@@ -8,10 +8,11 @@
 // A cached response keeps its three record sections as an immutable template
 // of miekg/dns records, copied on the way in. A hit hands back fresh copies
 // with the TTLs and the owner-name case fixed for the asking query, which the
-// DNS server then wraps into a reply (header, question, EDNS). Pre-packed
-// wire bytes would save the copies and the packing but need patching of the
-// ID, TTLs, question case and OPT record; that is left to the performance
-// work.
+// DNS server then wraps into a reply (header, question, EDNS). For its hot
+// path the DNS server rather looks entries up with Peek, which copies
+// nothing, and attaches to each entry its own pre-packed wire form of the
+// reply (Hit.Attach), whose ID, flags, TTLs and OPT record it patches per
+// query; the attachment lives and dies with the entry.
 //
 // # TTLs
 //
@@ -267,6 +268,9 @@ type Stats struct {
 type Cache struct {
 	cfg Config
 	rc  *ristretto.Cache[string, *entry]
+	// clock is true when Config.Now was given: the cache then never takes
+	// the time from its caller (Peek).
+	clock bool
 
 	// epoch moves on every Resync and Disconnected: exact entries are valid
 	// beyond their record TTL only while it has not moved since they were
@@ -331,16 +335,20 @@ type entry struct {
 	gen       uint64
 	dead      atomic.Bool
 	costBytes int64
+	// attached is what Hit.Attach stored: the DNS server's wire form.
+	attached atomic.Pointer[any]
 }
 
 // New creates a cache. Close it to stop ristretto's goroutines.
 func New(cfg Config) (*Cache, error) {
+	clock := cfg.Now != nil
 	cfg = cfg.withDefaults()
 	if cfg.MaxBytes < 0 {
 		return nil, fmt.Errorf("cache size %d is negative", cfg.MaxBytes)
 	}
 	c := &Cache{
 		cfg:     cfg,
+		clock:   clock,
 		marks:   make(map[string]keyMark),
 		byKey:   make(map[string]map[*entry]struct{}),
 		cluster: make(map[*entry]struct{}),
@@ -391,28 +399,38 @@ func (c *Cache) Stats() Stats {
 // TTLs show the time left and whose owner names equal to the query name
 // (ignoring case) carry the query's case.
 func (c *Cache) Get(k Key) (Response, bool) {
-	e, ok := c.rc.Get(k.id)
-	if !ok || e == nil || e.id != k.id || e.dead.Load() {
-		c.misses.Add(1)
-		return Response{}, false
-	}
-	now := c.cfg.Now()
-	var age uint32
-	switch {
-	case e.cluster && e.gen != c.gen.Load():
-		// Demoted by a Resync: for GetStale only.
-		c.misses.Add(1)
-		return Response{}, false
-	case e.exact && e.epoch == c.epoch.Load() && now.Before(e.hold):
-		// Kept exact by the Watch stream: as fresh as a new Lookup.
-	case now.Before(e.expires):
-		age = uint32(now.Sub(e.stored) / time.Second)
-	default:
+	e, age, ok := c.servable(k.id, time.Time{})
+	if !ok {
 		c.misses.Add(1)
 		return Response{}, false
 	}
 	c.hits.Add(1)
 	return e.response(k.name, age), true
+}
+
+// servable finds the entry stored under id that Get may serve at now (the
+// zero time: Config.Now), and its age: the seconds to take off its record
+// TTLs (0 for an exact entry).
+func (c *Cache) servable(id string, now time.Time) (*entry, uint32, bool) {
+	e, ok := c.rc.Get(id)
+	if !ok || e == nil || e.id != id || e.dead.Load() {
+		return nil, 0, false
+	}
+	if c.clock || now.IsZero() {
+		now = c.cfg.Now()
+	}
+	switch {
+	case e.cluster && e.gen != c.gen.Load():
+		// Demoted by a Resync: for GetStale only.
+		return nil, 0, false
+	case e.exact && e.epoch == c.epoch.Load() && now.Before(e.hold):
+		// Kept exact by the Watch stream: as fresh as a new Lookup.
+		return e, 0, true
+	case now.Before(e.expires):
+		return e, uint32(now.Sub(e.stored) / time.Second), true
+	default:
+		return nil, 0, false
+	}
 }
 
 // GetStale returns the cached response for k even when Get would not serve

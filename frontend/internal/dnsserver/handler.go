@@ -55,6 +55,16 @@
 //     names equal to it (also on cache hits);
 //   - answers made only of A or AAAA records of the asked type rotate their
 //     order from one response to the next.
+//
+// Cache hits for the record service's zones take a hot path (prepacked.go)
+// that sends exactly the bytes the general path would: each UDP socket's
+// read loop (reader.go) reads the header, question and OPT record of a
+// query itself and answers a hit in place from a reply packed once per
+// cache entry, patching ID, flags, TTLs and OPT record and rotating the
+// records; ServeDNS does the same for unpacked queries (TCP, and UDP queries
+// the read loop passed on). Anything unusual takes the general path. With
+// Config.UDPSockets above one, that many sockets share the address through
+// SO_REUSEPORT, each with its own read loop.
 package dnsserver
 
 import (
@@ -63,6 +73,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,6 +149,11 @@ type Config struct {
 	// MaxTCPConnections bounds the TCP connections open at once; a
 	// connection beyond it is closed as soon as it is accepted. Default 1000.
 	MaxTCPConnections int
+	// UDPSockets is how many UDP sockets serve Listen, each with its own
+	// read loop (answering cache hits in place) and bound with SO_REUSEPORT
+	// so that the kernel spreads the queries over them. Default
+	// runtime.GOMAXPROCS(0); 1 binds a single socket without SO_REUSEPORT.
+	UDPSockets int
 	// MaxTCPQueries is how many queries one TCP connection may send (they
 	// are answered in order) before the server closes it; -1 is unlimited.
 	// Default 128.
@@ -171,6 +187,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTCPConnections <= 0 {
 		c.MaxTCPConnections = 1000
+	}
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxTCPQueries == 0 || c.MaxTCPQueries < -1 {
 		c.MaxTCPQueries = 128
@@ -218,6 +237,8 @@ type Handler struct {
 	bufSize   uint16
 	maxUDP    uint16
 	rotation  atomic.Uint32
+	// scratch holds *hitScratch buffers for the hot path.
+	scratch sync.Pool
 }
 
 // NewHandler creates a handler. ctx carries values to the record service
@@ -228,7 +249,7 @@ func NewHandler(ctx context.Context, cfg Config) (*Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{
+	h := &Handler{
 		ctx:       context.WithoutCancel(ctx),
 		zone:      dns.CanonicalName(cfg.ClusterDomain),
 		records:   cfg.Records,
@@ -241,7 +262,9 @@ func NewHandler(ctx context.Context, cfg Config) (*Handler, error) {
 		queryLog:  cfg.QueryLog,
 		bufSize:   cfg.UDPBufferSize,
 		maxUDP:    cfg.MaxUDPSize,
-	}, nil
+	}
+	h.scratch.New = func() any { return new(hitScratch) }
+	return h, nil
 }
 
 // exchange is the state of one query while it is answered.
@@ -272,6 +295,19 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	start := time.Now()
 	if req.Response {
 		return
+	}
+	if h.fastEnabled() {
+		s := h.scratch.Get().(*hitScratch)
+		if parseMsg(req, transportOf(w) == clusterdnsv1.Transport_TRANSPORT_TCP, s) {
+			if out, ok := h.serveHit(s, start); ok {
+				if _, err := w.Write(out); err != nil {
+					h.log.Debug("write DNS response", "client", w.RemoteAddr(), "err", err)
+				}
+				h.scratch.Put(s)
+				return
+			}
+		}
+		h.scratch.Put(s)
 	}
 	x := &exchange{w: w, req: req, transport: transportOf(w), source: sourceLocal}
 	resp := h.answer(x)

@@ -2,7 +2,12 @@ package dnsserver
 
 import (
 	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/status"
@@ -22,6 +27,13 @@ type Metrics struct {
 	tcpOpen        prometheus.Gauge
 	tcpRejects     prometheus.Counter
 	stale          *prometheus.CounterVec
+
+	// udpDuration and tcpDuration are the duration histogram's children.
+	udpDuration, tcpDuration prometheus.Observer
+	// counters caches the children of requests by requestKey; it is
+	// replaced, never changed, under mu.
+	counters atomic.Pointer[map[uint64]prometheus.Counter]
+	mu       sync.Mutex
 }
 
 // NewMetrics creates the server's collectors and registers them on reg (the
@@ -77,6 +89,9 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 				"by source (cluster: the record service; upstream: the upstream resolvers).",
 		}, []string{"source"}),
 	}
+	m.udpDuration = m.duration.WithLabelValues(transportLabel(clusterdnsv1.Transport_TRANSPORT_UDP))
+	m.tcpDuration = m.duration.WithLabelValues(transportLabel(clusterdnsv1.Transport_TRANSPORT_TCP))
+	m.counters.Store(&map[uint64]prometheus.Counter{})
 	// Both series exist from the start, so that rate() sees the first one.
 	m.stale.WithLabelValues(sourceCluster)
 	m.stale.WithLabelValues(sourceUpstream)
@@ -118,9 +133,35 @@ func (m *Metrics) request(qtype uint16, transport clusterdnsv1.Transport, rcode 
 	if m == nil {
 		return
 	}
-	t := transportLabel(transport)
-	m.requests.WithLabelValues(qtypeLabel(qtype), t, rcodeLabel(rcode)).Inc()
-	m.duration.WithLabelValues(t).Observe(d.Seconds())
+	m.requestCounter(qtype, transport, rcode).Inc()
+	if transport == clusterdnsv1.Transport_TRANSPORT_TCP {
+		m.tcpDuration.Observe(d.Seconds())
+	} else {
+		m.udpDuration.Observe(d.Seconds())
+	}
+}
+
+// requestCounter returns the requests counter of a query type, transport
+// and rcode, from the cache of children when it is there.
+func (m *Metrics) requestCounter(qtype uint16, transport clusterdnsv1.Transport, rcode int) prometheus.Counter {
+	// Unknown types share one label, and so one key outside uint16.
+	typeKey := uint64(qtype)
+	if _, ok := dns.TypeToString[qtype]; !ok {
+		typeKey = 1 << 16
+	}
+	key := typeKey<<40 | uint64(uint32(rcode))<<8 | uint64(transport)&0xFF
+	if c, ok := (*m.counters.Load())[key]; ok {
+		return c
+	}
+	c := m.requests.WithLabelValues(qtypeLabel(qtype), transportLabel(transport), rcodeLabel(rcode))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.counters.Load()
+	next := make(map[uint64]prometheus.Counter, len(old)+1)
+	maps.Copy(next, old)
+	next[key] = c
+	m.counters.Store(&next)
+	return c
 }
 
 func (m *Metrics) lookup(resp *clusterdnsv1.LookupResponse, err error, d time.Duration) {

@@ -7,9 +7,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
 // Server serves a Handler on UDP and TCP at one address.
@@ -17,7 +19,6 @@ type Server struct {
 	cfg     Config
 	handler *Handler
 
-	udp, tcp         *dns.Server
 	udpAddr, tcpAddr net.Addr
 	// running are the servers that started; Shutdown stops them.
 	running []*dns.Server
@@ -36,24 +37,25 @@ func New(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg}, nil
 }
 
-// Start listens on the configured address over UDP and TCP and serves until
-// Shutdown. It returns once both listeners accept queries. ctx carries values
-// to the handler's calls; cancelling it does not stop the server.
+// Start listens on the configured address over UDP (Config.UDPSockets
+// sockets) and TCP and serves until Shutdown. It returns once every
+// listener accepts queries. ctx carries values to the handler's calls;
+// cancelling it does not stop the server.
 func (s *Server) Start(ctx context.Context) error {
 	h, err := NewHandler(ctx, s.cfg)
 	if err != nil {
 		return err
 	}
 	s.handler = h
-	pc, ln, err := listen(ctx, s.cfg.Listen)
+	pcs, ln, err := listen(ctx, s.cfg.Listen, s.cfg.UDPSockets)
 	if err != nil {
 		return err
 	}
-	s.udpAddr, s.tcpAddr = pc.LocalAddr(), ln.Addr()
-	s.udp, s.tcp = newDNSServers(s.cfg, h, pc, ln)
-	errs := make(chan error, 2)
-	started := make(chan *dns.Server, 2)
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+	s.udpAddr, s.tcpAddr = pcs[0].LocalAddr(), ln.Addr()
+	servers := newDNSServers(s.cfg, h, pcs, ln)
+	errs := make(chan error, len(servers))
+	started := make(chan *dns.Server, len(servers))
+	for _, srv := range servers {
 		srv.NotifyStartedFunc = func() { started <- srv }
 		s.wg.Add(1)
 		go func() {
@@ -63,12 +65,17 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	for range 2 {
+	for range servers {
 		select {
 		case srv := <-started:
 			s.running = append(s.running, srv)
 		case err := <-errs:
-			// One side failed to start: stop the other before reporting.
+			// One failed to start: stop the others before reporting.
+			// Closing the sockets first ends those still starting too.
+			for _, pc := range pcs {
+				_ = pc.Close()
+			}
+			_ = ln.Close()
 			_ = s.Shutdown(context.WithoutCancel(ctx))
 			return fmt.Errorf("dnsserver: serve %s: %w", s.cfg.Listen, err)
 		}
@@ -101,21 +108,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// newDNSServers builds the miekg/dns servers of h on pc and ln: the TCP
+// newDNSServers builds the miekg/dns servers of h: one per UDP socket in
+// pcs, each reading through a hotReader, and one on ln for TCP, the
 // listener bounded to cfg.MaxTCPConnections, idle TCP connections closed
 // after cfg.TCPIdleTimeout, at most cfg.MaxTCPQueries queries per TCP
-// connection, headers screened by acceptQuery.
-func newDNSServers(cfg Config, h *Handler, pc net.PacketConn, ln net.Listener) (udp, tcp *dns.Server) {
+// connection; headers screened by acceptQuery. The TCP server comes last.
+func newDNSServers(cfg Config, h *Handler, pcs []net.PacketConn, ln net.Listener) []*dns.Server {
 	invalid := func([]byte, error) { h.metrics.malformedRequest() }
-	udp = &dns.Server{
-		PacketConn:     pc,
-		Handler:        h,
-		UDPSize:        dns.DefaultMsgSize,
-		MsgAcceptFunc:  acceptQuery,
-		MsgInvalidFunc: invalid,
+	servers := make([]*dns.Server, 0, len(pcs)+1)
+	for _, pc := range pcs {
+		servers = append(servers, &dns.Server{
+			PacketConn:     pc,
+			Handler:        h,
+			UDPSize:        dns.DefaultMsgSize,
+			MsgAcceptFunc:  acceptQuery,
+			MsgInvalidFunc: invalid,
+			DecorateReader: func(next dns.Reader) dns.Reader { return newHotReader(next, h) },
+		})
 	}
 	idle := cfg.TCPIdleTimeout
-	tcp = &dns.Server{
+	return append(servers, &dns.Server{
 		Listener:       newLimitListener(ln, cfg.MaxTCPConnections, h.metrics.tcpConnections, h.metrics.tcpRejected),
 		Handler:        h,
 		MsgAcceptFunc:  acceptQuery,
@@ -125,37 +137,85 @@ func newDNSServers(cfg Config, h *Handler, pc net.PacketConn, ln net.Listener) (
 		ReadTimeout:   min(idle, 2*time.Second),
 		IdleTimeout:   func() time.Duration { return idle },
 		MaxTCPQueries: cfg.MaxTCPQueries,
-	}
-	return udp, tcp
+	})
 }
 
-// listen binds UDP and TCP to the same address. With port 0 the kernel picks
-// the UDP port and TCP takes the same one, retrying when it is taken.
-func listen(ctx context.Context, addr string) (net.PacketConn, net.Listener, error) {
+// listen binds udpSockets UDP sockets (with SO_REUSEPORT when more than
+// one) and a TCP listener to the same address. With port 0 the kernel
+// picks the UDP port and the rest take the same one, retrying when TCP
+// finds it taken.
+func listen(ctx context.Context, addr string, udpSockets int) ([]net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dnsserver: listen address %q: %w", addr, err)
 	}
-	var lc net.ListenConfig
+	var udpConfig, tcpConfig net.ListenConfig
+	if udpSockets > 1 {
+		udpConfig.Control = reusePort
+	}
 	const attempts = 20
 	for i := 0; ; i++ {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		pc, err := udpConfig.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("dnsserver: listen udp %s: %w", addr, err)
 		}
-		tcpAddr := addr
+		bound := addr
 		if port == "0" {
-			tcpAddr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+			bound = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
 		}
-		ln, err := lc.Listen(ctx, "tcp", tcpAddr)
-		if err == nil {
-			return pc, ln, nil
+		ln, err := tcpConfig.Listen(ctx, "tcp", bound)
+		if err != nil {
+			_ = pc.Close()
+			if port != "0" || i+1 == attempts {
+				return nil, nil, fmt.Errorf("dnsserver: listen tcp %s: %w", bound, err)
+			}
+			continue
 		}
-		_ = pc.Close()
-		if port != "0" || i+1 == attempts {
-			return nil, nil, fmt.Errorf("dnsserver: listen tcp %s: %w", tcpAddr, err)
+		pcs := []net.PacketConn{pc}
+		for len(pcs) < udpSockets {
+			more, err := udpConfig.ListenPacket(ctx, "udp", bound)
+			if err != nil {
+				err = fmt.Errorf("dnsserver: listen udp %s (socket %d of %d): %w", bound, len(pcs)+1, udpSockets, err)
+				return nil, nil, closeAll(pcs, ln, err)
+			}
+			pcs = append(pcs, more)
 		}
+		for _, pc := range pcs {
+			// A read loop answers cache hits itself: the socket buffer
+			// absorbs the bursts meanwhile (the kernel caps the size at
+			// net.core.rmem_max).
+			if err := pc.(*net.UDPConn).SetReadBuffer(udpReadBuffer); err != nil {
+				return nil, nil, closeAll(pcs, ln, fmt.Errorf("dnsserver: udp %s read buffer: %w", bound, err))
+			}
+		}
+		return pcs, ln, nil
 	}
+}
+
+// udpReadBuffer is the receive buffer size asked for each UDP socket.
+const udpReadBuffer = 4 << 20
+
+// closeAll closes the sockets and returns err.
+func closeAll(pcs []net.PacketConn, ln net.Listener, err error) error {
+	for _, pc := range pcs {
+		_ = pc.Close()
+	}
+	_ = ln.Close()
+	return err
+}
+
+// reusePort sets SO_REUSEPORT on a socket before it is bound.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("SO_REUSEPORT: %w", serr)
+	}
+	return nil
 }
 
 // acceptQuery is the server's first look at a message header: responses

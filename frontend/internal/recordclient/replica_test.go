@@ -278,10 +278,14 @@ func TestProgrammingLatency(t *testing.T) {
 	for _, s := range steps {
 		r.msgs <- s.msg
 		expect(t, rec.events, s.event)
-		// The metrics are recorded right after the handler returns.
+		// The metrics are recorded one after another right after the
+		// handler returns: wait until all of this step's have moved.
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if n, _ := histogram(t, reg); n == s.count {
+			n, _ := histogram(t, reg)
+			if n == s.count &&
+				sample(t, reg, "clusterdns_frontend_watch_messages_applied_total/invalidation") == s.applied &&
+				sample(t, reg, "clusterdns_frontend_watch_keys_applied_total/") == s.keys {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)

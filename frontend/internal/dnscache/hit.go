@@ -1,0 +1,77 @@
+package dnscache
+
+import (
+	"time"
+	"unsafe"
+)
+
+// Hit is an entry Peek found servable: a read-only view that copies
+// nothing.
+type Hit struct {
+	c   *Cache
+	e   *entry
+	age uint32
+}
+
+// AppendKeyID appends to dst the identity of the key NewKey builds for a
+// question answered by the record service, without allocating. lowerName
+// must be the query name in lower case, fully qualified, in the text form
+// miekg/dns gives it.
+func AppendKeyID(dst, lowerName []byte, qtype, qclass uint16, do bool) []byte {
+	dst = append(dst, lowerName...)
+	dst = append(dst, byte(qtype>>8), byte(qtype), byte(qclass>>8), byte(qclass))
+	var flags byte
+	if do {
+		flags |= keyDO
+	}
+	return append(dst, flags)
+}
+
+// Peek finds the entry Get would serve for the key whose identity is id
+// (AppendKeyID), without copying it and without counting a hit or a miss:
+// the caller calls Hit.Served when it answers from the entry, and otherwise
+// goes on through Get, which counts. now is the current time, which saves
+// the cache reading the clock (ignored when Config.Now was given).
+func (c *Cache) Peek(id []byte, now time.Time) (Hit, bool) {
+	if len(id) == 0 {
+		return Hit{}, false
+	}
+	// The string only lives for the lookup: ristretto hashes it and the
+	// entry's own id is compared with it; neither keeps it.
+	e, age, ok := c.servable(unsafe.String(&id[0], len(id)), now)
+	if !ok {
+		return Hit{}, false
+	}
+	return Hit{c: c, e: e, age: age}, true
+}
+
+// Served counts the hit.
+func (h Hit) Served() { h.c.hits.Add(1) }
+
+// Age is how many seconds to take off the record TTLs the entry was
+// stored with (0 for an exact entry).
+func (h Hit) Age() uint32 { return h.age }
+
+// Rcode is the response code of the entry.
+func (h Hit) Rcode() int { return h.e.rcode }
+
+// Response returns copies of the entry's records as Get returns them for
+// a query named name, with the TTLs the entry was stored with.
+func (h Hit) Response(name string) Response { return h.e.response(name, 0) }
+
+// Attached returns what Attach stored on the entry, nil when nothing.
+func (h Hit) Attached() any {
+	if p := h.e.attached.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Attach stores v on the entry unless something is attached already, and
+// returns what is attached now. The value lives as long as the entry.
+func (h Hit) Attach(v any) any {
+	if h.e.attached.CompareAndSwap(nil, &v) {
+		return v
+	}
+	return *h.e.attached.Load()
+}
