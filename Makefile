@@ -36,11 +36,12 @@ run: build ## run the record service on deploy/examples/cluster.yaml and a front
 	wait -n; kill $$fe $$rs 2>/dev/null; wait
 
 .PHONY: test-deps
-test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (etcd, kube-apiserver, kubectl, buf)
+test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (etcd, kube-apiserver, kubectl, buf, dnsperf, NSD, CoreDNS)
 	@command -v etcd >/dev/null || { \
 	  echo "installing Debian's etcd-server"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
 	@command -v etcd >/dev/null || { echo "etcd is still missing after apt-get install etcd-server" >&2; exit 1; }
+	bash bench/setup.sh
 
 $(BUF):
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
@@ -55,6 +56,15 @@ test: test-deps check-generate lint ## install what is missing, then run every t
 	go test -count=1 -race $(GO_PKGS)
 	$(MAKE) --no-print-directory fuzz
 	go test -count=1 -timeout 30m ./test/...
+	go test -count=1 -timeout 20m ./bench/
+
+.PHONY: bench
+bench: test-deps ## side-by-side benchmarks vs CoreDNS and NSD at full scale (~15 min); writes bench/results/
+	CLUSTERDNS_BENCH=full go test -count=1 -timeout 40m -run TestBenchmarkSuite -v ./bench/
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks of the frontend hot path, with allocations
+	go test -run='^$$' -bench=. -benchmem ./frontend/internal/dnsserver ./frontend/internal/dnscache
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
