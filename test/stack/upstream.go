@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"net"
 	"testing"
 
@@ -18,14 +19,9 @@ func RefusingUpstream(t testing.TB) string {
 		m.SetRcode(req, dns.RcodeRefused)
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := listenUDPAndTCP()
 	if err != nil {
-		t.Fatalf("stack: upstream udp listen: %v", err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatalf("stack: upstream tcp listen: %v", err)
+		t.Fatalf("stack: upstream: %v", err)
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: refuse}
 	tcp := &dns.Server{Listener: ln, Handler: refuse}
@@ -36,4 +32,24 @@ func RefusingUpstream(t testing.TB) string {
 		_ = tcp.Shutdown()
 	})
 	return pc.LocalAddr().String()
+}
+
+// listenUDPAndTCP binds a free UDP port on loopback and the TCP port of the
+// same number. The UDP port is free by construction but its TCP twin may be
+// taken by another process, so a few ports are tried.
+func listenUDPAndTCP() (net.PacketConn, net.Listener, error) {
+	var lastErr error
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("udp listen: %w", err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		lastErr = err
+	}
+	return nil, nil, fmt.Errorf("no loopback port free for both UDP and TCP: %w", lastErr)
 }
