@@ -11,6 +11,7 @@ GO_PKGS    := ./frontend/... ./recordsvc/... ./proto/...
 RUN_RECORDSVC_LISTEN ?= 127.0.0.1:9090
 RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
 RUN_SOURCE           ?= deploy/examples/cluster.yaml
+RUN_METRICS_LISTEN   ?= 127.0.0.1:9153
 FUZZTIME   ?= 20s
 KUBE_VERSION_PKG := k8s.io/component-base/version
 KUBE_LDFLAGS := -X $(KUBE_VERSION_PKG).gitVersion=v1.37.2 -X $(KUBE_VERSION_PKG).gitMajor=1 -X $(KUBE_VERSION_PKG).gitMinor=37
@@ -29,9 +30,11 @@ build: ## build bin/frontend and bin/recordsvc
 run: build ## run the record service on deploy/examples/cluster.yaml and a frontend on 127.0.0.1:1053
 	@echo "record service on $(RUN_RECORDSVC_LISTEN) (source $(RUN_SOURCE)), frontend on $(RUN_FRONTEND_LISTEN)"
 	@echo "try:  dig @$(subst :, -p ,$(RUN_FRONTEND_LISTEN)) kubernetes.default.svc.cluster.local"
+	@echo "cache hits: curl -s http://$(RUN_METRICS_LISTEN)/metrics | grep cache_hits"
 	@echo "edit $(RUN_SOURCE) to add Services; Ctrl-C stops both"
 	@$(BIN)/recordsvc --listen $(RUN_RECORDSVC_LISTEN) --source file:$(RUN_SOURCE) & rs=$$!; \
-	$(BIN)/frontend --listen $(RUN_FRONTEND_LISTEN) --recordsvc $(RUN_RECORDSVC_LISTEN) & fe=$$!; \
+	$(BIN)/frontend --listen $(RUN_FRONTEND_LISTEN) --recordsvc $(RUN_RECORDSVC_LISTEN) \
+	  --metrics-listen $(RUN_METRICS_LISTEN) & fe=$$!; \
 	trap 'kill $$fe $$rs 2>/dev/null; wait' INT TERM; \
 	wait -n; kill $$fe $$rs 2>/dev/null; wait
 
