@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/clusterdns/clusterdns/test/childproc"
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -36,16 +35,7 @@ const Unpinned = -1
 // Process is a server the suite started, optionally pinned to one CPU with
 // taskset (which execs the server, so PID is the server's own).
 type Process struct {
-	// Name identifies the process in messages and reports.
-	Name string
-	// LogPath holds the process's stdout and stderr.
-	LogPath string
-	// Started is when the process was started; sync times count from it.
-	Started time.Time
-
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
+	*childproc.Process
 }
 
 // StartProcess starts bin with args, pinned to cpu (Unpinned: not pinned),
@@ -55,70 +45,16 @@ func StartProcess(name, logPath string, cpu int, bin string, args ...string) (*P
 	if cpu != Unpinned {
 		argv = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
 	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := childproc.Start(name, logPath, argv...)
 	if err != nil {
-		return nil, fmt.Errorf("%s log: %w", name, err)
+		return nil, err
 	}
-	fmt.Fprintf(logFile, "+ %s\n", strings.Join(argv, " "))
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &Process{Name: name, LogPath: logPath, Started: started, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-// PID is the process ID.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
-
-// Running reports whether the process has not exited.
-func (p *Process) Running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
+	return &Process{p}, nil
 }
 
 // Stop sends SIGTERM, then SIGKILL after stopGrace, and waits for the exit.
 // Stopping an exited process is a no-op.
-func (p *Process) Stop() {
-	if !p.Running() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return
-	case <-time.After(stopGrace):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// LogTail returns the last n lines of the process log.
-func (p *Process) LogTail(n int) string {
-	data, err := os.ReadFile(p.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.LogPath, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (p *Process) Stop() { p.Process.Stop(stopGrace) }
 
 // WaitReady polls probe until it succeeds and returns the time from the start
 // of the process to the first successful probe. It fails when the process
@@ -127,8 +63,8 @@ func (p *Process) WaitReady(ctx context.Context, probe func(ctx context.Context)
 	last := errors.New("not probed yet")
 	for {
 		select {
-		case <-p.exited:
-			return 0, fmt.Errorf("%s exited before it was ready (%v):\n%s", p.Name, p.err, p.LogTail(logTailLines))
+		case <-p.Exited():
+			return 0, fmt.Errorf("%w before it was ready:\n%s", p.ExitError(), p.LogTail(logTailLines))
 		default:
 		}
 		probeCtx, cancel := context.WithTimeout(ctx, time.Second)
@@ -140,7 +76,7 @@ func (p *Process) WaitReady(ctx context.Context, probe func(ctx context.Context)
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("%s not ready: %w (last probe: %w):\n%s", p.Name, ctx.Err(), last, p.LogTail(logTailLines))
-		case <-p.exited:
+		case <-p.Exited():
 		case <-time.After(probeInterval):
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/clusterdns/clusterdns/test/childproc"
 )
 
 // apiServer is the cluster's kube-apiserver together with what it takes to
@@ -20,14 +22,14 @@ type apiServer struct {
 
 	mu sync.Mutex
 	// proc is the current process; nil before the first start.
-	proc *process
+	proc *childproc.Process
 }
 
 // start starts a kube-apiserver process and waits until /readyz answers 200.
 // On failure the process is stopped and the error says why (wrapping
 // errPortTaken when another process took the port).
 func (a *apiServer) start() error {
-	p, err := startProcess("kube-apiserver", a.logPath, a.bin, a.args...)
+	p, err := childproc.Start("kube-apiserver", a.logPath, append([]string{a.bin}, a.args...)...)
 	if err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func (a *apiServer) start() error {
 		return status == http.StatusOK
 	})
 	if err != nil {
-		p.stop()
+		p.Stop(stopGrace)
 		return err
 	}
 	return nil
@@ -50,7 +52,7 @@ func (a *apiServer) stop() {
 	p := a.proc
 	a.mu.Unlock()
 	if p != nil {
-		p.stop()
+		p.Stop(stopGrace)
 	}
 }
 
@@ -58,7 +60,7 @@ func (a *apiServer) stop() {
 func (a *apiServer) running() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.proc != nil && a.proc.running()
+	return a.proc != nil && a.proc.Running()
 }
 
 // StopAPIServer stops the kube-apiserver (SIGTERM, then SIGKILL after a grace
@@ -82,7 +84,7 @@ func (c *Cluster) StartAPIServer(t testing.TB) {
 	}
 	if err := c.apiServer.start(); err != nil {
 		t.Fatalf("kubecluster: kube-apiserver did not come back on %s: %v\nkube-apiserver log:\n%s",
-			c.Server, err, fileTail(c.apiServer.logPath, logTailLines))
+			c.Server, err, childproc.Tail(c.apiServer.logPath, logTailLines))
 	}
 }
 

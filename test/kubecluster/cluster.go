@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clusterdns/clusterdns/test/childproc"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -121,7 +122,7 @@ func startEtcd(t testing.TB, bin, dir string) string {
 		}
 		clientURL := "http://" + loopback(ports[0])
 		peerURL := "http://" + loopback(ports[1])
-		p, err := startProcess("etcd", filepath.Join(dir, "etcd.log"), bin,
+		p, err := childproc.Start("etcd", filepath.Join(dir, "etcd.log"), bin,
 			"--name=kubecluster",
 			"--data-dir="+dataDir,
 			"--listen-client-urls="+clientURL,
@@ -137,19 +138,19 @@ func startEtcd(t testing.TB, bin, dir string) string {
 		if err != nil {
 			t.Fatalf("kubecluster: %v", err)
 		}
-		t.Cleanup(p.stop)
+		t.Cleanup(func() { p.Stop(stopGrace) })
 		lastErr = waitHealthy(p, clientURL+"/health", nil, func(status int, body string) bool {
 			return status == http.StatusOK && strings.Contains(body, `"health":"true"`)
 		})
 		if lastErr == nil {
 			return clientURL
 		}
-		p.stop()
+		p.Stop(stopGrace)
 		if !errors.Is(lastErr, errPortTaken) {
 			break
 		}
 	}
-	t.Fatalf("kubecluster: etcd did not become healthy: %v\netcd log:\n%s", lastErr, fileTail(filepath.Join(dir, "etcd.log"), logTailLines))
+	t.Fatalf("kubecluster: etcd did not become healthy: %v\netcd log:\n%s", lastErr, childproc.Tail(filepath.Join(dir, "etcd.log"), logTailLines))
 	return ""
 }
 
@@ -215,13 +216,13 @@ func startAPIServer(t testing.TB, bin, dir, etcdURL, tokenFile, keyFile, token s
 			break
 		}
 	}
-	t.Fatalf("kubecluster: kube-apiserver did not become ready: %v\nkube-apiserver log:\n%s", lastErr, fileTail(logPath, logTailLines))
+	t.Fatalf("kubecluster: kube-apiserver did not become ready: %v\nkube-apiserver log:\n%s", lastErr, childproc.Tail(logPath, logTailLines))
 	return nil
 }
 
 // waitHealthy polls url until ok accepts the reply, the process exits, or
 // readyTimeout passes. An exit caused by a taken port wraps errPortTaken.
-func waitHealthy(p *process, url string, header http.Header, ok func(status int, body string) bool) error {
+func waitHealthy(p *childproc.Process, url string, header http.Header, ok func(status int, body string) bool) error {
 	client := &http.Client{
 		Timeout:   2 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
@@ -230,11 +231,11 @@ func waitHealthy(p *process, url string, header http.Header, ok func(status int,
 	deadline := time.Now().Add(readyTimeout)
 	last := "no answer yet"
 	for time.Now().Before(deadline) {
-		if !p.running() {
-			if p.addrInUse() {
-				return fmt.Errorf("%w: %w", errPortTaken, p.exitError())
+		if !p.Running() {
+			if addrInUse(p) {
+				return fmt.Errorf("%w: %w", errPortTaken, p.ExitError())
 			}
-			return p.exitError()
+			return p.ExitError()
 		}
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
@@ -322,7 +323,7 @@ current-context: %s@kubecluster
 func showLogs(t testing.TB, dir string) {
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	for _, l := range logs {
-		t.Logf("kubecluster: %s:\n%s", filepath.Base(l), fileTail(l, logTailLines))
+		t.Logf("kubecluster: %s:\n%s", filepath.Base(l), childproc.Tail(l, logTailLines))
 	}
 }
 

@@ -140,22 +140,3 @@ func TestModuleRootFindsBinDir(t *testing.T) {
 		t.Errorf("module root %s does not hold test/kubecluster: %v", root, err)
 	}
 }
-
-func TestFileTail(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log")
-	if err := os.WriteFile(path, []byte("a\nb\nc\nd\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		n    int
-		want string
-	}{
-		{10, "a\nb\nc\nd"},
-		{2, "... (2 earlier lines in " + path + ")\nc\nd"},
-	}
-	for _, tt := range tests {
-		if got := fileTail(path, tt.n); got != tt.want {
-			t.Errorf("fileTail(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
