@@ -52,6 +52,9 @@ type Config struct {
 	// MetricsListen is the HTTP address of /metrics, /health and /ready;
 	// empty turns it off (--metrics-listen, default "").
 	MetricsListen string
+	// Pprof adds Go's /debug/pprof/ handlers to the metrics listener
+	// (--pprof, default false).
+	Pprof bool
 	// LogLevel is debug, info, warn or error (--log-level, default info).
 	LogLevel slog.Level
 	// LookupTimeout bounds each record service call (--lookup-timeout,
@@ -162,6 +165,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.ServeStale, "serve-stale", time.Hour, "serve cached answers up to this long past their life, with --stale-ttl, while the record service or the upstreams fail (RFC 8767; 0 disables)")
 	fs.DurationVar(&cfg.StaleTTL, "stale-ttl", 30*time.Second, "TTL of the records of a stale answer (whole seconds, 1s or more)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "HTTP address for /metrics, /health and /ready (empty: off)")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on the --metrics-listen address")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.LookupTimeout, "lookup-timeout", 2*time.Second, "deadline of each record service lookup")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
@@ -215,6 +219,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 		if err := checkHostPort(cfg.MetricsListen); err != nil {
 			return Config{}, fmt.Errorf("--metrics-listen %q: %w", cfg.MetricsListen, err)
 		}
+	}
+	if cfg.Pprof && cfg.MetricsListen == "" {
+		return Config{}, errors.New("--pprof: needs --metrics-listen (the profiles are served there)")
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)

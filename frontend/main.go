@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -203,7 +204,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			wg.Wait()
 			return fmt.Errorf("--metrics-listen %s: %w", cfg.MetricsListen, err)
 		}
-		ops = &http.Server{Handler: opsHandler(reg, ready), ReadHeaderTimeout: 5 * time.Second}
+		ops = &http.Server{Handler: opsHandler(reg, ready, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		log.Info("serving metrics", "addr", ln.Addr())
 		wg.Go(func() {
 			if err := ops.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -297,8 +298,8 @@ func newForwarder(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*for
 // and /ready (200 when ready reports true: the record service Watch stream is
 // open or the last Lookup got an answer, or one of them did within the
 // serve-stale window, and the frontend is not in its lameduck period; else
-// 503).
-func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
+// 503), and Go's /debug/pprof/ profiles when withPprof is true.
+func opsHandler(reg *prometheus.Registry, ready func() bool, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
@@ -311,6 +312,13 @@ func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -109,6 +109,7 @@ func TestParseFlags(t *testing.T) {
 		{"cluster cache ttl negative", []string{"--cluster-cache-ttl", "-1s"}, Config{}, "--cluster-cache-ttl"},
 		{"cluster cache ttl garbage", []string{"--cluster-cache-ttl", "soon"}, Config{}, "cluster-cache-ttl"},
 		{"metrics listen bad", []string{"--metrics-listen", "9153"}, Config{}, "--metrics-listen"},
+		{"pprof without metrics", []string{"--pprof"}, Config{}, "--pprof"},
 		{"log level bad", []string{"--log-level", "loud"}, Config{}, "--log-level"},
 		{"lookup timeout zero", []string{"--lookup-timeout", "0s"}, Config{}, "--lookup-timeout"},
 		{"lookup timeout garbage", []string{"--lookup-timeout", "2"}, Config{}, "lookup-timeout"},

@@ -40,6 +40,9 @@ type config struct {
 	// MetricsListen serves /metrics, /healthz and /readyz over HTTP
 	// (--metrics-listen); empty (the default) serves nothing.
 	MetricsListen string
+	// Pprof adds Go's /debug/pprof/ handlers to the metrics listener
+	// (--pprof, default false).
+	Pprof bool
 	// LogLevel is the minimum level logged (--log-level, default info).
 	LogLevel slog.Level
 }
@@ -68,6 +71,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	nameserver := fs.String("nameserver-service", dnsschema.DefaultNameserverService,
 		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
+	pprofOn := fs.Bool("pprof", false, "also serve Go's /debug/pprof/ profiles on the --metrics-listen address")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.Usage = func() {
 		fs.SetOutput(output)
@@ -89,6 +93,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		ClusterDomain:     *domain,
 		NameserverService: *nameserver,
 		MetricsListen:     *metricsListen,
+		Pprof:             *pprofOn,
 	}
 	if err := checkAddress(*listen); err != nil {
 		return config{}, fmt.Errorf("--listen: %w", err)
@@ -97,6 +102,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		if err := checkAddress(*metricsListen); err != nil {
 			return config{}, fmt.Errorf("--metrics-listen: %w", err)
 		}
+	}
+	if *pprofOn && *metricsListen == "" {
+		return config{}, errors.New("--pprof: needs --metrics-listen (the profiles are served there)")
 	}
 	if *source != "" {
 		scheme, path, ok := strings.Cut(*source, ":")

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -97,7 +98,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err := srv.RegisterMetrics(reg); err != nil {
 		return err
 	}
-	metricsSrv, metricsDone, err := startMetrics(cfg.MetricsListen, reg, ix)
+	metricsSrv, metricsDone, err := startMetrics(cfg.MetricsListen, cfg.Pprof, reg, ix)
 	if err != nil {
 		return err
 	}
@@ -182,8 +183,8 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 }
 
 // startMetrics serves /metrics, /healthz (alive) and /readyz (synced) when
-// addr is set.
-func startMetrics(addr string, reg *prometheus.Registry, ix *kubeindex.Index) (*http.Server, <-chan error, error) {
+// addr is set, and Go's /debug/pprof/ profiles when withPprof is true.
+func startMetrics(addr string, withPprof bool, reg *prometheus.Registry, ix *kubeindex.Index) (*http.Server, <-chan error, error) {
 	done := make(chan error, 1)
 	if addr == "" {
 		return nil, done, nil
@@ -202,6 +203,9 @@ func startMetrics(addr string, reg *prometheus.Registry, ix *kubeindex.Index) (*
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if withPprof {
+		servePprof(mux)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
@@ -220,4 +224,13 @@ func sourceName(cfg config) string {
 	default:
 		return "in-cluster"
 	}
+}
+
+// servePprof adds Go's profiling handlers under /debug/pprof/.
+func servePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }

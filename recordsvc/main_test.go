@@ -93,6 +93,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--listen", "9090"}, "--listen: want HOST:PORT"},
 		{[]string{"--listen", "127.0.0.1:http"}, "--listen: port \"http\""},
 		{[]string{"--metrics-listen", "localhost"}, "--metrics-listen: want HOST:PORT"},
+		{[]string{"--pprof"}, "--pprof: needs --metrics-listen"},
 		{[]string{"--cluster-domain", ""}, "--cluster-domain: empty"},
 		{[]string{"--cluster-domain", "bad_domain.local"}, "--cluster-domain: "},
 		{[]string{"--cluster-domain", "in-addr.arpa"}, "--cluster-domain: "},
