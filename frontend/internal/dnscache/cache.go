@@ -82,11 +82,13 @@ package dnscache
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/miekg/dns"
@@ -94,8 +96,11 @@ import (
 
 // Config configures a Cache. Zero values select the documented defaults.
 type Config struct {
-	// MaxBytes bounds the estimated memory of the cached responses (the cost
-	// function counts the wire size of the records plus bookkeeping).
+	// MaxBytes bounds the heap the cache holds: ristretto's fixed
+	// admission counters plus the estimated memory of each response held
+	// (its records and strings, its bookkeeping in ristretto and in the
+	// invalidation index, and the wire form the DNS server attaches to it).
+	// The process needs more than that: garbage waits for the collector.
 	// Default 64 MiB.
 	MaxBytes int64
 	// ClusterTTL is how long an exact cluster entry may stay cached while
@@ -207,6 +212,9 @@ func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	return Key{id: string(b), name: name}
 }
 
+// forward reports whether k was built by NewForwardKey.
+func (k Key) forward() bool { return k.id != "" && k.id[len(k.id)-1]&keyForward != 0 }
+
 // Name is the query name as asked, fully qualified.
 func (k Key) Name() string { return k.name }
 
@@ -262,6 +270,9 @@ type Stats struct {
 	Stale uint64
 	// Entries is the number of responses held (stale ones included).
 	Entries int64
+	// Bytes is the estimated memory of the responses held, as counted
+	// against Config.MaxBytes.
+	Bytes int64
 }
 
 // Cache is a DNS response cache. It is safe for concurrent use.
@@ -281,7 +292,7 @@ type Cache struct {
 	gen atomic.Uint64
 
 	hits, misses, evictions, invalidated, refused, invalidations, stale atomic.Uint64
-	entries                                                             atomic.Int64
+	entries, bytes                                                      atomic.Int64
 
 	// mu guards the fields below. It is never held while calling into
 	// ristretto, whose callbacks take it.
@@ -353,13 +364,19 @@ func New(cfg Config) (*Cache, error) {
 		byKey:   make(map[string]map[*entry]struct{}),
 		cluster: make(map[*entry]struct{}),
 	}
-	// ristretto wants about ten counters per entry it may hold; responses
-	// cost a few hundred bytes.
-	counters := max(cfg.MaxBytes/512*10, 1024)
+	// ristretto wants about ten counters per entry it may hold; a cached
+	// response takes about 1 KB (650 bytes for an upstream's one address,
+	// 1.4 KB for a record-service NXDOMAIN, more for more records). The
+	// counters and the set buffer are memory of their own, which the
+	// entries leave room for.
+	counters := max(cfg.MaxBytes/1000*10, 1024)
+	maxCost := max(cfg.MaxBytes-ristrettoFixed(counters), cfg.MaxBytes/2, 1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 		NumCounters: counters,
-		MaxCost:     cfg.MaxBytes,
+		MaxCost:     maxCost,
 		BufferItems: 64,
+		// cost counts ristretto's own memory per item.
+		IgnoreInternalCost: true,
 		OnEvict: func(it *ristretto.Item[*entry]) {
 			if it.Value != nil {
 				c.evictions.Add(1)
@@ -392,6 +409,7 @@ func (c *Cache) Stats() Stats {
 		Invalidations: c.invalidations.Load(),
 		Stale:         c.stale.Load(),
 		Entries:       c.entries.Load(),
+		Bytes:         c.bytes.Load(),
 	}
 }
 
@@ -524,7 +542,9 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 			SetTTL(section, ttl)
 		}
 	}
-	e.costBytes = cost(e)
+	// The DNS server attaches a wire form only to entries it finds with
+	// Peek: those of record-service keys.
+	e.costBytes = cost(e, !k.forward())
 	if e.cluster && !c.admitCluster(e, fill) {
 		c.refused.Add(1)
 		return false
@@ -546,6 +566,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		return false
 	}
 	c.entries.Add(1)
+	c.bytes.Add(e.costBytes)
 	return true
 }
 
@@ -594,6 +615,11 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 		if set == nil {
 			set = make(map[*entry]struct{})
 			c.byKey[key] = set
+			// The entry pays for the index of its keys; a key that other
+			// entries depend on as well costs a slot only.
+			e.costBytes += newKeyIndexOverhead
+		} else {
+			e.costBytes += setSlotOverhead
 		}
 		set[e] = struct{}{}
 	}
@@ -738,6 +764,7 @@ func (c *Cache) onExit(e *entry) {
 		return
 	}
 	c.entries.Add(-1)
+	c.bytes.Add(-e.costBytes)
 	if e.cluster {
 		c.mu.Lock()
 		c.unregister(e)
@@ -834,24 +861,128 @@ func copyRRs(rrs []dns.RR) []dns.RR {
 	return out
 }
 
-// Cost estimate: an entry's struct, key and index take about entryOverhead
-// bytes besides its records; each record and key adds recordOverhead to its
-// own length.
+// The cost of an entry is an estimate of the heap it keeps alive, so that
+// Config.MaxBytes bounds the real memory of the cache. It counts the
+// allocations the entry holds (each rounded up to a size class of the Go
+// allocator), ristretto's and the invalidation index's bookkeeping for it,
+// and the wire form the DNS server attaches to it. The constants were
+// measured with BenchmarkCacheOverheads (go1.26, amd64; maps vary with
+// their fill, the values are near the top of what was seen) and the whole
+// checked with BenchmarkCacheMemory, which compares the heap of 100k
+// cached responses of several kinds with their summed cost (memory_test.go).
 const (
-	entryOverhead  = 256
-	recordOverhead = 64
+	// ristrettoItemOverhead is ristretto's memory per item: its store map
+	// slot, its expiration bucket slot and its policy's cost map slot
+	// (measured 131-187 bytes).
+	ristrettoItemOverhead = 168
+	// setSlotOverhead is one entry's slot in a map of entry pointers: the
+	// set of cluster entries, or the index set of a key that many entries
+	// depend on (measured 24-34 bytes).
+	setSlotOverhead = 32
+	// newKeyIndexOverhead is the index of a key no other entry depends on:
+	// its slot in the index and a set of one entry (measured 225-242
+	// bytes).
+	newKeyIndexOverhead = 240
+	// wireOverhead is the DNS server's attachment besides the packed
+	// message and its TTL offsets (dnsserver's prepacked.go): the boxed
+	// interface value (16), the wireSet (16) and the wireAnswer (112).
+	wireOverhead = 16 + 16 + 112
+	// ttlFieldSize is the size of one TTL offset of the wire form.
+	ttlFieldSize = 16
+	// rdataSlop covers what the strings and slices of a record's data take
+	// beyond their wire length: size class rounding, mostly.
+	rdataSlop = 8
 )
 
-// cost estimates the memory of an entry in bytes.
-func cost(e *entry) int64 {
-	n := int64(entryOverhead + 2*len(e.id))
+// cost estimates the memory of an entry in bytes, but for its invalidation
+// index, which admitCluster adds. attach says whether the DNS server may
+// attach a wire form to the entry (it does to record-service entries that
+// it serves from its hot path).
+func cost(e *entry, attach bool) int64 {
+	n := allocSize(int(unsafe.Sizeof(entry{}))) + ristrettoItemOverhead
+	// The key's identity, the name as asked, and the strings and slices of
+	// the answer that the entry keeps alive: the records' strings are
+	// shared with the response Set was given (dns.Copy does not copy
+	// them), which nothing else keeps.
+	n += allocSize(len(e.id)) + allocSize(len(e.name)) + allocSize(len(e.serverID))
+	n += allocSize(16 * len(e.keys))
+	for _, k := range e.keys {
+		n += allocSize(len(k))
+	}
+	if e.cluster {
+		n += setSlotOverhead
+	}
+	// The packed reply: header, question, records (uncompressed: miekg/dns
+	// allocates the uncompressed length plus one to pack into).
+	records, msgLen := 0, 12+len(e.name)+1+4
 	for _, section := range [][]dns.RR{e.answer, e.ns, e.extra} {
+		n += allocSize(16 * len(section))
 		for _, rr := range section {
-			n += int64(dns.Len(rr) + recordOverhead)
+			l := dns.Len(rr)
+			msgLen += l
+			records++
+			n += rrSize(rr, l)
 		}
 	}
-	for _, k := range e.keys {
-		n += int64(len(k) + recordOverhead)
+	if attach {
+		// The TTL offsets are appended one by one: their capacity is the
+		// next power of two.
+		ttls := 1
+		for ttls < records {
+			ttls *= 2
+		}
+		n += wireOverhead + allocSize(msgLen+1) + allocSize(ttlFieldSize*ttls)
 	}
 	return n
+}
+
+// ristrettoFixed is the memory of a ristretto cache with counters counters
+// before it holds anything: its TinyLFU count-min sketch (four rows of
+// 4-bit counters, rounded up to a power of two), its doorkeeper bloom
+// filter (about 9.6 bits per counter for 1% false positives, rounded up to
+// a power of two) and its set buffer (32Ki item pointers).
+func ristrettoFixed(counters int64) int64 {
+	pow2 := func(n int64) int64 {
+		p := int64(1)
+		for p < n {
+			p *= 2
+		}
+		return p
+	}
+	sketch := 4 * pow2(counters) / 2
+	bloom := pow2(counters*96/10) / 8
+	return sketch + bloom + 32<<10*8
+}
+
+// rrSize estimates the memory of a record whose wire length is wireLen: its
+// struct, its owner name, and its data, which takes about its wire length
+// (names as strings, addresses as byte slices).
+func rrSize(rr dns.RR, wireLen int) int64 {
+	h := rr.Header()
+	rdata := max(wireLen-len(h.Name)-1-10, 0)
+	return allocSize(int(reflect.TypeOf(rr).Elem().Size())) + allocSize(len(h.Name)) + int64(rdata) + rdataSlop
+}
+
+// allocSize is about what the Go allocator takes for n bytes: n rounded up
+// to its size class (the classes step by 16 bytes up to 256, then by an
+// eighth to a quarter of the size).
+func allocSize(n int) int64 {
+	var step int
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 16:
+		step = 8
+	case n <= 256:
+		step = 16
+	case n <= 512:
+		step = 32
+	case n <= 1024:
+		step = 64
+	case n <= 2048:
+		step = 128
+	default:
+		step = 256
+	}
+	return int64((n + step - 1) / step * step)
 }
