@@ -83,6 +83,9 @@ type Config struct {
 	Logger *slog.Logger
 	// DialOptions are appended to the client's own options (tests).
 	DialOptions []grpc.DialOption
+	// UnaryLookups makes every Lookup a unary call instead of a message on
+	// the shared LookupStream (stream.go). Default false.
+	UnaryLookups bool
 }
 
 func (c Config) withDefaults() Config {
@@ -116,6 +119,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Flow-control windows of the connection to the record service (see New).
+const (
+	streamWindow = 1 << 20
+	connWindow   = 4 << 20
+)
+
 // Client talks to the record service. It is safe for concurrent use.
 type Client struct {
 	cfg  Config
@@ -134,6 +143,8 @@ type Client struct {
 	lastUp atomic.Int64
 	// serverID is the server_id of the open Watch stream ("" when none).
 	serverID atomic.Pointer[string]
+	// streams carries Lookups over a LookupStream (stream.go).
+	streams streams
 }
 
 // New creates a client. The connection is made lazily by gRPC; New fails
@@ -186,17 +197,31 @@ func New(cfg Config) (*Client, error) {
 			MinConnectTimeout: cfg.LookupTimeout,
 		}),
 	}
+	opts = append(opts,
+		// A fixed flow-control window turns off gRPC's bandwidth-delay
+		// estimator, which otherwise pings the server after nearly every
+		// answer when lookups come one at a time (small messages never let
+		// its estimate reach the limit that stops the pings): two more
+		// writes, two more reads and two more wakeups per miss. The windows
+		// are larger than the defaults (64 KiB) so that a burst of
+		// invalidations or lookups never waits for a window update.
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(connWindow),
+	)
 	opts = append(opts, resolvers...)
 	opts = append(opts, cfg.DialOptions...)
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("record service client for %q: %w", cfg.Target, err)
 	}
-	return &Client{cfg: cfg, conn: conn, rpc: clusterdnsv1.NewRecordServiceClient(conn)}, nil
+	c := &Client{cfg: cfg, conn: conn, rpc: clusterdnsv1.NewRecordServiceClient(conn)}
+	c.streams.ctx, c.streams.cancel = context.WithCancel(context.Background())
+	return c, nil
 }
 
 // Close closes the connection; Lookup and Watch fail afterwards.
 func (c *Client) Close() error {
+	c.streams.cancel()
 	if err := c.conn.Close(); err != nil {
 		return fmt.Errorf("close record service connection: %w", err)
 	}
@@ -209,12 +234,22 @@ func (c *Client) Close() error {
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP string, transport clusterdnsv1.Transport) (*clusterdnsv1.LookupResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
 	defer cancel()
-	resp, err := c.rpc.Lookup(ctx, &clusterdnsv1.LookupRequest{
+	req := &clusterdnsv1.LookupRequest{
 		Name:      name,
 		Qtype:     uint32(qtype),
 		ClientIp:  clientIP,
 		Transport: transport,
-	})
+	}
+	var (
+		resp *clusterdnsv1.LookupResponse
+		err  = errStreamBroken
+	)
+	if !c.cfg.UnaryLookups {
+		resp, err = c.lookupStreamed(ctx, req)
+	}
+	if errors.Is(err, errStreamBroken) {
+		resp, err = c.rpc.Lookup(ctx, req)
+	}
 	if err != nil {
 		c.lookupOK.Store(false)
 		return nil, fmt.Errorf("lookup %s type %d: %w", name, qtype, err)

@@ -352,6 +352,127 @@ func (x *LookupResponse) GetAutopathNamespace() string {
 	return ""
 }
 
+// LookupStreamRequest is one question on a LookupStream.
+type LookupStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the client to match the response; unique among the client's
+	// questions in flight on the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The question, as in Lookup.
+	Request       *LookupRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupStreamRequest) Reset() {
+	*x = LookupStreamRequest{}
+	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupStreamRequest) ProtoMessage() {}
+
+func (x *LookupStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupStreamRequest.ProtoReflect.Descriptor instead.
+func (*LookupStreamRequest) Descriptor() ([]byte, []int) {
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LookupStreamRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LookupStreamRequest) GetRequest() *LookupRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// LookupStreamResponse answers one LookupStreamRequest.
+type LookupStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id of the request answered.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The answer, as Lookup returns it; unset when invalid_argument is set.
+	Response *LookupResponse `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	// Set when the request was refused, for the reason Lookup would refuse it
+	// with INVALID_ARGUMENT; the stream stays open for other questions.
+	InvalidArgument string `protobuf:"bytes,3,opt,name=invalid_argument,json=invalidArgument,proto3" json:"invalid_argument,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LookupStreamResponse) Reset() {
+	*x = LookupStreamResponse{}
+	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupStreamResponse) ProtoMessage() {}
+
+func (x *LookupStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupStreamResponse.ProtoReflect.Descriptor instead.
+func (*LookupStreamResponse) Descriptor() ([]byte, []int) {
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LookupStreamResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LookupStreamResponse) GetResponse() *LookupResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *LookupStreamResponse) GetInvalidArgument() string {
+	if x != nil {
+		return x.InvalidArgument
+	}
+	return ""
+}
+
 // ResourceRecord is one DNS resource record of class IN.
 type ResourceRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -378,7 +499,7 @@ type ResourceRecord struct {
 
 func (x *ResourceRecord) Reset() {
 	*x = ResourceRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +511,7 @@ func (x *ResourceRecord) String() string {
 func (*ResourceRecord) ProtoMessage() {}
 
 func (x *ResourceRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +524,7 @@ func (x *ResourceRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRecord.ProtoReflect.Descriptor instead.
 func (*ResourceRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{2}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ResourceRecord) GetName() string {
@@ -570,7 +691,7 @@ type ARecord struct {
 
 func (x *ARecord) Reset() {
 	*x = ARecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +703,7 @@ func (x *ARecord) String() string {
 func (*ARecord) ProtoMessage() {}
 
 func (x *ARecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +716,7 @@ func (x *ARecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARecord.ProtoReflect.Descriptor instead.
 func (*ARecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{3}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ARecord) GetAddress() string {
@@ -616,7 +737,7 @@ type AAAARecord struct {
 
 func (x *AAAARecord) Reset() {
 	*x = AAAARecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +749,7 @@ func (x *AAAARecord) String() string {
 func (*AAAARecord) ProtoMessage() {}
 
 func (x *AAAARecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +762,7 @@ func (x *AAAARecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AAAARecord.ProtoReflect.Descriptor instead.
 func (*AAAARecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{4}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AAAARecord) GetAddress() string {
@@ -668,7 +789,7 @@ type SRVRecord struct {
 
 func (x *SRVRecord) Reset() {
 	*x = SRVRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +801,7 @@ func (x *SRVRecord) String() string {
 func (*SRVRecord) ProtoMessage() {}
 
 func (x *SRVRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +814,7 @@ func (x *SRVRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SRVRecord.ProtoReflect.Descriptor instead.
 func (*SRVRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{5}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SRVRecord) GetPriority() uint32 {
@@ -735,7 +856,7 @@ type PTRRecord struct {
 
 func (x *PTRRecord) Reset() {
 	*x = PTRRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +868,7 @@ func (x *PTRRecord) String() string {
 func (*PTRRecord) ProtoMessage() {}
 
 func (x *PTRRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +881,7 @@ func (x *PTRRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PTRRecord.ProtoReflect.Descriptor instead.
 func (*PTRRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{6}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PTRRecord) GetTarget() string {
@@ -781,7 +902,7 @@ type CNAMERecord struct {
 
 func (x *CNAMERecord) Reset() {
 	*x = CNAMERecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +914,7 @@ func (x *CNAMERecord) String() string {
 func (*CNAMERecord) ProtoMessage() {}
 
 func (x *CNAMERecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +927,7 @@ func (x *CNAMERecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNAMERecord.ProtoReflect.Descriptor instead.
 func (*CNAMERecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{7}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CNAMERecord) GetTarget() string {
@@ -827,7 +948,7 @@ type TXTRecord struct {
 
 func (x *TXTRecord) Reset() {
 	*x = TXTRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +960,7 @@ func (x *TXTRecord) String() string {
 func (*TXTRecord) ProtoMessage() {}
 
 func (x *TXTRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +973,7 @@ func (x *TXTRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TXTRecord.ProtoReflect.Descriptor instead.
 func (*TXTRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{8}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TXTRecord) GetValues() []string {
@@ -885,7 +1006,7 @@ type SOARecord struct {
 
 func (x *SOARecord) Reset() {
 	*x = SOARecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1018,7 @@ func (x *SOARecord) String() string {
 func (*SOARecord) ProtoMessage() {}
 
 func (x *SOARecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1031,7 @@ func (x *SOARecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SOARecord.ProtoReflect.Descriptor instead.
 func (*SOARecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{9}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SOARecord) GetMname() string {
@@ -973,7 +1094,7 @@ type NSRecord struct {
 
 func (x *NSRecord) Reset() {
 	*x = NSRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1106,7 @@ func (x *NSRecord) String() string {
 func (*NSRecord) ProtoMessage() {}
 
 func (x *NSRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1119,7 @@ func (x *NSRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NSRecord.ProtoReflect.Descriptor instead.
 func (*NSRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{10}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NSRecord) GetTarget() string {
@@ -1019,7 +1140,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1152,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1165,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{11}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchRequest) GetClientName() string {
@@ -1081,7 +1202,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1214,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1227,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{12}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchResponse) GetRevision() uint64 {
@@ -1165,7 +1286,14 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x04keys\x18\x06 \x03(\tR\x04keys\x12\x10\n" +
 	"\x03ttl\x18\a \x01(\rR\x03ttl\x12\x1b\n" +
 	"\tserver_id\x18\b \x01(\tR\bserverId\x12-\n" +
-	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\"\xae\x03\n" +
+	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\"]\n" +
+	"\x13LookupStreamRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
+	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\"\x8c\x01\n" +
+	"\x14LookupStreamResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x129\n" +
+	"\bresponse\x18\x02 \x01(\v2\x1d.clusterdns.v1.LookupResponseR\bresponse\x12)\n" +
+	"\x10invalid_argument\x18\x03 \x01(\tR\x0finvalidArgument\"\xae\x03\n" +
 	"\x0eResourceRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ttl\x18\x02 \x01(\rR\x03ttl\x12&\n" +
@@ -1225,9 +1353,10 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x0eRESULT_NO_DATA\x10\x02\x12\x15\n" +
 	"\x11RESULT_NAME_ERROR\x10\x03\x12\x14\n" +
 	"\x10RESULT_NOT_READY\x10\x04\x12\x1c\n" +
-	"\x18RESULT_NOT_AUTHORITATIVE\x10\x052\x9c\x01\n" +
+	"\x18RESULT_NOT_AUTHORITATIVE\x10\x052\xf9\x01\n" +
 	"\rRecordService\x12E\n" +
-	"\x06Lookup\x12\x1c.clusterdns.v1.LookupRequest\x1a\x1d.clusterdns.v1.LookupResponse\x12D\n" +
+	"\x06Lookup\x12\x1c.clusterdns.v1.LookupRequest\x1a\x1d.clusterdns.v1.LookupResponse\x12[\n" +
+	"\fLookupStream\x12\".clusterdns.v1.LookupStreamRequest\x1a#.clusterdns.v1.LookupStreamResponse(\x010\x01\x12D\n" +
 	"\x05Watch\x12\x1b.clusterdns.v1.WatchRequest\x1a\x1c.clusterdns.v1.WatchResponse0\x01BCZAgithub.com/clusterdns/clusterdns/proto/clusterdns/v1;clusterdnsv1b\x06proto3"
 
 var (
@@ -1243,49 +1372,55 @@ func file_clusterdns_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_clusterdns_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_clusterdns_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_clusterdns_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_clusterdns_v1_records_proto_goTypes = []any{
 	(Transport)(0),                // 0: clusterdns.v1.Transport
 	(Result)(0),                   // 1: clusterdns.v1.Result
 	(*LookupRequest)(nil),         // 2: clusterdns.v1.LookupRequest
 	(*LookupResponse)(nil),        // 3: clusterdns.v1.LookupResponse
-	(*ResourceRecord)(nil),        // 4: clusterdns.v1.ResourceRecord
-	(*ARecord)(nil),               // 5: clusterdns.v1.ARecord
-	(*AAAARecord)(nil),            // 6: clusterdns.v1.AAAARecord
-	(*SRVRecord)(nil),             // 7: clusterdns.v1.SRVRecord
-	(*PTRRecord)(nil),             // 8: clusterdns.v1.PTRRecord
-	(*CNAMERecord)(nil),           // 9: clusterdns.v1.CNAMERecord
-	(*TXTRecord)(nil),             // 10: clusterdns.v1.TXTRecord
-	(*SOARecord)(nil),             // 11: clusterdns.v1.SOARecord
-	(*NSRecord)(nil),              // 12: clusterdns.v1.NSRecord
-	(*WatchRequest)(nil),          // 13: clusterdns.v1.WatchRequest
-	(*WatchResponse)(nil),         // 14: clusterdns.v1.WatchResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*LookupStreamRequest)(nil),   // 4: clusterdns.v1.LookupStreamRequest
+	(*LookupStreamResponse)(nil),  // 5: clusterdns.v1.LookupStreamResponse
+	(*ResourceRecord)(nil),        // 6: clusterdns.v1.ResourceRecord
+	(*ARecord)(nil),               // 7: clusterdns.v1.ARecord
+	(*AAAARecord)(nil),            // 8: clusterdns.v1.AAAARecord
+	(*SRVRecord)(nil),             // 9: clusterdns.v1.SRVRecord
+	(*PTRRecord)(nil),             // 10: clusterdns.v1.PTRRecord
+	(*CNAMERecord)(nil),           // 11: clusterdns.v1.CNAMERecord
+	(*TXTRecord)(nil),             // 12: clusterdns.v1.TXTRecord
+	(*SOARecord)(nil),             // 13: clusterdns.v1.SOARecord
+	(*NSRecord)(nil),              // 14: clusterdns.v1.NSRecord
+	(*WatchRequest)(nil),          // 15: clusterdns.v1.WatchRequest
+	(*WatchResponse)(nil),         // 16: clusterdns.v1.WatchResponse
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_clusterdns_v1_records_proto_depIdxs = []int32{
 	0,  // 0: clusterdns.v1.LookupRequest.transport:type_name -> clusterdns.v1.Transport
 	1,  // 1: clusterdns.v1.LookupResponse.result:type_name -> clusterdns.v1.Result
-	4,  // 2: clusterdns.v1.LookupResponse.answer:type_name -> clusterdns.v1.ResourceRecord
-	4,  // 3: clusterdns.v1.LookupResponse.authority:type_name -> clusterdns.v1.ResourceRecord
-	4,  // 4: clusterdns.v1.LookupResponse.additional:type_name -> clusterdns.v1.ResourceRecord
-	5,  // 5: clusterdns.v1.ResourceRecord.a:type_name -> clusterdns.v1.ARecord
-	6,  // 6: clusterdns.v1.ResourceRecord.aaaa:type_name -> clusterdns.v1.AAAARecord
-	7,  // 7: clusterdns.v1.ResourceRecord.srv:type_name -> clusterdns.v1.SRVRecord
-	8,  // 8: clusterdns.v1.ResourceRecord.ptr:type_name -> clusterdns.v1.PTRRecord
-	9,  // 9: clusterdns.v1.ResourceRecord.cname:type_name -> clusterdns.v1.CNAMERecord
-	10, // 10: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
-	11, // 11: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
-	12, // 12: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
-	15, // 13: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
-	2,  // 14: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
-	13, // 15: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
-	3,  // 16: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
-	14, // 17: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	6,  // 2: clusterdns.v1.LookupResponse.answer:type_name -> clusterdns.v1.ResourceRecord
+	6,  // 3: clusterdns.v1.LookupResponse.authority:type_name -> clusterdns.v1.ResourceRecord
+	6,  // 4: clusterdns.v1.LookupResponse.additional:type_name -> clusterdns.v1.ResourceRecord
+	2,  // 5: clusterdns.v1.LookupStreamRequest.request:type_name -> clusterdns.v1.LookupRequest
+	3,  // 6: clusterdns.v1.LookupStreamResponse.response:type_name -> clusterdns.v1.LookupResponse
+	7,  // 7: clusterdns.v1.ResourceRecord.a:type_name -> clusterdns.v1.ARecord
+	8,  // 8: clusterdns.v1.ResourceRecord.aaaa:type_name -> clusterdns.v1.AAAARecord
+	9,  // 9: clusterdns.v1.ResourceRecord.srv:type_name -> clusterdns.v1.SRVRecord
+	10, // 10: clusterdns.v1.ResourceRecord.ptr:type_name -> clusterdns.v1.PTRRecord
+	11, // 11: clusterdns.v1.ResourceRecord.cname:type_name -> clusterdns.v1.CNAMERecord
+	12, // 12: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
+	13, // 13: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
+	14, // 14: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
+	17, // 15: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
+	2,  // 16: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
+	4,  // 17: clusterdns.v1.RecordService.LookupStream:input_type -> clusterdns.v1.LookupStreamRequest
+	15, // 18: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
+	3,  // 19: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
+	5,  // 20: clusterdns.v1.RecordService.LookupStream:output_type -> clusterdns.v1.LookupStreamResponse
+	16, // 21: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_clusterdns_v1_records_proto_init() }
@@ -1293,7 +1428,7 @@ func file_clusterdns_v1_records_proto_init() {
 	if File_clusterdns_v1_records_proto != nil {
 		return
 	}
-	file_clusterdns_v1_records_proto_msgTypes[2].OneofWrappers = []any{
+	file_clusterdns_v1_records_proto_msgTypes[4].OneofWrappers = []any{
 		(*ResourceRecord_A)(nil),
 		(*ResourceRecord_Aaaa)(nil),
 		(*ResourceRecord_Srv)(nil),
@@ -1309,7 +1444,7 @@ func file_clusterdns_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clusterdns_v1_records_proto_rawDesc), len(file_clusterdns_v1_records_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

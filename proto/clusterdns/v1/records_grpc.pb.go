@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RecordService_Lookup_FullMethodName = "/clusterdns.v1.RecordService/Lookup"
-	RecordService_Watch_FullMethodName  = "/clusterdns.v1.RecordService/Watch"
+	RecordService_Lookup_FullMethodName       = "/clusterdns.v1.RecordService/Lookup"
+	RecordService_LookupStream_FullMethodName = "/clusterdns.v1.RecordService/LookupStream"
+	RecordService_Watch_FullMethodName        = "/clusterdns.v1.RecordService/Watch"
 )
 
 // RecordServiceClient is the client API for RecordService service.
@@ -34,6 +35,13 @@ type RecordServiceClient interface {
 	// Lookup answers one DNS question in the cluster zone or in the reverse
 	// zones (in-addr.arpa, ip6.arpa).
 	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
+	// LookupStream answers many DNS questions over one long-lived stream, the
+	// same answers as Lookup: a client with many questions in flight (a DNS
+	// frontend's cache misses) saves the per-call cost of a unary RPC (stream
+	// setup, headers, trailers, a server goroutine per call). Responses may
+	// come in any order and carry the id of their request. A server without
+	// it answers UNIMPLEMENTED; clients then use Lookup.
+	LookupStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[LookupStreamRequest, LookupStreamResponse], error)
 	// Watch streams invalidations: every DNS-visible change in the cluster is
 	// announced as a revision and the invalidation keys it touched. The first
 	// message of every stream is a resync marker.
@@ -58,9 +66,22 @@ func (c *recordServiceClient) Lookup(ctx context.Context, in *LookupRequest, opt
 	return out, nil
 }
 
+func (c *recordServiceClient) LookupStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[LookupStreamRequest, LookupStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RecordService_ServiceDesc.Streams[0], RecordService_LookupStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LookupStreamRequest, LookupStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RecordService_LookupStreamClient = grpc.BidiStreamingClient[LookupStreamRequest, LookupStreamResponse]
+
 func (c *recordServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &RecordService_ServiceDesc.Streams[0], RecordService_Watch_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &RecordService_ServiceDesc.Streams[1], RecordService_Watch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +109,13 @@ type RecordServiceServer interface {
 	// Lookup answers one DNS question in the cluster zone or in the reverse
 	// zones (in-addr.arpa, ip6.arpa).
 	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
+	// LookupStream answers many DNS questions over one long-lived stream, the
+	// same answers as Lookup: a client with many questions in flight (a DNS
+	// frontend's cache misses) saves the per-call cost of a unary RPC (stream
+	// setup, headers, trailers, a server goroutine per call). Responses may
+	// come in any order and carry the id of their request. A server without
+	// it answers UNIMPLEMENTED; clients then use Lookup.
+	LookupStream(grpc.BidiStreamingServer[LookupStreamRequest, LookupStreamResponse]) error
 	// Watch streams invalidations: every DNS-visible change in the cluster is
 	// announced as a revision and the invalidation keys it touched. The first
 	// message of every stream is a resync marker.
@@ -104,6 +132,9 @@ type UnimplementedRecordServiceServer struct{}
 
 func (UnimplementedRecordServiceServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
+}
+func (UnimplementedRecordServiceServer) LookupStream(grpc.BidiStreamingServer[LookupStreamRequest, LookupStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method LookupStream not implemented")
 }
 func (UnimplementedRecordServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -147,6 +178,13 @@ func _RecordService_Lookup_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RecordService_LookupStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RecordServiceServer).LookupStream(&grpc.GenericServerStream[LookupStreamRequest, LookupStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RecordService_LookupStreamServer = grpc.BidiStreamingServer[LookupStreamRequest, LookupStreamResponse]
+
 func _RecordService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -171,6 +209,12 @@ var RecordService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "LookupStream",
+			Handler:       _RecordService_LookupStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "Watch",
 			Handler:       _RecordService_Watch_Handler,

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -118,6 +119,71 @@ func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*cl
 	return resp, nil
 }
 
+// lookupStreamQueue is how many received questions of a LookupStream wait
+// for their answer: the receiving goroutine reads ahead this far while the
+// stream's goroutine answers and sends.
+const lookupStreamQueue = 64
+
+// LookupStream answers the questions of one stream in arrival order, each
+// as Lookup would. A question Lookup would refuse with INVALID_ARGUMENT gets
+// a response carrying invalid_argument instead, and the stream goes on. The
+// stream ends when the client closes it or at Shutdown (codes.Unavailable:
+// clients then ask elsewhere), so that GracefulStop is not held up.
+//
+// One goroutine receives and this one answers and sends: gRPC allows one
+// of each, and only the handler's goroutine may send. Both live as long as
+// the stream, so a question costs no goroutine and no stack growth.
+func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]) error {
+	ctx := stream.Context()
+	reqs := make(chan *clusterdnsv1.LookupStreamRequest, lookupStreamQueue)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				close(reqs)
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case req, open := <-reqs:
+			if !open {
+				if err := <-recvErr; !errors.Is(err, io.EOF) {
+					return err
+				}
+				return nil
+			}
+			if err := stream.Send(s.answerStream(req)); err != nil {
+				return err
+			}
+		case <-s.done:
+			return status.Error(codes.Unavailable, "record service shutting down")
+		}
+	}
+}
+
+// answerStream answers one question of a LookupStream.
+func (s *Server) answerStream(req *clusterdnsv1.LookupStreamRequest) *clusterdnsv1.LookupStreamResponse {
+	start := time.Now()
+	q := req.GetRequest()
+	if err := validateRequest(q); err != nil {
+		s.metrics.lookups.WithLabelValues(resultInvalid).Inc()
+		return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), InvalidArgument: err.Error()}
+	}
+	resp := s.schema.Answer(s.ix, q)
+	resp.ServerId = s.id
+	s.metrics.observe(resp, time.Since(start))
+	return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), Response: resp}
+}
+
 // Watch streams a resync marker at the current revision, then every change
 // in revision order, each dated by its change_time. A watcher that falls
 // behind is ended with codes.Unavailable and must resync.
@@ -190,4 +256,19 @@ func (s *Server) watchEnded(ctx context.Context, logger *slog.Logger, err error)
 	}
 	logger.Warn("watch ended", "err", err)
 	return status.Errorf(codes.Unavailable, "watch ended: %v", err)
+}
+
+// ServerOptions are the gRPC server options the record service wants beside
+// the caller's own (keepalive): fixed flow-control windows, which turn off
+// gRPC's bandwidth-delay estimator. Left on, it pings the client after
+// nearly every question when questions come one at a time (small messages
+// never let its estimate reach the limit that stops the pings), adding two
+// writes, two reads and two wakeups per cache miss across the two processes.
+// The windows are larger than the 64 KiB defaults so that bursts of
+// invalidations or questions never wait for a window update.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(1 << 20),
+		grpc.InitialConnWindowSize(4 << 20),
+	}
 }
