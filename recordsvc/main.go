@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -88,10 +89,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	srv := recordserver.New(schema, ix, logger)
-	gs := grpc.NewServer(
+	gs := grpc.NewServer(append(recordserver.ServerOptions(),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-	)
+	)...)
 	srv.Register(gs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -162,9 +163,39 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 	if err != nil {
 		return nil, err
 	}
+	collectTightlyUntil(ix.SyncedChan())
 	go func() { done <- in.Run(ctx) }()
 	return done, nil
 }
+
+// syncGCPercent is the garbage collector's target (GOGC) while the
+// informers sync. The initial lists decode every API object once and keep a
+// small slim copy, so the heap is mostly garbage then and, at the default of
+// 100, the peak memory of the process is about twice what it keeps. At 25
+// the peak at 10k Services, 100k endpoints and 100k Pods was ~25% lower
+// (bench: recordsvc peak RSS), for a sync a few percent slower.
+const syncGCPercent = 25
+
+// collectTightlyUntil lowers the garbage collector's target to
+// syncGCPercent until synced is closed, then restores it. A GOGC set lower
+// than that, or off, is left alone.
+func collectTightlyUntil(synced <-chan struct{}) {
+	prev := debug.SetGCPercent(syncGCPercent)
+	if prev <= syncGCPercent { // also GOGC=off (-1)
+		debug.SetGCPercent(prev)
+		return
+	}
+	go func() {
+		<-synced
+		debug.SetGCPercent(prev)
+	}()
+}
+
+// listQPS and listBurst are the client-side rate limit of API requests.
+const (
+	listQPS   = 100
+	listBurst = 200
+)
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	var restCfg *rest.Config
@@ -179,6 +210,11 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	restCfg.UserAgent = "clusterdns-recordsvc"
 	restCfg.ContentType = "application/vnd.kubernetes.protobuf"
 	restCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	// The informers list in pages (kubeindex.pagedListWatch) and, at 100k
+	// Pods, need a few hundred requests to sync; client-go's default limit
+	// of 5 requests per second would spread them over a minute. Afterwards
+	// the record service only watches.
+	restCfg.QPS, restCfg.Burst = listQPS, listBurst
 	return restCfg, nil
 }
 

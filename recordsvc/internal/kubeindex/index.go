@@ -71,9 +71,15 @@ type Index struct {
 	serviceSlices map[objectKey]map[string]struct{}
 	// endpoints holds the merged endpoints of each service.
 	endpoints map[objectKey][]Endpoint
-	// byEndpointIP lists the endpoints that have an address, sorted by
-	// namespace and service.
-	byEndpointIP map[netip.Addr][]EndpointRef
+	// endpointIP names the service whose endpoints have an address, for
+	// the addresses of exactly one service; sharedEndpointIP lists the
+	// services, sorted, of the rare addresses that several services' endpoints
+	// have. An address is in one map or the other. Readers find the endpoint
+	// itself in endpoints: storing only the service keeps the reverse index
+	// at a map entry per address (it was a third of the Index's memory with
+	// a copy of each endpoint).
+	endpointIP       map[netip.Addr]objectKey
+	sharedEndpointIP map[netip.Addr][]objectKey
 	// pods holds the IPs of the running pods; podsByIP counts the pods of
 	// each namespace that have an IP.
 	pods     map[objectKey][]netip.Addr
@@ -84,18 +90,19 @@ type Index struct {
 // New returns an empty, unsynced Index.
 func New(cfg Config) *Index {
 	ix := &Index{
-		cfg:           cfg,
-		syncedCh:      make(chan struct{}),
-		namespaces:    make(map[string]struct{}),
-		services:      make(map[objectKey]Service),
-		byClusterIP:   make(map[netip.Addr][]objectKey),
-		slices:        make(map[objectKey]EndpointSlice),
-		serviceSlices: make(map[objectKey]map[string]struct{}),
-		endpoints:     make(map[objectKey][]Endpoint),
-		byEndpointIP:  make(map[netip.Addr][]EndpointRef),
-		pods:          make(map[objectKey][]netip.Addr),
-		podsByIP:      make(map[netip.Addr]map[string]int),
-		subs:          make(map[*Subscription]struct{}),
+		cfg:              cfg,
+		syncedCh:         make(chan struct{}),
+		namespaces:       make(map[string]struct{}),
+		services:         make(map[objectKey]Service),
+		byClusterIP:      make(map[netip.Addr][]objectKey),
+		slices:           make(map[objectKey]EndpointSlice),
+		serviceSlices:    make(map[objectKey]map[string]struct{}),
+		endpoints:        make(map[objectKey][]Endpoint),
+		endpointIP:       make(map[netip.Addr]objectKey),
+		sharedEndpointIP: make(map[netip.Addr][]objectKey),
+		pods:             make(map[objectKey][]netip.Addr),
+		podsByIP:         make(map[netip.Addr]map[string]int),
+		subs:             make(map[*Subscription]struct{}),
 		programmingDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "clusterdns_recordsvc_programming_delay_seconds",
 			Help: "DNS programming delay inside the record service: time from an EndpointSlice change's " +
@@ -174,9 +181,39 @@ func (ix *Index) ServicesByClusterIP(ip netip.Addr) []Service {
 // EndpointsByIP returns the endpoints that have ip among their addresses,
 // sorted by namespace and service.
 func (ix *Index) EndpointsByIP(ip netip.Addr) []EndpointRef {
+	ip = ip.Unmap()
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.byEndpointIP[ip.Unmap()]
+	svcs := ix.sharedEndpointIP[ip]
+	if svcs == nil {
+		svc, ok := ix.endpointIP[ip]
+		if !ok {
+			return nil
+		}
+		svcs = []objectKey{svc}
+	}
+	out := make([]EndpointRef, 0, len(svcs))
+	for _, svc := range svcs {
+		if ep, ok := endpointWith(ix.endpoints[svc], ip); ok {
+			out = append(out, EndpointRef{Namespace: svc.namespace, Service: svc.name, Endpoint: ep})
+		}
+	}
+	return out
+}
+
+// endpointWith finds the endpoint that has ip among eps, which are sorted by
+// first address and have each address once.
+func endpointWith(eps []Endpoint, ip netip.Addr) (Endpoint, bool) {
+	i, found := slices.BinarySearchFunc(eps, ip, func(ep Endpoint, ip netip.Addr) int { return ep.Addresses[0].Compare(ip) })
+	if found {
+		return eps[i], true
+	}
+	for _, ep := range eps { // a second address of a dual-stack endpoint
+		if slices.Contains(ep.Addresses[1:], ip) {
+			return ep, true
+		}
+	}
+	return Endpoint{}, false
 }
 
 // PodNamespacesByIP returns the sorted namespaces of the running pods that
@@ -468,25 +505,60 @@ func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
 	oldByIP := endpointsByAddress(old)
 	newByIP := endpointsByAddress(merged)
 	for ip, ep := range oldByIP {
-		if nep, ok := newByIP[ip]; ok && endpointEqual(ep, nep) {
+		nep, ok := newByIP[ip]
+		if ok && endpointEqual(ep, nep) {
 			continue
 		}
 		keys.add(AddressKey(ip))
-		ix.byEndpointIP[ip] = removeRef(ix.byEndpointIP[ip], svc)
-		if len(ix.byEndpointIP[ip]) == 0 {
-			delete(ix.byEndpointIP, ip)
+		if !ok {
+			ix.removeEndpointIPLocked(ip, svc)
 		}
 	}
 	for ip, ep := range newByIP {
-		if oep, ok := oldByIP[ip]; ok && endpointEqual(ep, oep) {
+		oep, ok := oldByIP[ip]
+		if ok && endpointEqual(ep, oep) {
 			continue
 		}
 		keys.add(AddressKey(ip))
-		ix.byEndpointIP[ip] = insertRef(ix.byEndpointIP[ip], EndpointRef{
-			Namespace: svc.namespace,
-			Service:   svc.name,
-			Endpoint:  ep,
-		})
+		if !ok {
+			ix.addEndpointIPLocked(ip, svc)
+		}
+	}
+}
+
+// addEndpointIPLocked records that an endpoint of svc has ip.
+func (ix *Index) addEndpointIPLocked(ip netip.Addr, svc objectKey) {
+	if list, ok := ix.sharedEndpointIP[ip]; ok {
+		ix.sharedEndpointIP[ip] = insertKey(list, svc)
+		return
+	}
+	other, ok := ix.endpointIP[ip]
+	switch {
+	case !ok:
+		ix.endpointIP[ip] = svc
+	case other != svc:
+		delete(ix.endpointIP, ip)
+		ix.sharedEndpointIP[ip] = insertKey([]objectKey{other}, svc)
+	}
+}
+
+// removeEndpointIPLocked records that no endpoint of svc has ip any more.
+func (ix *Index) removeEndpointIPLocked(ip netip.Addr, svc objectKey) {
+	list, ok := ix.sharedEndpointIP[ip]
+	if !ok {
+		if ix.endpointIP[ip] == svc {
+			delete(ix.endpointIP, ip)
+		}
+		return
+	}
+	list = removeKey(list, svc)
+	if len(list) > 1 {
+		ix.sharedEndpointIP[ip] = list
+		return
+	}
+	delete(ix.sharedEndpointIP, ip)
+	if len(list) == 1 {
+		ix.endpointIP[ip] = list[0]
 	}
 }
 
@@ -601,6 +673,12 @@ func mergeEndpoints(parts [][]Endpoint) []Endpoint {
 		ep.Addresses = keep
 		out = append(out, ep)
 	}
+	// A service with one slice whose endpoints were already in order and
+	// unique (the common case) shares the slice's list instead of keeping
+	// a second copy of every endpoint.
+	if len(parts) == 1 && slices.EqualFunc(out, parts[0], endpointEqual) {
+		return parts[0]
+	}
 	return out
 }
 
@@ -682,28 +760,6 @@ func removeKey(list []objectKey, k objectKey) []objectKey {
 	var out []objectKey
 	for _, e := range list {
 		if e != k {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func refKey(r EndpointRef) objectKey { return objectKey{r.Namespace, r.Service} }
-
-func insertRef(list []EndpointRef, r EndpointRef) []EndpointRef {
-	i, _ := slices.BinarySearchFunc(list, refKey(r), func(e EndpointRef, k objectKey) int {
-		return refKey(e).less(k)
-	})
-	out := make([]EndpointRef, 0, len(list)+1)
-	out = append(out, list[:i]...)
-	out = append(out, r)
-	return append(out, list[i:]...)
-}
-
-func removeRef(list []EndpointRef, svc objectKey) []EndpointRef {
-	var out []EndpointRef
-	for _, e := range list {
-		if refKey(e) != svc {
 			out = append(out, e)
 		}
 	}

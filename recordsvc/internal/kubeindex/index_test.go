@@ -3,6 +3,7 @@ package kubeindex
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -250,6 +251,21 @@ func TestReverseMaps(t *testing.T) {
 	}
 	if _, ok := ix.Service("B", "WEB"); !ok {
 		t.Errorf("lookups must be case-insensitive")
+	}
+
+	// A second address of a dual-stack endpoint, and an endpoint whose
+	// readiness changes under the same address.
+	for _, ready := range []bool{true, false} {
+		ix.SetEndpointSlice(slice("b", "web-1", "web", ep(ready, "web-0", "10.244.0.9", "fd00::9")))
+		for _, addr := range []string{"10.244.0.9", "fd00::9"} {
+			want := []string{"b/web/web-0/" + fmt.Sprint(ready)}
+			if got := refs(ix.EndpointsByIP(netip.MustParseAddr(addr))); !slices.Equal(got, want) {
+				t.Errorf("ready %v: endpoints by %s: %v, want %v", ready, addr, got, want)
+			}
+		}
+	}
+	if got := refs(ix.EndpointsByIP(netip.MustParseAddr("10.244.0.1"))); got != nil {
+		t.Errorf("replaced address still resolves: %v", got)
 	}
 }
 

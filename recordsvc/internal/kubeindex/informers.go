@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -43,47 +46,56 @@ const podFieldSelector = "status.phase!=Succeeded,status.phase!=Failed"
 // update moved it, other changes by their observation (see
 // Change.ChangeTime).
 type Informers struct {
-	ix      *Index
-	logger  *slog.Logger
-	factory informers.SharedInformerFactory
-	// podFactory is nil unless pods are watched; it is separate because its
-	// field selector applies to every informer of a factory.
-	podFactory informers.SharedInformerFactory
+	ix     *Index
+	logger *slog.Logger
+	// informers are started by Run; each lists through streamingListWatch.
+	informers []cache.SharedIndexInformer
 	// synced report that each handler has processed its initial list.
 	synced []cache.InformerSynced
 }
 
 // NewInformers prepares the informers; Run starts them.
 func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, logger *slog.Logger) (*Informers, error) {
-	in := &Informers{
-		ix:      ix,
-		logger:  logger,
-		factory: informers.NewSharedInformerFactory(client, 0),
-	}
+	in := &Informers{ix: ix, logger: logger}
+	core, discovery := client.CoreV1(), client.DiscoveryV1()
 	type watched struct {
 		kind      string
-		informer  cache.SharedIndexInformer
+		example   runtime.Object
+		lw        cache.ListerWatcher
 		transform cache.TransformFunc
 		handler   cache.ResourceEventHandler
 	}
 	list := []watched{
-		{"Service", in.factory.Core().V1().Services().Informer(), transformService, in.serviceHandler()},
-		{"EndpointSlice", in.factory.Discovery().V1().EndpointSlices().Informer(), transformEndpointSlice, in.sliceHandler()},
-		{"Namespace", in.factory.Core().V1().Namespaces().Informer(), transformNamespace, in.namespaceHandler()},
+		{"Service", &corev1.Service{}, streamingListWatch(client, resource[*corev1.ServiceList]{
+			rest: core.RESTClient(), name: "services", newItem: func() protoObject { return &corev1.Service{} },
+			list: core.Services("").List, watch: core.Services("").Watch, transform: transformService,
+		}), transformService, in.serviceHandler()},
+		{"EndpointSlice", &discoveryv1.EndpointSlice{}, streamingListWatch(client, resource[*discoveryv1.EndpointSliceList]{
+			rest: discovery.RESTClient(), name: "endpointslices", newItem: func() protoObject { return &discoveryv1.EndpointSlice{} },
+			list: discovery.EndpointSlices("").List, watch: discovery.EndpointSlices("").Watch, transform: transformEndpointSlice,
+		}), transformEndpointSlice, in.sliceHandler()},
+		{"Namespace", &corev1.Namespace{}, streamingListWatch(client, resource[*corev1.NamespaceList]{
+			rest: core.RESTClient(), name: "namespaces", newItem: func() protoObject { return &corev1.Namespace{} },
+			list: core.Namespaces().List, watch: core.Namespaces().Watch, transform: transformNamespace,
+		}), transformNamespace, in.namespaceHandler()},
 	}
 	if cfg.WatchPods {
-		in.podFactory = informers.NewSharedInformerFactoryWithOptions(client, 0,
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector }))
-		list = append(list, watched{"Pod", in.podFactory.Core().V1().Pods().Informer(), transformPod, in.podHandler()})
+		list = append(list, watched{"Pod", &corev1.Pod{}, streamingListWatch(client, resource[*corev1.PodList]{
+			rest: core.RESTClient(), name: "pods", newItem: func() protoObject { return &corev1.Pod{} },
+			list: core.Pods("").List, watch: core.Pods("").Watch, transform: transformPod,
+			tweak: func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector },
+		}), transformPod, in.podHandler()})
 	}
 	for _, w := range list {
-		if err := w.informer.SetTransform(w.transform); err != nil {
+		informer := cache.NewSharedIndexInformerWithOptions(w.lw, w.example, cache.SharedIndexInformerOptions{ObjectDescription: w.kind})
+		if err := informer.SetTransform(w.transform); err != nil {
 			return nil, fmt.Errorf("%s informer: set transform: %w", w.kind, err)
 		}
-		reg, err := w.informer.AddEventHandler(w.handler)
+		reg, err := informer.AddEventHandler(w.handler)
 		if err != nil {
 			return nil, fmt.Errorf("%s informer: add event handler: %w", w.kind, err)
 		}
+		in.informers = append(in.informers, informer)
 		in.synced = append(in.synced, reg.HasSynced)
 	}
 	return in, nil
@@ -93,11 +105,10 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 // initial lists, marks the Index synced and then keeps the informers running
 // until ctx is done. It returns an error when ctx ends before the sync.
 func (in *Informers) Run(ctx context.Context) error {
-	in.factory.Start(ctx.Done())
-	defer in.factory.Shutdown()
-	if in.podFactory != nil {
-		in.podFactory.Start(ctx.Done())
-		defer in.podFactory.Shutdown()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, informer := range in.informers {
+		wg.Go(func() { informer.RunWithContext(ctx) })
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), in.synced...) {
 		return fmt.Errorf("kubernetes informers did not sync: %w", context.Cause(ctx))

@@ -192,6 +192,9 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		}
 		ports = append(ports, Port{Name: name, Protocol: protocol(proto), Port: *p.Port})
 	}
+	if len(s.Endpoints) > 0 {
+		out.Endpoints = make([]Endpoint, 0, len(s.Endpoints))
+	}
 	for _, e := range s.Endpoints {
 		ep := Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready, Ports: ports}
 		if e.Hostname != nil {
