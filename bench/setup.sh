@@ -2,7 +2,7 @@
 # Installs what the benchmark suite (bench/) needs, skipping what is there:
 #   - dnsperf and NSD from Debian (NSD is never left running as a system
 #     service: the suite runs its own instances on loopback ports),
-#   - CoreDNS v1.15.0 built into bin/coredns with `go install`.
+#   - CoreDNS v1.15.0 built into bin/coredns with `go install` (stripped, static).
 # The API server, kubectl and etcd come from `make test-deps`.
 set -euo pipefail
 
@@ -37,9 +37,13 @@ for tool in dnsperf nsd taskset; do
 	command -v "$tool" >/dev/null || { echo "bench/setup.sh: $tool is still missing" >&2; exit 1; }
 done
 
-if ! { [ -x "$bin/coredns" ] && "$bin/coredns" -version 2>/dev/null | grep -q "CoreDNS-${coredns_version#v}"; }; then
+# CoreDNS is built as its release binaries are (static, symbols stripped),
+# as clusterdns is for deploy/Dockerfile and test/stack: memory figures
+# include the mapped binary.
+if ! { [ -x "$bin/coredns" ] && "$bin/coredns" -version 2>/dev/null | grep -q "CoreDNS-${coredns_version#v}" &&
+	go version -m "$bin/coredns" | grep -q -- '-ldflags="-s -w"'; }; then
 	echo "bench/setup.sh: building CoreDNS $coredns_version into $bin (a few minutes on a cold build cache)"
 	mkdir -p "$bin"
-	GOBIN="$bin" go install "github.com/coredns/coredns@$coredns_version"
+	CGO_ENABLED=0 GOBIN="$bin" go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$coredns_version"
 fi
 echo "bench/setup.sh: dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'), $(nsd -v 2>&1 | head -1), $("$bin/coredns" -version | head -1)"

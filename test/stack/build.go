@@ -43,7 +43,7 @@ type Binaries struct {
 }
 
 // Build compiles the frontend and the record service into a new temporary
-// directory (`go build -o DIR/ ./frontend ./recordsvc`). The working directory
+// directory (`CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o DIR/ ./frontend ./recordsvc`). The working directory
 // must lie inside the clusterdns module, as a test's does. cleanup removes
 // the directory.
 func Build(ctx context.Context) (Binaries, func(), error) {
@@ -54,7 +54,11 @@ func Build(ctx context.Context) (Binaries, func(), error) {
 	cleanup := func() { os.RemoveAll(dir) }
 	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), frontendPackage, recordServicePackage)
+	// Built as deploy/Dockerfile builds them, so that what tests and
+	// benchmarks run (and measure) is what gets deployed.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w",
+		"-o", dir+string(filepath.Separator), frontendPackage, recordServicePackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
