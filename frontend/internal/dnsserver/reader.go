@@ -1,8 +1,12 @@
 package dnsserver
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -10,25 +14,45 @@ import (
 
 // hotReader is the UDP read loop of a miekg/dns server with the hot path
 // in it: a query the cache answers (see packHit) is answered right there,
-// in the reading goroutine, without unpacking it or starting a goroutine;
-// every other message goes on to the server as read.
+// in the reading goroutine, without unpacking it or starting a goroutine.
+//
+// On Linux it reads and writes datagrams in batches (udpBatch) and serves
+// every datagram itself: the hot ones in place, their replies sent
+// together after each read, the others each in a goroutine of its own
+// (serveMsg, as the miekg server would), since the server cannot take a
+// datagram read outside of its own reader. ReadUDP then returns only when
+// the socket fails or the server shuts down, once the queries it started
+// have been answered. Elsewhere it reads one datagram at a time and hands
+// every other message on to the server as read.
 //
 // It sets no read deadline of its own, so that the one Shutdown sets ends
 // the loop even while queries keep coming.
 type hotReader struct {
 	next dns.Reader
 	h    *Handler
-	// buf is the read buffer, kept while the hot path answers.
+	// invalid counts a message that is not a DNS message.
+	invalid func([]byte, error)
+	// buf is the read buffer of the one-at-a-time loop, kept while the
+	// hot path answers.
 	buf []byte
 	s   hitScratch
+	// batch is the batched I/O of the socket (nil until the first read,
+	// or where there is none); single is set when there is none.
+	batch  *udpBatch
+	single bool
+	// inflight are the queries the batched loop handed to goroutines.
+	inflight sync.WaitGroup
 }
 
 // readBufSize is the size of a UDP read buffer: the server's UDPSize plus
 // one, so that miekg does not put buffers handed on into its pool.
 const readBufSize = dns.DefaultMsgSize + 1
 
-func newHotReader(next dns.Reader, h *Handler) *hotReader {
-	return &hotReader{next: next, h: h}
+// headerSize is the length of a DNS message header.
+const headerSize = 12
+
+func newHotReader(next dns.Reader, h *Handler, invalid func([]byte, error)) *hotReader {
+	return &hotReader{next: next, h: h, invalid: invalid}
 }
 
 // ReadTCP is the server's own.
@@ -45,8 +69,25 @@ func (r *hotReader) ReadPacketConn(conn net.PacketConn, timeout time.Duration) (
 	return pc.ReadPacketConn(conn, timeout)
 }
 
-// ReadUDP answers hot queries and returns the first other message.
+// ReadUDP serves the socket in batches where it can (returning only its
+// error); otherwise it answers hot queries and returns the first other
+// message.
 func (r *hotReader) ReadUDP(conn *net.UDPConn, _ time.Duration) ([]byte, *dns.SessionUDP, error) {
+	if r.batch == nil && !r.single {
+		b, err := newUDPBatch(conn)
+		if err != nil {
+			r.single = true
+		} else {
+			r.batch = b
+		}
+	}
+	if r.batch != nil {
+		err := r.serveBatches(conn)
+		// The server waits for the queries it started before it reports
+		// the end of the loop; so do we.
+		r.inflight.Wait()
+		return nil, nil, err
+	}
 	for {
 		if r.buf == nil {
 			r.buf = make([]byte, readBufSize-1, readBufSize)
@@ -68,3 +109,142 @@ func (r *hotReader) ReadUDP(conn *net.UDPConn, _ time.Duration) ([]byte, *dns.Se
 		return m, sess, nil
 	}
 }
+
+// serveBatches reads batches of datagrams, answers the hot ones in place
+// and sends their replies together, and starts a goroutine for each other
+// one. It returns the error that ends reading.
+func (r *hotReader) serveBatches(conn *net.UDPConn) error {
+	b := r.batch
+	for {
+		n, err := b.read()
+		if err != nil {
+			// The deadline Shutdown sets, or a closed socket.
+			return err
+		}
+		fast := r.h.fastEnabled()
+		now := time.Now()
+		for i := range n {
+			m := b.msg(i)
+			if fast && parseRaw(m, &r.s) {
+				r.s.out = b.replyBuf()
+				if out, ok := r.h.serveHit(&r.s, now); ok {
+					b.queue(i, out)
+					continue
+				}
+			}
+			r.dispatch(conn, bytes.Clone(m), b.addr(i), b.sourceOOB(nil, i))
+		}
+		if err := b.flush(); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			r.h.log.Debug("write DNS responses", "err", err)
+		}
+	}
+}
+
+// dispatch serves a message the hot path does not answer in a goroutine
+// of its own, as the miekg server does: a message shorter than a header
+// is counted invalid and dropped.
+func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, oob []byte) {
+	if len(m) < headerSize || raddr == nil {
+		r.invalid(m, dns.ErrShortRead)
+		return
+	}
+	w := &udpWriter{conn: conn, raddr: raddr, oob: oob}
+	r.inflight.Go(func() { serveMsg(r.h, acceptQuery, r.invalid, w, m) })
+}
+
+// serveMsg does for a query read by the batched loop what the miekg server
+// does for one it reads: it screens the header with accept, answers
+// FORMERR (NOTIMP when accept says so) to a message it rejects or that does
+// not unpack, counting the latter with invalid, drops one it ignores, and
+// hands the rest to h.
+func serveMsg(h dns.Handler, accept dns.MsgAcceptFunc, invalid func([]byte, error), w dns.ResponseWriter, m []byte) {
+	dh := dns.Header{
+		Id:      binary.BigEndian.Uint16(m[0:]),
+		Bits:    binary.BigEndian.Uint16(m[2:]),
+		Qdcount: binary.BigEndian.Uint16(m[4:]),
+		Ancount: binary.BigEndian.Uint16(m[6:]),
+		Nscount: binary.BigEndian.Uint16(m[8:]),
+		Arcount: binary.BigEndian.Uint16(m[10:]),
+	}
+	req := new(dns.Msg)
+	action := accept(dh)
+	switch action {
+	case dns.MsgAccept:
+		err := req.Unpack(m)
+		if err == nil {
+			h.ServeDNS(w, req)
+			return
+		}
+		invalid(m, err)
+	case dns.MsgReject, dns.MsgRejectNotImplemented:
+		// The header alone, as the server reads it: the same bytes
+		// without the section counts unpack to just that.
+		var hdr [headerSize]byte
+		copy(hdr[:4], m)
+		if err := req.Unpack(hdr[:]); err != nil {
+			return
+		}
+	default:
+		return
+	}
+	opcode := req.Opcode
+	req.SetRcodeFormatError(req)
+	req.Zero = false
+	if action == dns.MsgRejectNotImplemented {
+		req.Opcode = opcode
+		req.Rcode = dns.RcodeNotImplemented
+	}
+	req.Ns, req.Answer, req.Extra = nil, nil, nil
+	// A client that cannot take the error answer gets none, as from the
+	// server.
+	_ = w.WriteMsg(req)
+}
+
+// udpWriter is the dns.ResponseWriter of a query served by serveMsg: it
+// sends the reply to the client from the address the query was sent to
+// (oob, see udpBatch.sourceOOB).
+type udpWriter struct {
+	conn  *net.UDPConn
+	raddr *net.UDPAddr
+	oob   []byte
+}
+
+// LocalAddr is the socket's address.
+func (w *udpWriter) LocalAddr() net.Addr { return w.conn.LocalAddr() }
+
+// RemoteAddr is the client's address.
+func (w *udpWriter) RemoteAddr() net.Addr { return w.raddr }
+
+// WriteMsg packs m and sends it.
+func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return fmt.Errorf("dnsserver: pack response: %w", err)
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// Write sends b as one datagram.
+func (w *udpWriter) Write(b []byte) (int, error) {
+	n, _, err := w.conn.WriteMsgUDP(b, w.oob, w.raddr)
+	if err != nil {
+		return n, fmt.Errorf("dnsserver: udp write: %w", err)
+	}
+	return n, nil
+}
+
+// Close does nothing: the socket is the server's.
+func (w *udpWriter) Close() error { return nil }
+
+// TsigStatus is nil: the server verifies no TSIG.
+func (w *udpWriter) TsigStatus() error { return nil }
+
+// TsigTimersOnly does nothing (no TSIG).
+func (w *udpWriter) TsigTimersOnly(bool) {}
+
+// Hijack does nothing: a UDP socket is shared by all queries.
+func (w *udpWriter) Hijack() {}

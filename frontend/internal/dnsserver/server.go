@@ -123,7 +123,7 @@ func newDNSServers(cfg Config, h *Handler, pcs []net.PacketConn, ln net.Listener
 			UDPSize:        dns.DefaultMsgSize,
 			MsgAcceptFunc:  acceptQuery,
 			MsgInvalidFunc: invalid,
-			DecorateReader: func(next dns.Reader) dns.Reader { return newHotReader(next, h) },
+			DecorateReader: func(next dns.Reader) dns.Reader { return newHotReader(next, h, invalid) },
 		})
 	}
 	idle := cfg.TCPIdleTimeout

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package dnsserver
+
+import (
+	"errors"
+	"net"
+)
+
+// udpBatch is batched UDP I/O, which only Linux has here: elsewhere the
+// read loop takes one datagram at a time.
+type udpBatch struct{}
+
+func newUDPBatch(*net.UDPConn) (*udpBatch, error) {
+	return nil, errors.New("dnsserver: batched UDP I/O needs Linux")
+}
+
+func (*udpBatch) read() (int, error)                 { return 0, errors.New("dnsserver: no batched UDP I/O") }
+func (*udpBatch) msg(int) []byte                     { return nil }
+func (*udpBatch) addr(int) *net.UDPAddr              { return nil }
+func (*udpBatch) sourceOOB(dst []byte, _ int) []byte { return dst }
+func (*udpBatch) replyBuf() []byte                   { return nil }
+func (*udpBatch) queue(int, []byte)                  {}
+func (*udpBatch) flush() error                       { return nil }
