@@ -16,7 +16,11 @@ const resultInvalid = "invalid_argument"
 
 // metrics are the record service's Prometheus metrics.
 type metrics struct {
-	lookups        *prometheus.CounterVec
+	lookups *prometheus.CounterVec
+	// byResult are the lookups counters of each result, resolved once:
+	// looking a label up costs more than the rest of a cached answer.
+	byResult       map[clusterdnsv1.Result]prometheus.Counter
+	invalid        prometheus.Counter
 	lookupDuration prometheus.Histogram
 	watchStreams   prometheus.Gauge
 	watchOverflows prometheus.Counter
@@ -66,12 +70,13 @@ func newMetrics(ix *kubeindex.Index) *metrics {
 			return 0
 		}),
 	}
+	m.byResult = make(map[clusterdnsv1.Result]prometheus.Counter, len(clusterdnsv1.Result_value))
 	for _, v := range clusterdnsv1.Result_value {
 		if r := clusterdnsv1.Result(v); r != clusterdnsv1.Result_RESULT_UNSPECIFIED {
-			m.lookups.WithLabelValues(resultLabel(r))
+			m.byResult[r] = m.lookups.WithLabelValues(resultLabel(r))
 		}
 	}
-	m.lookups.WithLabelValues(resultInvalid)
+	m.invalid = m.lookups.WithLabelValues(resultInvalid)
 	return m
 }
 
@@ -88,7 +93,11 @@ func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
 }
 
 func (m *metrics) observe(resp *clusterdnsv1.LookupResponse, d time.Duration) {
-	m.lookups.WithLabelValues(resultLabel(resp.GetResult())).Inc()
+	if c, ok := m.byResult[resp.GetResult()]; ok {
+		c.Inc()
+	} else {
+		m.lookups.WithLabelValues(resultLabel(resp.GetResult())).Inc()
+	}
 	m.lookupDuration.Observe(d.Seconds())
 	if resp.GetAutopathNamespace() != "" {
 		m.autopath.Inc()

@@ -110,7 +110,7 @@ func (s *Server) Shutdown() {
 func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
 	start := time.Now()
 	if err := validateRequest(req); err != nil {
-		s.metrics.lookups.WithLabelValues(resultInvalid).Inc()
+		s.metrics.invalid.Inc()
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	resp := s.schema.Answer(s.ix, req)
@@ -175,7 +175,7 @@ func (s *Server) answerStream(req *clusterdnsv1.LookupStreamRequest) *clusterdns
 	start := time.Now()
 	q := req.GetRequest()
 	if err := validateRequest(q); err != nil {
-		s.metrics.lookups.WithLabelValues(resultInvalid).Inc()
+		s.metrics.invalid.Inc()
 		return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), InvalidArgument: err.Error()}
 	}
 	resp := s.schema.Answer(s.ix, q)
