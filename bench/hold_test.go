@@ -15,8 +15,10 @@ import (
 const holdEnv = "CLUSTERDNS_BENCH_HOLD"
 
 // TestHoldCluster starts etcd and kube-apiserver, populates them at full
-// scale, writes the admin kubeconfig path to bench-hold.kubeconfig in the
-// test's working directory's parent temp (printed in the log) and waits.
+// scale, links the admin kubeconfig as $TMPDIR/bench-hold.kubeconfig
+// (printed in the log) and waits:
+//
+//	CLUSTERDNS_BENCH_HOLD=60m go test -run TestHoldCluster -timeout 90m -v ./bench/
 func TestHoldCluster(t *testing.T) {
 	hold, err := time.ParseDuration(os.Getenv(holdEnv))
 	if err != nil {
