@@ -109,13 +109,25 @@ func (b *udpBatch) read() (int, error) {
 		h.Flags = 0
 		b.in[i].len = 0
 	}
+	n, err := mmsg(b.rc.Read, unix.SYS_RECVMMSG, unsafe.Pointer(&b.in[0]), len(b.in))
+	if err != nil {
+		return 0, fmt.Errorf("dnsserver: udp read: %w", err)
+	}
+	return n, nil
+}
+
+// mmsg runs recvmmsg or sendmmsg (trap) over vlen headers at hdrs through
+// wait (a RawConn's Read or Write, which parks the goroutine in the
+// poller while the socket would block) and returns how many datagrams
+// moved.
+func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, hdrs unsafe.Pointer, vlen int) (int, error) {
 	var (
 		n     int
 		errno syscall.Errno
 	)
-	err := b.rc.Read(func(fd uintptr) bool {
+	err := wait(func(fd uintptr) bool {
 		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
+			r, _, e := unix.Syscall6(trap, fd, uintptr(hdrs), uintptr(vlen), 0, 0, 0)
 			switch e {
 			case 0:
 				n = int(r)
@@ -131,10 +143,10 @@ func (b *udpBatch) read() (int, error) {
 		}
 	})
 	if err != nil {
-		return 0, fmt.Errorf("dnsserver: udp read: %w", err)
+		return 0, err
 	}
 	if errno != 0 {
-		return 0, fmt.Errorf("dnsserver: udp read: %w", errno)
+		return 0, errno
 	}
 	return n, nil
 }
@@ -282,32 +294,9 @@ func (b *udpBatch) flush() error {
 }
 
 func (b *udpBatch) write(hs []mmsghdr) (int, error) {
-	var (
-		n     int
-		errno syscall.Errno
-	)
-	err := b.rc.Write(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), 0, 0, 0)
-			switch e {
-			case 0:
-				n = int(r)
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
+	n, err := mmsg(b.rc.Write, unix.SYS_SENDMMSG, unsafe.Pointer(&hs[0]), len(hs))
 	if err != nil {
 		return 0, fmt.Errorf("dnsserver: udp write: %w", err)
-	}
-	if errno != 0 {
-		return 0, fmt.Errorf("dnsserver: udp write: %w", errno)
 	}
 	return n, nil
 }
