@@ -425,6 +425,7 @@ func TestBenchmarkSuite(t *testing.T) {
 		"CoreDNS kubeadm runs kubeadm's Corefile (errors, health, ready, kubernetes with pods insecure / fallthrough / ttl 30, prometheus, forward with max_concurrent 1000, cache 30 with the cluster zone disabled, loop, reload, loadbalance); CoreDNS cache 30 is the same with `cache 30` caching the cluster zone too, as NodeLocal DNSCache does.",
 		"The external workload's upstream is a second NSD on the load generator's CPU.",
 		"The machine is shared: other jobs running at the same time lower every figure; the ratios within one run are what counts.",
+		"Rate-limited runs (-Q) cost every server more CPU per query than saturated ones: with queries arriving one at a time, each reply wakes dnsperf on the other CPU, and the kernel charges that wake-up (an inter-processor interrupt, a VM exit on this machine kind) to the sender; each process also sleeps and wakes once or more per query. So at half of its peak rate a server is far busier than half.",
 	)
 	report.Duration = time.Since(report.Started)
 
@@ -525,6 +526,16 @@ func checkAnswers(ctx context.Context, addr string, qs []Query, answers Answers,
 	return bad
 }
 
+// systemName is the table name of a system ID.
+func systemName(systems []System, id string) string {
+	for _, s := range systems {
+		if s.ID == id {
+			return s.Name
+		}
+	}
+	return id
+}
+
 // targets judges the run against the targets of issue #6.
 func targets(r *Report, forwards bool) []Target {
 	var ts []Target
@@ -541,7 +552,20 @@ func targets(r *Report, forwards bool) []Target {
 		ts = append(ts, Target{"Zipf QPS >= 2x CoreDNS with cache 30", fmt.Sprintf("%.0f vs %.0f QPS = %.3fx", z, c, z/c), judge(z >= 2*c)})
 	}
 	if c := r.cell("miss-half", sysClusterDNS); c != nil && c.Result != nil {
-		ts = append(ts, Target{"miss path p99 < 1 ms at half of peak QPS", fmt.Sprintf("p99 %.3f ms at %d QPS (-Q)", ms(c.Result.P99), c.MaxQPS), judge(c.Result.P99 < time.Millisecond)})
+		// The peers' p99 at half of their own peak, in the same run: the
+		// load generator's wake-ups land on the server's CPU when queries
+		// come one at a time (see the notes), which no server escapes.
+		var peers []string
+		for _, sys := range []string{sysCoreDNS, sysCoreDNSCache, sysNSD} {
+			if pc := r.cell("miss-half", sys); pc != nil && pc.Result != nil {
+				peers = append(peers, fmt.Sprintf("%s %.3f ms", systemName(r.Systems, sys), ms(pc.Result.P99)))
+			}
+		}
+		measured := fmt.Sprintf("p99 %.3f ms at %d QPS (-Q)", ms(c.Result.P99), c.MaxQPS)
+		if len(peers) > 0 {
+			measured += "; peers at half of their peak: " + strings.Join(peers, ", ")
+		}
+		ts = append(ts, Target{"miss path p99 < 1 ms at half of peak QPS", measured, judge(c.Result.P99 < time.Millisecond)})
 	}
 	for name, p := range r.Propagation {
 		if strings.HasPrefix(name, "clusterdns") {
