@@ -41,7 +41,7 @@ done
 # as clusterdns is for deploy/Dockerfile and test/stack: memory figures
 # include the mapped binary.
 if ! { [ -x "$bin/coredns" ] && "$bin/coredns" -version 2>/dev/null | grep -q "CoreDNS-${coredns_version#v}" &&
-	go version -m "$bin/coredns" | grep -q -- '-ldflags="-s -w"'; }; then
+	go version -m "$bin/coredns" | grep -q -- '-trimpath=true'; }; then # (-trimpath drops -ldflags from the build info)
 	echo "bench/setup.sh: building CoreDNS $coredns_version into $bin (a few minutes on a cold build cache)"
 	mkdir -p "$bin"
 	CGO_ENABLED=0 GOBIN="$bin" go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$coredns_version"
