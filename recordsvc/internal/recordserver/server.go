@@ -108,10 +108,20 @@ func (s *Server) Shutdown() {
 
 // Lookup answers one DNS question.
 func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
+	resp, err := s.answer(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return resp, nil
+}
+
+// answer answers one question for Lookup and LookupStream, counting it; an
+// invalid question gets the reason instead.
+func (s *Server) answer(req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
 	start := time.Now()
 	if err := validateRequest(req); err != nil {
 		s.metrics.invalid.Inc()
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	resp := s.schema.Answer(s.ix, req)
 	resp.ServerId = s.id
@@ -172,15 +182,10 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 
 // answerStream answers one question of a LookupStream.
 func (s *Server) answerStream(req *clusterdnsv1.LookupStreamRequest) *clusterdnsv1.LookupStreamResponse {
-	start := time.Now()
-	q := req.GetRequest()
-	if err := validateRequest(q); err != nil {
-		s.metrics.invalid.Inc()
+	resp, err := s.answer(req.GetRequest())
+	if err != nil {
 		return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), InvalidArgument: err.Error()}
 	}
-	resp := s.schema.Answer(s.ix, q)
-	resp.ServerId = s.id
-	s.metrics.observe(resp, time.Since(start))
 	return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), Response: resp}
 }
 

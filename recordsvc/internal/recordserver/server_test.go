@@ -415,6 +415,13 @@ func TestShutdownEndsWatch(t *testing.T) {
 	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("after Shutdown: %v, want Unavailable", err)
 	}
+	requireGracefulStop(t, ts)
+}
+
+// requireGracefulStop fails the test when the gRPC server's GracefulStop
+// does not complete: a stream still open holds it.
+func requireGracefulStop(t *testing.T, ts *testServer) {
+	t.Helper()
 	stopped := make(chan struct{})
 	go func() { ts.gs.GracefulStop(); close(stopped) }()
 	select {

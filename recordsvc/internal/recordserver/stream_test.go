@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -110,11 +109,5 @@ func TestShutdownEndsLookupStream(t *testing.T) {
 	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("after Shutdown: %v, want Unavailable", err)
 	}
-	stopped := make(chan struct{})
-	go func() { ts.gs.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("GracefulStop did not complete")
-	}
+	requireGracefulStop(t, ts)
 }
