@@ -7,6 +7,7 @@ BUF_VERSION := v1.75.0
 BUF        := $(BIN)/buf
 KUBE_APISERVER := $(BIN)/kube-apiserver
 KUBECTL    := $(BIN)/kubectl
+KUBE_NODE_BINS := $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
 GO_PKGS    := ./frontend/... ./recordsvc/... ./proto/...
 RUN_RECORDSVC_LISTEN ?= 127.0.0.1:9090
 RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
@@ -49,10 +50,12 @@ test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (e
 $(BUF):
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 
-# The API server and kubectl come from k8s.io/kubernetes, built in a module of
-# their own (test/kubeapiserver) so the main module never depends on it.
-$(KUBE_APISERVER) $(KUBECTL) &: test/kubeapiserver/go.mod test/kubeapiserver/go.sum $(wildcard test/kubeapiserver/cmd/*/main.go)
-	cd test/kubeapiserver && go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ ./cmd/kube-apiserver ./cmd/kubectl
+# The API server, kubectl and the node's components come from k8s.io/kubernetes,
+# built in a module of their own (test/kubeapiserver) so the main module never
+# depends on it.
+$(KUBE_APISERVER) $(KUBECTL) $(KUBE_NODE_BINS) &: test/kubeapiserver/go.mod test/kubeapiserver/go.sum $(wildcard test/kubeapiserver/cmd/*/main.go)
+	cd test/kubeapiserver && go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ ./cmd/kube-apiserver ./cmd/kubectl \
+	  ./cmd/kubelet ./cmd/kube-proxy ./cmd/kube-controller-manager ./cmd/kube-scheduler
 
 .PHONY: test
 test: test-deps check-generate lint ## install what is missing, then run every test (unit, fuzz corpus, integration)
