@@ -57,6 +57,12 @@ $(KUBE_APISERVER) $(KUBECTL) $(KUBE_NODE_BINS) &: test/kubeapiserver/go.mod test
 	cd test/kubeapiserver && go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ ./cmd/kube-apiserver ./cmd/kubectl \
 	  ./cmd/kubelet ./cmd/kube-proxy ./cmd/kube-controller-manager ./cmd/kube-scheduler
 
+# Kubernetes' e2e suite with its sig-network specs, for the DNS conformance
+# specs run against the node (test/nodee2e).
+$(BIN)/e2e.test: test/kubeapiserver/go.mod test/kubeapiserver/go.sum test/kubeapiserver/e2e/e2e_test.go
+	cd test/kubeapiserver && go test -c -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/e2e.test ./e2e
+test-deps: $(BIN)/e2e.test
+
 .PHONY: test
 test: test-deps check-generate lint ## install what is missing, then run every test (unit, fuzz corpus, integration)
 	go test -count=1 -race $(GO_PKGS)
