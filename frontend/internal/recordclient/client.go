@@ -13,8 +13,8 @@
 // default pick_first policy the client connects to one replica at a time,
 // taken from the address list in shuffled order so that frontends spread over
 // the replicas, and Lookup and Watch share that one connection: the
-// revisions of answers and invalidations come from the same server
-// (DESIGN.md section 4). When the replica becomes unreachable (a closed
+// revisions of answers and invalidations come from the same server, so
+// the cache can tell an answer older than an invalidation. When the replica becomes unreachable (a closed
 // connection, or keepalive pings left unanswered behind a silent network)
 // gRPC connects to the next address; the Watch stream reopens there and its
 // first message, a resync from another server_id, tells the cache to stop
@@ -57,7 +57,7 @@ type Config struct {
 	ClientName string
 	// Balancer is the gRPC load-balancing policy. Default "pick_first": Lookup
 	// and Watch share one connection, hence one replica, so the revisions of
-	// answers and invalidations are comparable (DESIGN.md section 4); on
+	// answers and invalidations are comparable; on
 	// failure gRPC moves to the next address. "round_robin" spreads Lookups
 	// over replicas; the cache then keeps their answers for their record TTL
 	// only, since their revisions are not comparable with the Watch stream's.

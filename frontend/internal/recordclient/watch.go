@@ -87,15 +87,21 @@ func (c *Client) watchOnce(ctx context.Context, h WatchHandler) (delivered bool,
 		}
 		c.markUp()
 		if !delivered || msg.GetResync() {
-			h.Resync(msg.GetServerId(), msg.GetRevision())
+			// The client's state is set before the handler hears of the
+			// resync, so whoever observes the resync also sees the stream
+			// as connected and following this server.
 			id := msg.GetServerId()
 			c.serverID.Store(&id)
-			c.cfg.Metrics.resync(id)
-			if !delivered {
+			first := !delivered
+			if first {
 				delivered = true
 				c.watchUp.Store(true)
+			}
+			h.Resync(id, msg.GetRevision())
+			c.cfg.Metrics.resync(id)
+			if first {
 				c.cfg.Logger.Info("record service watch stream open",
-					"target", c.cfg.Target, "server_id", msg.GetServerId(), "revision", msg.GetRevision())
+					"target", c.cfg.Target, "server_id", id, "revision", msg.GetRevision())
 			}
 			continue
 		}
