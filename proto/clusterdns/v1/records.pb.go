@@ -255,8 +255,15 @@ type LookupResponse struct {
 	// holding client_ip change. Empty for every other answer, which holds for
 	// any client.
 	AutopathNamespace string `protobuf:"bytes,9,opt,name=autopath_namespace,json=autopathNamespace,proto3" json:"autopath_namespace,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Set when the answer section was cut to fit one DNS message of 65,535
+	// bytes (uncompressed size of the records as a DNS server packs them,
+	// header and question included): the records sent are the first ones of
+	// the full answer. A DNS server relays them with the TC bit set, so a
+	// client that needs the whole RRset knows it does not have it. result,
+	// keys, ttl and the other sections are those of the full answer.
+	Truncated     bool `protobuf:"varint,10,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupResponse) Reset() {
@@ -350,6 +357,13 @@ func (x *LookupResponse) GetAutopathNamespace() string {
 		return x.AutopathNamespace
 	}
 	return ""
+}
+
+func (x *LookupResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 // LookupStreamRequest is one question on a LookupStream.
@@ -1129,11 +1143,29 @@ func (x *NSRecord) GetTarget() string {
 	return ""
 }
 
-// WatchRequest opens a stream of invalidations.
+// WatchRequest opens a stream of invalidations, optionally resuming an
+// earlier one so that the watcher keeps what it cached (see Watch and
+// WatchResponse.resumed).
+//
+// A watcher that wants to resume sends the resume point of the stream it
+// followed: the revision, server_id and state_digest of the last message
+// carrying a state_digest that it applied. A revision whose keys span several
+// messages counts only once its last message (the one with state_digest) has
+// been applied. Leave all three unset to start afresh (a resync).
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name of the watching client, for the server's logs and metrics.
-	ClientName    string `protobuf:"bytes,1,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	ClientName string `protobuf:"bytes,1,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	// Revision of the resume point; used only when resume_server_id is this
+	// server's id.
+	ResumeRevision uint64 `protobuf:"varint,2,opt,name=resume_revision,json=resumeRevision,proto3" json:"resume_revision,omitempty"`
+	// server_id of the stream the resume point comes from.
+	ResumeServerId string `protobuf:"bytes,3,opt,name=resume_server_id,json=resumeServerId,proto3" json:"resume_server_id,omitempty"`
+	// state_digest of the resume point. A server whose state had this digest
+	// (now, or recently enough to still know the changes since) resumes from
+	// it even when resume_server_id is another server: two servers holding
+	// the same cluster objects have the same digest.
+	ResumeDigest  []byte `protobuf:"bytes,4,opt,name=resume_digest,json=resumeDigest,proto3" json:"resume_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1175,6 +1207,27 @@ func (x *WatchRequest) GetClientName() string {
 	return ""
 }
 
+func (x *WatchRequest) GetResumeRevision() uint64 {
+	if x != nil {
+		return x.ResumeRevision
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetResumeServerId() string {
+	if x != nil {
+		return x.ResumeServerId
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetResumeDigest() []byte {
+	if x != nil {
+		return x.ResumeDigest
+	}
+	return nil
+}
+
 // WatchResponse is one message of the invalidation stream.
 type WatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1194,8 +1247,38 @@ type WatchResponse struct {
 	// endpoints.kubernetes.io/last-change-trigger-time when present, else the
 	// time the server observed the change. A watcher measures the DNS
 	// programming latency as the time it applies the message minus this. Unset
-	// on resync markers.
-	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	// on resync markers and resumed catch-ups.
+	ChangeTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	// Order-independent digest (16 bytes) of the server's DNS-visible state
+	// once this message is applied: the same in every server that holds the
+	// same cluster objects, whatever order it learnt them in. Set on the first
+	// message of a stream and on the last message of each revision (a revision
+	// with more keys than fit one message is split over several messages of
+	// that revision; only the last carries the digest). Send it back as
+	// WatchRequest.resume_digest to resume.
+	StateDigest []byte `protobuf:"bytes,6,opt,name=state_digest,json=stateDigest,proto3" json:"state_digest,omitempty"`
+	// Set on the first message of a stream when the server resumed from the
+	// request's resume point instead of starting afresh (resync is then
+	// false). The catch-up is that message plus, when its keys do not fit one
+	// message, the following messages of the same revision up to the one
+	// carrying state_digest: together their keys are every key changed
+	// between the resume point and revision, the server's revision when the
+	// stream opened. The watcher drops the cached answers that depend on one
+	// of those keys and keeps the rest, which were valid at the resume point.
+	//
+	// When server_id equals resume_server_id, revisions continue those of the
+	// earlier stream and the kept answers keep their revisions. When it
+	// differs (a resume by digest, typically another replica after a rolling
+	// update) the kept answers' revisions are of another process and not
+	// comparable: the watcher treats each kept answer as computed before every
+	// revision of server_id (for example it relabels them revision 0 of
+	// server_id), so that any later message naming one of its keys drops it.
+	//
+	// A request that asked to resume and gets a first message with resync
+	// set and resumed unset could not be resumed (unknown server, resume point
+	// too old, digest not known): the watcher must discard what it cached, as
+	// for any resync.
+	Resumed       bool `protobuf:"varint,7,opt,name=resumed,proto3" json:"resumed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1265,6 +1348,20 @@ func (x *WatchResponse) GetChangeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WatchResponse) GetStateDigest() []byte {
+	if x != nil {
+		return x.StateDigest
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
 var File_clusterdns_v1_records_proto protoreflect.FileDescriptor
 
 const file_clusterdns_v1_records_proto_rawDesc = "" +
@@ -1274,7 +1371,7 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05qtype\x18\x02 \x01(\rR\x05qtype\x12\x1b\n" +
 	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x126\n" +
-	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\x80\x03\n" +
+	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\x9e\x03\n" +
 	"\x0eLookupResponse\x12-\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x15.clusterdns.v1.ResultR\x06result\x125\n" +
 	"\x06answer\x18\x02 \x03(\v2\x1d.clusterdns.v1.ResourceRecordR\x06answer\x12;\n" +
@@ -1286,7 +1383,9 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x04keys\x18\x06 \x03(\tR\x04keys\x12\x10\n" +
 	"\x03ttl\x18\a \x01(\rR\x03ttl\x12\x1b\n" +
 	"\tserver_id\x18\b \x01(\tR\bserverId\x12-\n" +
-	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\"]\n" +
+	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\x12\x1c\n" +
+	"\ttruncated\x18\n" +
+	" \x01(\bR\ttruncated\"]\n" +
 	"\x13LookupStreamRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\"\x8c\x01\n" +
@@ -1332,17 +1431,22 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x06expire\x18\x06 \x01(\rR\x06expire\x12\x18\n" +
 	"\aminimum\x18\a \x01(\rR\aminimum\"\"\n" +
 	"\bNSRecord\x12\x16\n" +
-	"\x06target\x18\x01 \x01(\tR\x06target\"/\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\"\xa7\x01\n" +
 	"\fWatchRequest\x12\x1f\n" +
 	"\vclient_name\x18\x01 \x01(\tR\n" +
-	"clientName\"\xb1\x01\n" +
+	"clientName\x12'\n" +
+	"\x0fresume_revision\x18\x02 \x01(\x04R\x0eresumeRevision\x12(\n" +
+	"\x10resume_server_id\x18\x03 \x01(\tR\x0eresumeServerId\x12#\n" +
+	"\rresume_digest\x18\x04 \x01(\fR\fresumeDigest\"\xee\x01\n" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x12\n" +
 	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x16\n" +
 	"\x06resync\x18\x03 \x01(\bR\x06resync\x12\x1b\n" +
 	"\tserver_id\x18\x04 \x01(\tR\bserverId\x12;\n" +
 	"\vchange_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*L\n" +
+	"changeTime\x12!\n" +
+	"\fstate_digest\x18\x06 \x01(\fR\vstateDigest\x12\x18\n" +
+	"\aresumed\x18\a \x01(\bR\aresumed*L\n" +
 	"\tTransport\x12\x19\n" +
 	"\x15TRANSPORT_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rTRANSPORT_UDP\x10\x01\x12\x11\n" +

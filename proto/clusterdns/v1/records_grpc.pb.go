@@ -44,7 +44,11 @@ type RecordServiceClient interface {
 	LookupStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[LookupStreamRequest, LookupStreamResponse], error)
 	// Watch streams invalidations: every DNS-visible change in the cluster is
 	// announced as a revision and the invalidation keys it touched. The first
-	// message of every stream is a resync marker.
+	// message of every stream is a resync marker, or, when the request names a
+	// resume point the server still knows, the resumed catch-up (see
+	// WatchResponse.resumed). When the server shuts down or the watcher falls
+	// behind, the stream ends with UNAVAILABLE; the watcher then resumes,
+	// here or at another replica.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
@@ -118,7 +122,11 @@ type RecordServiceServer interface {
 	LookupStream(grpc.BidiStreamingServer[LookupStreamRequest, LookupStreamResponse]) error
 	// Watch streams invalidations: every DNS-visible change in the cluster is
 	// announced as a revision and the invalidation keys it touched. The first
-	// message of every stream is a resync marker.
+	// message of every stream is a resync marker, or, when the request names a
+	// resume point the server still knows, the resumed catch-up (see
+	// WatchResponse.resumed). When the server shuts down or the watcher falls
+	// behind, the stream ends with UNAVAILABLE; the watcher then resumes,
+	// here or at another replica.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedRecordServiceServer()
 }
