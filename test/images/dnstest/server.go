@@ -21,7 +21,7 @@ import (
 type Server struct {
 	Addr    netip.AddrPort
 	records map[string]netip.Addr // lower-case FQDN -> A
-	fail    map[string]bool        // lower-case FQDN -> SERVFAIL
+	fail    map[string]bool       // lower-case FQDN -> SERVFAIL
 	servers []*dns.Server
 	wg      sync.WaitGroup
 }
