@@ -24,7 +24,7 @@ const startTimeout = 3 * time.Minute
 // binaries are the executables of the node.
 type binaries struct {
 	etcd, kubeAPIServer, kubeControllerManager, kubeScheduler, kubelet, kubeProxy, kubectl string
-	containerd, ctr                                                                          string
+	containerd, ctr                                                                        string
 }
 
 // findBinaries locates the Kubernetes binaries in binDir (default: bin/ at the
