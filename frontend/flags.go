@@ -83,6 +83,10 @@ type Config struct {
 	// MaxConcurrentUpstream bounds the upstream queries in flight; beyond it
 	// queries get REFUSED (--max-concurrent-upstream, default 1000).
 	MaxConcurrentUpstream int
+	// MaxConcurrentMisses bounds the record-service lookups and upstream
+	// queries in flight; beyond it queries are answered stale or REFUSED
+	// (--max-concurrent-misses, default 1000).
+	MaxConcurrentMisses int
 	// UpstreamPolicy orders the upstreams tried: random, round_robin or
 	// sequential (--upstream-policy, default random).
 	UpstreamPolicy string
@@ -175,6 +179,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.Var(listFlag{&stubs}, "stub-domain", "zone served by its own upstreams, ZONE=HOST:PORT[,HOST:PORT] (repeatable)")
 	fs.StringVar(&cfg.StubDomainsFile, "stub-domains-file", "", "file of stub domains, one ZONE=HOST:PORT[,HOST:PORT] per line, reloaded when it changes")
 	fs.IntVar(&cfg.MaxConcurrentUpstream, "max-concurrent-upstream", forward.DefaultMaxConcurrent, "upstream queries in flight at most; beyond it queries get REFUSED")
+	fs.IntVar(&cfg.MaxConcurrentMisses, "max-concurrent-misses", 1000, "record service lookups and upstream queries in flight at most (identical cluster questions share one); beyond it queries are answered stale or REFUSED")
 	fs.StringVar(&cfg.UpstreamPolicy, "upstream-policy", forward.DefaultPolicy, "order in which upstreams are tried: random, round_robin or sequential")
 	fs.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", forward.DefaultTimeout, "deadline of one attempt against one upstream")
 	fs.DurationVar(&cfg.CacheMaxTTL, "cache-max-ttl", time.Hour, "longest time a positive upstream answer is cached")
@@ -291,6 +296,9 @@ func checkForwarding(cfg *Config, stubs []string) error {
 	}
 	if cfg.MaxConcurrentUpstream <= 0 {
 		return fmt.Errorf("--max-concurrent-upstream %d: must be positive", cfg.MaxConcurrentUpstream)
+	}
+	if cfg.MaxConcurrentMisses <= 0 {
+		return fmt.Errorf("--max-concurrent-misses %d: must be positive", cfg.MaxConcurrentMisses)
 	}
 	switch cfg.UpstreamPolicy {
 	case forward.PolicyRandom, forward.PolicyRoundRobin, forward.PolicySequential:

@@ -144,6 +144,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxTCPQueries:     cfg.MaxTCPQueries,
 		UDPSockets:        cfg.UDPSockets,
 	}
+	dnsCfg.MaxConcurrentMisses = cfg.MaxConcurrentMisses
 	loops := make(chan string, 1)
 	if fwd != nil {
 		dnsCfg.Forwarder = fwd

@@ -26,6 +26,7 @@ func TestParseFlags(t *testing.T) {
 		LogFormat:             "text",
 		ResolvConf:            "/etc/resolv.conf",
 		MaxConcurrentUpstream: 1000,
+		MaxConcurrentMisses:   1000,
 		UpstreamPolicy:        "random",
 		UpstreamTimeout:       2 * time.Second,
 		CacheMaxTTL:           time.Hour,
@@ -58,6 +59,7 @@ func TestParseFlags(t *testing.T) {
 			"--resolv-conf", "/tmp/resolv.conf",
 			"--stub-domain", "Corp.Example=10.0.0.53:53,10.0.0.54", "--stub-domain", "lab.=192.0.2.1:5300",
 			"--stub-domains-file", "/etc/stubs", "--max-concurrent-upstream", "50",
+			"--max-concurrent-misses", "64",
 			"--upstream-policy", "round_robin", "--upstream-timeout", "1s",
 			"--cache-max-ttl", "10m", "--cache-min-ttl", "5s", "--cache-max-negative-ttl", "1m",
 			"--edns-buffer-size", "1400", "--max-udp-size", "1400",
@@ -74,7 +76,7 @@ func TestParseFlags(t *testing.T) {
 				"corp.example.": {"10.0.0.53:53", "10.0.0.54:53"},
 				"lab.":          {"192.0.2.1:5300"},
 			},
-			StubDomainsFile: "/etc/stubs", MaxConcurrentUpstream: 50,
+			StubDomainsFile: "/etc/stubs", MaxConcurrentUpstream: 50, MaxConcurrentMisses: 64,
 			UpstreamPolicy: "round_robin", UpstreamTimeout: time.Second,
 			CacheMaxTTL: 10 * time.Minute, CacheMinTTL: 5 * time.Second, CacheMaxNegativeTTL: time.Minute,
 			EDNSBufferSize: 1400, MaxUDPSize: 1400,
@@ -120,6 +122,7 @@ func TestParseFlags(t *testing.T) {
 		{"stub domain bad upstream", []string{"--stub-domain", "corp.example=ns.corp:53"}, Config{}, "--stub-domain"},
 		{"stub domain twice", []string{"--stub-domain", "a.example=10.0.0.1", "--stub-domain", "A.example.=10.0.0.2"}, Config{}, "--stub-domain"},
 		{"max concurrent upstream zero", []string{"--max-concurrent-upstream", "0"}, Config{}, "--max-concurrent-upstream"},
+		{"max concurrent misses zero", []string{"--max-concurrent-misses", "0"}, Config{}, "--max-concurrent-misses"},
 		{"upstream policy bad", []string{"--upstream-policy", "fastest"}, Config{}, "--upstream-policy"},
 		{"upstream timeout zero", []string{"--upstream-timeout", "0s"}, Config{}, "--upstream-timeout"},
 		{"cache max ttl zero", []string{"--cache-max-ttl", "0s"}, Config{}, "--cache-max-ttl"},
@@ -163,7 +166,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, name := range []string{"listen", "recordsvc", "cluster-domain", "cache-size", "cluster-cache-ttl", "metrics-listen",
 		"log-level", "lookup-timeout", "log-format", "query-log", "upstream", "resolv-conf", "stub-domain", "stub-domains-file",
-		"max-concurrent-upstream", "upstream-policy", "upstream-timeout", "cache-max-ttl", "cache-min-ttl",
+		"max-concurrent-upstream", "max-concurrent-misses", "upstream-policy", "upstream-timeout", "cache-max-ttl", "cache-min-ttl",
 		"cache-max-negative-ttl", "edns-buffer-size", "max-udp-size", "tcp-idle-timeout", "max-tcp-connections",
 		"max-tcp-queries", "lameduck", "serve-stale", "stale-ttl"} {
 		if !strings.Contains(out.String(), "-"+name) {

@@ -28,7 +28,9 @@
 // answer carries that lifetime as its TTL, so that a hit shows the same,
 // decremented, TTL on every record (Lifetime tells the caller the value for
 // the answer it sends on a miss). A record TTL of 0 still means "do not
-// cache". Truncated answers are never stored. Upstream answers live under
+// cache". Truncated upstream answers are never stored (the TCP retry gets
+// the whole answer); a record-service answer cut to fit a DNS message is,
+// with its Truncated mark, since asking again gives the same cut. Upstream answers live under
 // keys of their own (NewForwardKey): a name the record service may answer
 // one day (a reverse name that falls through to the upstreams) never hits
 // an upstream answer before the record service has been asked.
@@ -61,6 +63,10 @@
 // stored after its invalidation never enters the cache. Callers take a Fill
 // token with Begin before asking the record service and pass it to Set; a
 // Resync or a broken stream in between makes Set refuse the answer.
+//
+// A NOT_AUTHORITATIVE verdict of the record service (the upstreams answer
+// the name) is a cluster entry without records, marked NotAuthoritative,
+// that lives for its TTL field and is kept exact like any cluster entry.
 //
 // # Serve-stale
 //
@@ -215,6 +221,10 @@ func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 // forward reports whether k was built by NewForwardKey.
 func (k Key) forward() bool { return k.id != "" && k.id[len(k.id)-1]&keyForward != 0 }
 
+// ID is the key's identity: equal for equal keys, whatever the letter
+// case of the name.
+func (k Key) ID() string { return k.id }
+
 // Name is the query name as asked, fully qualified.
 func (k Key) Name() string { return k.name }
 
@@ -231,8 +241,13 @@ type Response struct {
 	TTL uint32
 	// AuthenticatedData is the AD bit of an upstream answer.
 	AuthenticatedData bool
-	// Truncated marks a reply with TC set: Set never stores it.
+	// Truncated marks a reply with TC set: Set stores it only for an
+	// answer of the record service (Cluster), whose answer section was cut
+	// to fit a DNS message.
 	Truncated bool
+	// NotAuthoritative marks the record service's verdict that the name is
+	// for the upstreams to answer (Cluster, no records); it lives for TTL.
+	NotAuthoritative bool
 
 	// Cluster marks an answer of the record service; the fields below
 	// describe it.
@@ -329,6 +344,8 @@ type entry struct {
 	name      string
 	rcode     int
 	ad        bool
+	tc        bool
+	notAuth   bool
 	answer    []dns.RR
 	ns        []dns.RR
 	extra     []dns.RR
@@ -488,9 +505,16 @@ func (c *Cache) Begin() Fill {
 // capped by r.TTL; for an upstream answer that value clamped between
 // Config.MinTTL and Config.MaxTTL (Config.MaxNegativeTTL when negative). 0
 // means r is not cacheable: an rcode other than NOERROR and NXDOMAIN, a
-// truncated reply, a record TTL of 0, or a negative answer without SOA.
+// truncated upstream reply, a record TTL of 0, or a negative answer without
+// SOA. A NOT_AUTHORITATIVE verdict lives for r.TTL.
 func (c *Cache) Lifetime(r Response) uint32 {
-	if (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) || r.Truncated {
+	if r.NotAuthoritative {
+		if !r.Cluster {
+			return 0
+		}
+		return r.TTL
+	}
+	if (r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError) || (r.Truncated && !r.Cluster) {
 		return 0
 	}
 	ttl := MinTTL(r.Rcode, r.Answer, r.Ns, r.Extra)
@@ -525,6 +549,8 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		name:     k.name,
 		rcode:    r.Rcode,
 		ad:       r.AuthenticatedData,
+		tc:       r.Truncated,
+		notAuth:  r.NotAuthoritative,
 		answer:   copyRRs(r.Answer),
 		ns:       copyRRs(r.Ns),
 		extra:    copyRRs(r.Extra),
@@ -817,6 +843,8 @@ func (e *entry) response(name string, age uint32) Response {
 	return Response{
 		Rcode:             e.rcode,
 		AuthenticatedData: e.ad,
+		Truncated:         e.tc,
+		NotAuthoritative:  e.notAuth,
 		Answer:            e.copyFor(e.answer, name, age),
 		Ns:                e.copyFor(e.ns, name, age),
 		Extra:             e.copyFor(e.extra, name, age),

@@ -52,6 +52,14 @@ func (h Hit) Served() { h.c.hits.Add(1) }
 // stored with (0 for an exact entry).
 func (h Hit) Age() uint32 { return h.age }
 
+// NotAuthoritative reports whether the entry is the record service's
+// verdict that the upstreams answer the name.
+func (h Hit) NotAuthoritative() bool { return h.e.notAuth }
+
+// Truncated reports whether the entry's answer was cut to fit a DNS
+// message (the reply carries TC).
+func (h Hit) Truncated() bool { return h.e.tc }
+
 // Rcode is the response code of the entry.
 func (h Hit) Rcode() int { return h.e.rcode }
 

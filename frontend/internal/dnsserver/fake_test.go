@@ -219,7 +219,7 @@ func zone(f *fakeRecords) {
 			Answer: []*clusterdnsv1.ResourceRecord{{Name: name, Ttl: 30}}}
 	})
 	f.set("5.0.96.10.in-addr.arpa.", dns.TypePTR, ptrAnswer("web.default.svc.cluster.local."))
-	f.set("9.9.9.9.in-addr.arpa.", dns.TypePTR, result(clusterdnsv1.Result_RESULT_NOT_AUTHORITATIVE))
+	f.set("9.9.9.9.in-addr.arpa.", dns.TypePTR, result(clusterdnsv1.Result_RESULT_NOT_AUTHORITATIVE, "addr/9.9.9.9"))
 	many := make([]string, 300)
 	for i := range many {
 		many[i] = fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)

@@ -162,6 +162,12 @@ type Config struct {
 	// are answered in order) before the server closes it; -1 is unlimited.
 	// Default 128.
 	MaxTCPQueries int
+	// MaxConcurrentMisses bounds the record-service lookups and upstream
+	// queries in flight (identical cluster questions share one); the UDP
+	// read loop runs at most twice as many queries off its hot path at
+	// once. A query beyond either bound is shed (admission.go). Default
+	// 1000.
+	MaxConcurrentMisses int
 }
 
 func (c Config) withDefaults() Config {
@@ -197,6 +203,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTCPQueries == 0 || c.MaxTCPQueries < -1 {
 		c.MaxTCPQueries = 128
+	}
+	if c.MaxConcurrentMisses <= 0 {
+		c.MaxConcurrentMisses = 1000
 	}
 	return c
 }
@@ -243,6 +252,10 @@ type Handler struct {
 	rotation  atomic.Uint32
 	// scratch holds *hitScratch buffers for the hot path.
 	scratch sync.Pool
+	// misses and dispatch are the admission gates (admission.go).
+	misses, dispatch *gate
+	// flights shares identical cluster lookups in flight (flight.go).
+	flights flights
 }
 
 // NewHandler creates a handler. ctx carries values to the record service
@@ -266,6 +279,8 @@ func NewHandler(ctx context.Context, cfg Config) (*Handler, error) {
 		queryLog:  cfg.QueryLog,
 		bufSize:   cfg.UDPBufferSize,
 		maxUDP:    cfg.MaxUDPSize,
+		misses:    newGate(cfg.MaxConcurrentMisses),
+		dispatch:  newGate(2 * cfg.MaxConcurrentMisses),
 	}
 	h.scratch.New = func() any { return new(hitScratch) }
 	return h, nil
@@ -440,20 +455,22 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	req := x.req
 	q := req.Question[0]
 	x.source = sourceCluster
-	var (
-		key  dnscache.Key
-		fill dnscache.Fill
-	)
+	var fill dnscache.Fill
+	// The key names the question in flights as well.
+	key := dnscache.NewKey(q.Name, q.Qtype, q.Qclass, doBit(req))
 	if h.cache != nil {
-		key = dnscache.NewKey(q.Name, q.Qtype, q.Qclass, doBit(req))
 		r, ok := h.cache.Get(key)
 		x.lookedUp(ok)
+		if ok && r.NotAuthoritative {
+			return nil, true
+		}
 		if ok {
 			if h.log.Enabled(h.ctx, slog.LevelDebug) {
 				h.log.Debug("cache hit", "name", q.Name, "qtype", dns.Type(q.Qtype).String(), "rcode", dns.RcodeToString[r.Rcode])
 			}
 			m := h.reply(req, r.Rcode)
 			m.Authoritative = true
+			m.Truncated = r.Truncated
 			m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
 			return m, false
 		}
@@ -463,28 +480,38 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 		fill = h.cache.Begin()
 	}
 
-	start := time.Now()
-	resp, err := h.records.Lookup(h.ctx, q.Name, q.Qtype, clientIP(x.w), x.transport)
-	h.metrics.lookup(resp, err, time.Since(start))
-	if err != nil {
+	resp, shared, err := h.fetch(x, q, key)
+	switch {
+	case errors.Is(err, errShed):
+		return h.shed(x, key, shedMisses)
+	case errors.Is(err, recordclient.ErrOverloaded):
+		return h.shed(x, key, shedLookupQueue)
+	case err != nil:
 		h.log.Debug("record service lookup failed", "name", q.Name, "qtype", dns.Type(q.Qtype).String(), "err", err)
-		return h.staleCluster(x, key), false
+		return h.staleCluster(x, key)
 	}
 	m, err = recordclient.ToMsg(req, resp)
 	switch {
 	case errors.Is(err, recordclient.ErrNotAuthoritative):
+		if !shared {
+			h.cacheNotAuthoritative(key, fill, resp)
+		}
 		return nil, true
 	case errors.Is(err, recordclient.ErrNotReady):
 		h.log.Debug("record service not ready", "name", q.Name)
-		return h.staleCluster(x, key), false
+		return h.staleCluster(x, key)
 	case err != nil:
 		h.log.Error("record service answer unusable", "name", q.Name, "qtype", dns.Type(q.Qtype).String(), "err", err)
-		return h.staleCluster(x, key), false
+		return h.staleCluster(x, key)
+	}
+	if shared {
+		ownCase(m, q.Name)
 	}
 	m.RecursionAvailable = h.forwarder != nil
 	// An answer completed from the asking client's search path holds for
 	// that client only: it is not cached.
-	if h.cache != nil && resp.GetAutopathNamespace() == "" {
+	// A shared answer was cached by the caller that made the lookup.
+	if h.cache != nil && !shared && resp.GetAutopathNamespace() == "" {
 		h.cache.Set(key, fill, dnscache.Response{
 			Rcode:    m.Rcode,
 			Answer:   m.Answer,
@@ -502,19 +529,25 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 
 // staleCluster answers a cluster question the record service could not
 // answer: from the cache, stale, when it holds the answer within its
-// serve-stale bound, else SERVFAIL (never NXDOMAIN).
-func (h *Handler) staleCluster(x *exchange, key dnscache.Key) *dns.Msg {
+// serve-stale bound, else SERVFAIL (never NXDOMAIN). notAuthoritative is
+// true when what the cache holds is the verdict that the upstreams answer
+// the name.
+func (h *Handler) staleCluster(x *exchange, key dnscache.Key) (m *dns.Msg, notAuthoritative bool) {
 	if h.cache != nil {
 		if r, ok := h.cache.GetStale(key); ok {
+			if r.NotAuthoritative {
+				return nil, true
+			}
 			x.stale = true
 			h.metrics.staleAnswer(sourceCluster)
 			m := h.reply(x.req, r.Rcode)
 			m.Authoritative = true
+			m.Truncated = r.Truncated
 			m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
-			return m
+			return m, false
 		}
 	}
-	return h.rcode(x.req, dns.RcodeServerFailure)
+	return h.rcode(x.req, dns.RcodeServerFailure), false
 }
 
 // chaseTarget returns the name an answer of the record service leaves for
@@ -614,17 +647,20 @@ func (h *Handler) upstream(x *exchange, req *dns.Msg) *dns.Msg {
 			return m
 		}
 	}
+	if !h.misses.enter() {
+		h.metrics.shed(shedMisses)
+		if cacheable {
+			if m, ok := h.staleUpstream(x, req, key); ok {
+				return m
+			}
+		}
+		return h.rcode(req, dns.RcodeRefused)
+	}
 	m, err := h.forwarder.Forward(h.ctx, req)
+	h.misses.leave()
 	if cacheable && (err != nil || m == nil || m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused) {
-		if r, ok := h.cache.GetStale(key); ok {
+		if m, ok := h.staleUpstream(x, req, key); ok {
 			h.log.Debug("upstreams failed: serving stale", "name", q.Name, "err", err)
-			x.stale = true
-			h.metrics.staleAnswer(sourceUpstream)
-			m := h.reply(req, r.Rcode)
-			m.RecursionAvailable = true
-			m.AuthenticatedData = r.AuthenticatedData
-			m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
-			h.rotate(m, q.Qtype)
 			return m
 		}
 	}
@@ -662,6 +698,23 @@ func (h *Handler) upstream(x *exchange, req *dns.Msg) *dns.Msg {
 	}
 	h.rotate(m, q.Qtype)
 	return m
+}
+
+// staleUpstream answers req from the upstream cache entry key past its
+// life, when serve-stale holds one.
+func (h *Handler) staleUpstream(x *exchange, req *dns.Msg, key dnscache.Key) (*dns.Msg, bool) {
+	r, ok := h.cache.GetStale(key)
+	if !ok {
+		return nil, false
+	}
+	x.stale = true
+	h.metrics.staleAnswer(sourceUpstream)
+	m := h.reply(req, r.Rcode)
+	m.RecursionAvailable = true
+	m.AuthenticatedData = r.AuthenticatedData
+	m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
+	h.rotate(m, req.Question[0].Qtype)
+	return m, true
 }
 
 // doBit reports whether req asks for DNSSEC records.

@@ -27,6 +27,7 @@ type Metrics struct {
 	tcpOpen        prometheus.Gauge
 	tcpRejects     prometheus.Counter
 	stale          *prometheus.CounterVec
+	shedTotal      *prometheus.CounterVec
 
 	// udpDuration and tcpDuration are the duration histogram's children.
 	udpDuration, tcpDuration prometheus.Observer
@@ -48,6 +49,7 @@ type Metrics struct {
 //	clusterdns_frontend_recordsvc_lookup_duration_seconds{result}
 //	clusterdns_frontend_recordsvc_lookup_errors_total{code}
 //	clusterdns_frontend_stale_answers_total{source="cluster"|"upstream"}
+//	clusterdns_frontend_shed_total{reason}
 //	clusterdns_frontend_cache_hits_total, _misses_total, _evictions_total,
 //	_invalidated_total, _refused_total, _invalidations_total
 //	clusterdns_frontend_cache_entries
@@ -121,6 +123,7 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 			}, func() float64 { return float64(cache.Stats().Entries) }),
 		)
 	}
+	collectors = append(collectors, m.newShedMetrics())
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register DNS server metrics: %w", err)

@@ -274,7 +274,8 @@ func (h *Handler) packHit(s *hitScratch, now time.Time) ([]byte, int, bool) {
 		return nil, 0, false
 	}
 	hit, ok := h.cache.Peek(dnscache.AppendKeyID(s.key[:0], q.lower, q.qtype, q.qclass, q.do), now)
-	if !ok {
+	if !ok || hit.NotAuthoritative() {
+		// A verdict for the upstreams is served by the general path.
 		return nil, 0, false
 	}
 	w := h.wireFor(hit, q)
@@ -386,6 +387,7 @@ func (h *Handler) packWire(hit dnscache.Hit, q *hitQuery) *wireAnswer {
 	m.Authoritative = true
 	m.RecursionAvailable = h.forwarder != nil
 	m.Rcode = r.Rcode
+	m.Truncated = r.Truncated
 	m.Question = []dns.Question{{Name: name, Qtype: q.qtype, Qclass: q.qclass}}
 	m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
 	none := &wireAnswer{qname: bytes.Clone(q.qname)}

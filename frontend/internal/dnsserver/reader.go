@@ -125,12 +125,21 @@ func (r *hotReader) serveBatches(conn *net.UDPConn) error {
 		now := time.Now()
 		for i := range n {
 			m := b.msg(i)
-			if fast && parseRaw(m, &r.s) {
+			parsed := fast && parseRaw(m, &r.s)
+			if parsed {
 				r.s.out = b.replyBuf()
 				if out, ok := r.h.serveHit(&r.s, now); ok {
 					b.queue(i, out)
 					continue
 				}
+			}
+			if !r.h.dispatch.enter() {
+				// Too many queries off the read loop: shed this one
+				// here (admission.go).
+				if out, ok := r.h.shedRaw(b.replyBuf(), m, parsed, &r.s); ok {
+					b.queue(i, out)
+				}
+				continue
 			}
 			r.dispatch(conn, bytes.Clone(m), b.addr(i), b.sourceOOB(nil, i))
 		}
@@ -145,14 +154,19 @@ func (r *hotReader) serveBatches(conn *net.UDPConn) error {
 
 // dispatch serves a message the hot path does not answer in a goroutine
 // of its own, as the miekg server does: a message shorter than a header
-// is counted invalid and dropped.
+// is counted invalid and dropped. The caller holds a dispatch slot, which
+// is given back when the query is answered.
 func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, oob []byte) {
 	if len(m) < headerSize || raddr == nil {
+		r.h.dispatch.leave()
 		r.invalid(m, dns.ErrShortRead)
 		return
 	}
 	w := &udpWriter{conn: conn, raddr: raddr, oob: oob}
-	r.inflight.Go(func() { serveMsg(r.h, acceptQuery, r.invalid, w, m) })
+	r.inflight.Go(func() {
+		defer r.h.dispatch.leave()
+		serveMsg(r.h, acceptQuery, r.invalid, w, m)
+	})
 }
 
 // serveMsg does for a query read by the batched loop what the miekg server

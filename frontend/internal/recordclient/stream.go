@@ -25,10 +25,32 @@ import (
 // within its own deadline, so it fails only where a unary call would. A
 // server that answers UNIMPLEMENTED (an older record service) gets unary
 // calls only, until streamRetryAfter has passed.
+//
+// A lookup's deadline holds however backed up the stream is: one sender
+// goroutine per stream calls Send, which blocks on HTTP/2 flow control when
+// the record service stops reading, and callers hand it their question
+// through a bounded queue without waiting; the lock on the questions in
+// flight is never held across Send, so a caller that gives up removes its
+// question at once. When the queue or the table of questions in flight is
+// full the lookup fails at once with ErrOverloaded rather than queueing
+// behind questions that will time out anyway.
 
 // streamRetryAfter is how long the client keeps to unary calls after a
 // server answered LookupStream with UNIMPLEMENTED.
 const streamRetryAfter = 30 * time.Second
+
+// Bounds of one lookup stream: questions waiting for the sender, and
+// questions sent or waiting whose answers have not come.
+const (
+	sendQueueSize = 1024
+	maxInFlight   = 8192
+)
+
+// ErrOverloaded is returned by Lookup when the lookup stream cannot take
+// another question: its send queue or its table of questions in flight is
+// full, because the record service does not keep up. It is never a
+// verdict on the name.
+var ErrOverloaded = errors.New("record service lookup stream overloaded")
 
 // errStreamBroken marks a lookup the stream could not answer: the caller
 // asks again with a unary call.
@@ -42,16 +64,19 @@ type lookupResult struct {
 
 // lookupStream is one LookupStream and the questions in flight on it.
 type lookupStream struct {
-	// opened is closed once the stream is open or failed to open (err).
+	// opened is closed once the stream is open or failed to open (stream
+	// nil).
 	opened chan struct{}
 	stream grpc.BidiStreamingClient[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]
 	cancel context.CancelFunc
+	// sendq feeds the sender goroutine.
+	sendq chan *clusterdnsv1.LookupStreamRequest
 
-	// mu guards sending and the fields below.
+	// mu guards the fields below; it is held for map operations only.
 	mu      sync.Mutex
 	nextID  uint64
 	pending map[uint64]chan lookupResult
-	// err is set when the stream broke; no question is sent after.
+	// err is set when the stream broke; no question is taken after.
 	err error
 }
 
@@ -68,7 +93,7 @@ type streams struct {
 
 // lookupStreamed asks one question over the lookup stream. It returns
 // errStreamBroken (wrapped) when the question should be asked with a unary
-// call instead.
+// call instead, and ErrOverloaded when the stream is backed up.
 func (c *Client) lookupStreamed(ctx context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
 	ls := c.currentStream()
 	if ls == nil {
@@ -88,26 +113,43 @@ func (c *Client) lookupStreamed(ctx context.Context, req *clusterdnsv1.LookupReq
 		ls.mu.Unlock()
 		return nil, errStreamBroken
 	}
+	if len(ls.pending) >= maxInFlight {
+		ls.mu.Unlock()
+		return nil, ErrOverloaded
+	}
 	id := ls.nextID
 	ls.nextID++
 	ls.pending[id] = done
-	err := ls.stream.Send(&clusterdnsv1.LookupStreamRequest{Id: id, Request: req})
 	ls.mu.Unlock()
-	if err != nil {
-		// The receiving goroutine sees the failure too and fails the
-		// questions in flight, this one included.
-		ls.cancel()
-		return nil, errStreamBroken
+	select {
+	case ls.sendq <- &clusterdnsv1.LookupStreamRequest{Id: id, Request: req}:
+	default:
+		ls.forget(id)
+		return nil, ErrOverloaded
 	}
 	select {
 	case r := <-done:
 		return r.resp, r.err
 	case <-ctx.Done():
-		ls.mu.Lock()
-		delete(ls.pending, id)
-		ls.mu.Unlock()
+		ls.forget(id)
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// forget removes a question whose caller gave up: its answer, if it comes,
+// is dropped, and the sender skips it if it has not sent it yet.
+func (ls *lookupStream) forget(id uint64) {
+	ls.mu.Lock()
+	delete(ls.pending, id)
+	ls.mu.Unlock()
+}
+
+// waiting reports whether the question id still has a caller.
+func (ls *lookupStream) waiting(id uint64) bool {
+	ls.mu.Lock()
+	_, ok := ls.pending[id]
+	ls.mu.Unlock()
+	return ok
 }
 
 // currentStream returns the open lookup stream, opening one when there is
@@ -123,13 +165,19 @@ func (c *Client) currentStream() *lookupStream {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	ls := &lookupStream{opened: make(chan struct{}), cancel: cancel, pending: make(map[uint64]chan lookupResult)}
+	ls := &lookupStream{
+		opened:  make(chan struct{}),
+		cancel:  cancel,
+		sendq:   make(chan *clusterdnsv1.LookupStreamRequest, sendQueueSize),
+		pending: make(map[uint64]chan lookupResult),
+	}
 	s.cur = ls
 	go c.runStream(ctx, ls)
 	return ls
 }
 
-// runStream opens ls and delivers its answers until it breaks.
+// runStream opens ls, starts its sender and delivers its answers until it
+// breaks.
 func (c *Client) runStream(ctx context.Context, ls *lookupStream) {
 	defer ls.cancel()
 	stream, err := c.rpc.LookupStream(ctx)
@@ -141,6 +189,7 @@ func (c *Client) runStream(ctx context.Context, ls *lookupStream) {
 	}
 	ls.stream = stream
 	close(ls.opened)
+	go ls.send(ctx)
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -154,6 +203,7 @@ func (c *Client) runStream(ctx context.Context, ls *lookupStream) {
 		if !ok {
 			continue // its caller gave up
 		}
+		// done has room for the one result it ever gets.
 		if reason := msg.GetInvalidArgument(); reason != "" {
 			done <- lookupResult{err: status.Error(codes.InvalidArgument, reason)}
 			continue
@@ -163,6 +213,26 @@ func (c *Client) runStream(ctx context.Context, ls *lookupStream) {
 			continue
 		}
 		done <- lookupResult{resp: msg.GetResponse()}
+	}
+}
+
+// send writes the queued questions to the stream until it ends, skipping
+// those whose callers gave up. A failed Send ends the stream; the
+// receiving goroutine then fails the questions in flight.
+func (ls *lookupStream) send(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-ls.sendq:
+			if !ls.waiting(req.GetId()) {
+				continue
+			}
+			if err := ls.stream.Send(req); err != nil {
+				ls.cancel()
+				return
+			}
+		}
 	}
 }
 
