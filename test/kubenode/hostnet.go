@@ -198,7 +198,7 @@ func teardownHostNetwork(ctx context.Context, c Config) error {
 		errs = append(errs, err)
 	}
 	for _, prefix := range []string{c.PodCIDR.String(), c.ServiceCIDR.String()} {
-		if out, _ := run(ctx, "ip", "-4", "route", "show", "exact", "type", "unreachable", prefix); strings.TrimSpace(out) != "" {
+		if out, _ := run(ctx, "ip", "-4", "route", "show", "type", "unreachable", "exact", prefix); strings.TrimSpace(out) != "" {
 			errs = append(errs, fmt.Errorf("unreachable route %s is still there", prefix))
 		}
 	}

@@ -24,10 +24,11 @@ const (
 	upstreamTTL = 30
 )
 
-// Upstream addresses of UpstreamName (documentation ranges of RFC 5737 and
-// RFC 3849: answers only, never a destination).
+// Upstream addresses of UpstreamName: documentation ranges (RFC 5737
+// TEST-NET-2, RFC 3849), answers only and never a destination. TEST-NET-1 is
+// avoided because this machine's own network uses it.
 var (
-	UpstreamA    = netip.MustParseAddr("192.0.2.10")
+	UpstreamA    = netip.MustParseAddr("198.51.100.10")
 	UpstreamAAAA = netip.MustParseAddr("2001:db8::10")
 )
 
