@@ -129,8 +129,8 @@ func TestHoldsAddrIn(t *testing.T) {
 func TestLinkName(t *testing.T) {
 	for line, want := range map[string]string{
 		"7: veth1234@if3: <BROADCAST,MULTICAST,UP> mtu 1500": "veth1234",
-		"2: cdns0: <BROADCAST> mtu 1500":                      "cdns0",
-		"":                                                    "",
+		"2: cdns0: <BROADCAST> mtu 1500":                     "cdns0",
+		"":                                                   "",
 	} {
 		if got := linkName(line); got != want {
 			t.Errorf("linkName(%q) = %q, want %q", line, got, want)
