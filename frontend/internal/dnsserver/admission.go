@@ -75,8 +75,10 @@ const (
 var errShed = errors.New("dnsserver: too many misses in flight")
 
 // newShedMetrics creates clusterdns_frontend_shed_total, each reason's
-// series from the start so that rate() sees the first shedding.
-func (m *Metrics) newShedMetrics() prometheus.Collector {
+// series from the start so that rate() sees the first shedding, and the
+// gauges of the miss path, which read the handler's gates once it is
+// attached (attachMissPath).
+func (m *Metrics) newShedMetrics() []prometheus.Collector {
 	m.shedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "clusterdns", Subsystem: "frontend", Name: "shed_total",
 		Help: "Queries not looked up or forwarded for lack of room on the miss path (answered stale or REFUSED), by reason: " +
@@ -85,7 +87,33 @@ func (m *Metrics) newShedMetrics() prometheus.Collector {
 	for _, r := range []string{shedMisses, shedDispatch, shedLookupQueue} {
 		m.shedTotal.WithLabelValues(r)
 	}
-	return m.shedTotal
+	gauge := func(name, help string, v func(*Handler) int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "clusterdns", Subsystem: "frontend", Name: name, Help: help,
+		}, func() float64 {
+			if h := m.missPath.Load(); h != nil {
+				return float64(v(h))
+			}
+			return 0
+		})
+	}
+	return []prometheus.Collector{
+		m.shedTotal,
+		gauge("misses_in_flight", "Record service lookups and upstream queries in flight (bounded by --max-concurrent-misses).",
+			func(h *Handler) int64 { return h.misses.inUse() }),
+		gauge("udp_dispatched", "UDP queries the read loops handed to goroutines (bounded by twice --max-concurrent-misses).",
+			func(h *Handler) int64 { return h.dispatch.inUse() }),
+		gauge("shared_lookup_waiters", "Queries waiting for the answer of an identical record service lookup in flight.",
+			func(h *Handler) int64 { return h.flights.waiting.Load() }),
+	}
+}
+
+// attachMissPath makes the miss-path gauges read h.
+func (m *Metrics) attachMissPath(h *Handler) {
+	if m == nil {
+		return
+	}
+	m.missPath.Store(h)
 }
 
 func (m *Metrics) shed(reason string) {

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -19,6 +20,8 @@ import (
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
+	// waiting counts the callers waiting for another's lookup.
+	waiting atomic.Int64
 }
 
 // flight is one lookup in progress and, once done is closed, its result.
@@ -37,8 +40,10 @@ type flight struct {
 func (f *flights) do(key, clientIP string, fn func() (*clusterdnsv1.LookupResponse, error)) (resp *clusterdnsv1.LookupResponse, err error, shared bool, leaderIP string) {
 	f.mu.Lock()
 	if fl, ok := f.m[key]; ok {
+		f.waiting.Add(1)
 		f.mu.Unlock()
 		<-fl.done
+		f.waiting.Add(-1)
 		return fl.resp, fl.err, true, fl.clientIP
 	}
 	if f.m == nil {

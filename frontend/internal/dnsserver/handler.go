@@ -283,6 +283,7 @@ func NewHandler(ctx context.Context, cfg Config) (*Handler, error) {
 		dispatch:  newGate(2 * cfg.MaxConcurrentMisses),
 	}
 	h.scratch.New = func() any { return new(hitScratch) }
+	h.metrics.attachMissPath(h)
 	return h, nil
 }
 

@@ -28,6 +28,8 @@ type Metrics struct {
 	tcpRejects     prometheus.Counter
 	stale          *prometheus.CounterVec
 	shedTotal      *prometheus.CounterVec
+	// missPath is the handler whose miss path the gauges show.
+	missPath atomic.Pointer[Handler]
 
 	// udpDuration and tcpDuration are the duration histogram's children.
 	udpDuration, tcpDuration prometheus.Observer
@@ -123,7 +125,7 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 			}, func() float64 { return float64(cache.Stats().Entries) }),
 		)
 	}
-	collectors = append(collectors, m.newShedMetrics())
+	collectors = append(collectors, m.newShedMetrics()...)
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register DNS server metrics: %w", err)

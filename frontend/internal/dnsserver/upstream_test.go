@@ -117,6 +117,8 @@ type upstreamQuery struct {
 	name    string
 	qtype   uint16
 	do      bool
+	// options are the EDNS option codes of the query.
+	options []uint16
 }
 
 // testUpstream is a miekg/dns server on one loopback port for UDP and TCP
@@ -135,6 +137,9 @@ func (s *testUpstream) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	q := upstreamQuery{network: w.LocalAddr().Network(), id: r.Id}
 	if o := r.IsEdns0(); o != nil {
 		q.do = o.Do()
+		for _, opt := range o.Option {
+			q.options = append(q.options, opt.Option())
+		}
 	}
 	if len(r.Question) > 0 {
 		q.name, q.qtype = strings.ToLower(r.Question[0].Name), r.Question[0].Qtype

@@ -191,8 +191,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // all of them by ctx.
 //
 // Each attempt sends a copy of req with a new random ID from a new UDP socket, keeping the client's EDNS0
-// OPT record (DO bit included) or adding one advertising 1232 bytes; a truncated reply is retried over TCP
-// to the same upstream. A SERVFAIL or REFUSED reply makes the query move on to the next upstream; when no
+// OPT record (UDP size and DO bit) without its options, or adding one advertising 1232 bytes; a truncated
+// reply is retried over TCP to the same upstream. EDNS options are hop by hop (RFC 6891 section 6.1.1: an
+// OPT record is never forwarded): a client's COOKIE is for this server (RFC 7873), and its CLIENT-SUBNET
+// would have the upstream tailor an answer to one client's network that the cache then serves to all
+// (RFC 7871); the upstream answers for this server instead. A SERVFAIL or REFUSED reply makes the query move on to the next upstream; when no
 // upstream does better, the last such reply is returned (it is the upstreams' real answer). A truncated
 // reply whose TCP retry failed is returned the same way, as a last resort. When no upstream answers, Forward
 // returns an error and never a made-up answer.
@@ -213,7 +216,9 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 
 	query := req.Copy()
 	query.Response = false
-	if query.IsEdns0() == nil {
+	if opt := query.IsEdns0(); opt != nil {
+		opt.Option = nil
+	} else {
 		query.SetEdns0(DefaultUDPSize, false)
 	}
 	name := req.Question[0].Name
