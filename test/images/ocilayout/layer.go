@@ -48,6 +48,14 @@ type Entry struct {
 // Parent directories are created implicitly (0755, root-owned).
 type Layer struct {
 	entries map[string]Entry
+	// packed caches build's result for layers shared by several images;
+	// Add clears it.
+	packed *packedLayer
+}
+
+type packedLayer struct {
+	blob   blob
+	diffID string
 }
 
 // NewLayer returns an empty layer.
@@ -80,6 +88,7 @@ func (l *Layer) Add(e Entry) error {
 		}
 	}
 	l.entries[p] = e
+	l.packed = nil
 	return nil
 }
 
@@ -137,6 +146,9 @@ func newBlob(mediaType string, data []byte) blob {
 // build packs the layer as a gzip-compressed tar and also returns the digest
 // of the uncompressed tar, the "diff ID" that the image config lists.
 func (l *Layer) build() (compressed blob, diffID string, err error) {
+	if l.packed != nil {
+		return l.packed.blob, l.packed.diffID, nil
+	}
 	paths := make([]string, 0, len(l.entries))
 	for p := range l.entries {
 		paths = append(paths, p)
@@ -168,7 +180,9 @@ func (l *Layer) build() (compressed blob, diffID string, err error) {
 	if err := zw.Close(); err != nil {
 		return blob{}, "", fmt.Errorf("gzip layer: %w", err)
 	}
-	return newBlob(MediaTypeLayerGzip, gz.Bytes()), diffID, nil
+	compressed = newBlob(MediaTypeLayerGzip, gz.Bytes())
+	l.packed = &packedLayer{blob: compressed, diffID: diffID}
+	return compressed, diffID, nil
 }
 
 func writeEntry(tw *tar.Writer, e Entry) error {

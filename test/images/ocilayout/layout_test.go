@@ -301,3 +301,26 @@ func TestTag(t *testing.T) {
 		}
 	}
 }
+
+func TestReadBack(t *testing.T) {
+	var buf bytes.Buffer
+	img := Image{Name: "localhost/x:test", Layers: []*Layer{testLayer(t)}, Config: Config{Cmd: []string{"/x"}}}
+	if err := Write(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Name != img.Name || len(got[0].Layers) != 1 || !reflect.DeepEqual(got[0].Config.Config.Cmd, img.Config.Cmd) {
+		t.Fatalf("read back %+v", got)
+	}
+	// A flipped byte in any blob is caught.
+	data := buf.Bytes()
+	i := bytes.LastIndex(data, []byte(`"schemaVersion":2`))
+	corrupt := bytes.Clone(data)
+	corrupt[i+len(`"schemaVersion":`)] = '3'
+	if _, err := Read(bytes.NewReader(corrupt)); err == nil {
+		t.Error("a corrupted blob was read without error")
+	}
+}
