@@ -21,12 +21,9 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}")
 done
-# busybox-static installs /bin/busybox; the dynamic busybox package would also
-# satisfy `command -v busybox` but cannot run in an image without glibc.
-if command -v busybox >/dev/null && ! busybox --help 2>/dev/null | head -1 | grep -q .; then
-  missing+=(busybox-static)
-fi
-if [ -x /bin/busybox ] && ldd /bin/busybox >/dev/null 2>&1; then
+# The image needs busybox-static's /bin/busybox: Debian's dynamic busybox
+# package also answers `command -v busybox` but needs a glibc in the image.
+if command -v busybox >/dev/null && ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
 
