@@ -117,11 +117,12 @@ func Identity(cs tls.ConnectionState) (string, bool) {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return "", false
 	}
-	return certIdentity(cs.VerifiedChains[0][0])
+	return CertIdentity(cs.VerifiedChains[0][0])
 }
 
-// certIdentity is Identity for one certificate.
-func certIdentity(c *x509.Certificate) (string, bool) {
+// CertIdentity is the identity a certificate names, whether or not it has
+// been verified.
+func CertIdentity(c *x509.Certificate) (string, bool) {
 	for _, u := range c.URIs {
 		if u.Scheme == IdentityScheme && u.Host != "" {
 			return u.Host, true

@@ -297,11 +297,11 @@ func TestSecretVolumeSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.interval = 0
-	if id, _ := certIdentity(r.current().cert.Leaf); id != "first" {
+	if id, _ := CertIdentity(r.current().cert.Leaf); id != "first" {
 		t.Fatalf("identity %q, want first", id)
 	}
 	write("second")
-	if id, _ := certIdentity(r.current().cert.Leaf); id != "second" {
+	if id, _ := CertIdentity(r.current().cert.Leaf); id != "second" {
 		t.Fatalf("after the swap: identity %q, want second", id)
 	}
 }
@@ -327,7 +327,7 @@ func TestCertIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := certIdentity(tt.cert)
+			got, ok := CertIdentity(tt.cert)
 			if got != tt.want || ok != tt.wantOK {
 				t.Fatalf("got %q %v, want %q %v", got, ok, tt.want, tt.wantOK)
 			}
