@@ -53,9 +53,9 @@ func (b *Builder) Build(ctx context.Context, s Spec) (ocilayout.Image, error) {
 	)
 	switch s.Key {
 	case "frontend":
-		img, err = b.clusterdns(ctx, "frontend", []string{"53/udp", "53/tcp", "9153/tcp"})
+		img, err = b.clusterdns(ctx, "frontend")
 	case "recordsvc":
-		img, err = b.clusterdns(ctx, "recordsvc", []string{"9090/tcp", "9153/tcp"})
+		img, err = b.clusterdns(ctx, "recordsvc")
 	case "pause":
 		img, err = b.pauseImage(ctx)
 	case "coredns":
@@ -82,7 +82,7 @@ func (b *Builder) Build(ctx context.Context, s Spec) (ocilayout.Image, error) {
 
 // clusterdns is deploy/Dockerfile's image: the static binary alone on an
 // empty base, run as 65532:65532, no shell.
-func (b *Builder) clusterdns(ctx context.Context, cmd string, ports []string) (ocilayout.Image, error) {
+func (b *Builder) clusterdns(ctx context.Context, cmd string) (ocilayout.Image, error) {
 	bin, err := b.goBinary(ctx, "./"+cmd, cmd)
 	if err != nil {
 		return ocilayout.Image{}, err
@@ -91,10 +91,17 @@ func (b *Builder) clusterdns(ctx context.Context, cmd string, ports []string) (o
 	if err := addHostFile(l, bin, "/"+cmd); err != nil {
 		return ocilayout.Image{}, err
 	}
-	return ocilayout.Image{
-		Layers: []*ocilayout.Layer{l},
-		Config: ocilayout.Config{Entrypoint: []string{"/" + cmd}, User: "65532:65532", ExposedPorts: ports},
-	}, nil
+	return ocilayout.Image{Layers: []*ocilayout.Layer{l}, Config: clusterdnsConfig(cmd)}, nil
+}
+
+// clusterdnsConfig is the config of deploy/Dockerfile's stage for cmd (a test
+// holds the two in step).
+func clusterdnsConfig(cmd string) ocilayout.Config {
+	ports := []string{"9090/tcp", "9153/tcp"}
+	if cmd == "frontend" {
+		ports = []string{"53/udp", "53/tcp", "9153/tcp"}
+	}
+	return ocilayout.Config{Entrypoint: []string{"/" + cmd}, User: "65532:65532", ExposedPorts: ports}
 }
 
 // pauseImage is the pod sandbox: /pause, run as 65535 like the upstream
