@@ -8,6 +8,8 @@ BUF        := $(BIN)/buf
 KUBE_APISERVER := $(BIN)/kube-apiserver
 KUBECTL    := $(BIN)/kubectl
 KUBE_NODE_BINS := $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
+KUBENODE   := $(BIN)/kubenode
+NODE_STATE ?= /var/lib/clusterdns-node
 GO_PKGS    := ./frontend/... ./recordsvc/... ./proto/...
 RUN_RECORDSVC_LISTEN ?= 127.0.0.1:9090
 RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
@@ -67,8 +69,26 @@ test-deps: $(BIN)/e2e.test
 test: test-deps check-generate lint ## install what is missing, then run every test (unit, fuzz corpus, integration)
 	go test -count=1 -race $(GO_PKGS)
 	$(MAKE) --no-print-directory fuzz
-	go test -count=1 -timeout 30m ./test/...
+	go test -count=1 -timeout 30m $$(go list ./test/... | grep -v '/test/nodee2e$$')
 	go test -count=1 -timeout 20m ./bench/
+	go test -count=1 -timeout 60m ./test/nodee2e/
+
+.PHONY: node-deps
+node-deps: $(KUBE_NODE_BINS) ## install what the one-machine node needs (containerd, runc, CNI plugins, iptables; kubelet, kube-proxy, controller manager, scheduler)
+	bash test/kubenode/install-deps.sh
+	bash test/images/deps.sh
+test-deps: node-deps
+
+.PHONY: cluster-up
+cluster-up: test-deps ## start the one-machine node with clusterdns as its DNS (idempotent); the last line is `export KUBECONFIG=...`
+	go build -o $(KUBENODE) ./test/kubenode/cmd/kubenode
+	$(KUBENODE) up -detach -state $(NODE_STATE) >/dev/null
+	$(KUBENODE) deploy -state $(NODE_STATE)
+
+.PHONY: cluster-down
+cluster-down: ## remove the node of cluster-up and everything it made (idempotent)
+	go build -o $(KUBENODE) ./test/kubenode/cmd/kubenode
+	$(KUBENODE) down -state $(NODE_STATE)
 
 .PHONY: bench
 bench: test-deps ## side-by-side benchmarks vs CoreDNS and NSD at full scale (~15 min); writes bench/results/
