@@ -73,7 +73,13 @@ type FileSource struct {
 	goodHash [sha256.Size]byte
 	// missing is set while the file cannot be read, to log that once.
 	missing bool
+	// health fails while the file cannot be read.
+	health SourceHealth
 }
+
+// Health reports whether the file could be read at the last poll (a file
+// that reads but does not parse is healthy: the last good state is served).
+func (f *FileSource) Health() *SourceHealth { return &f.health }
 
 // fileVersion identifies what a poll saw.
 type fileVersion struct {
@@ -155,6 +161,7 @@ func (f *FileSource) poll(ctx context.Context) {
 		f.unreadable(err)
 		return
 	}
+	f.health.succeeded()
 	if f.missing {
 		f.missing = false
 		f.logger.Info("cluster file readable again", "file", f.cfg.Path)
@@ -186,6 +193,7 @@ func (f *FileSource) poll(ctx context.Context) {
 }
 
 func (f *FileSource) unreadable(err error) {
+	f.health.failed(time.Now())
 	if f.missing {
 		return
 	}

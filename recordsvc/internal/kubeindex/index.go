@@ -25,6 +25,12 @@ type Config struct {
 	// SubscriberBuffer is how many changes a subscriber may lag behind before
 	// it is ended with ErrSubscriberBehind. Zero means 4096.
 	SubscriberBuffer int
+	// HistoryChanges and HistoryKeys bound the history of recent changes
+	// that resuming subscribers catch up from (SubscribeFrom): at most
+	// HistoryChanges changes holding at most HistoryKeys keys in all. Zero
+	// means 4096 changes and 65536 keys (a few MiB).
+	HistoryChanges int
+	HistoryKeys    int
 }
 
 func (c Config) subscriberBuffer() int {
@@ -60,7 +66,14 @@ type Index struct {
 	// that carry a trigger time, the delay from that time to publication.
 	programmingDelay prometheus.Histogram
 
-	mu         sync.RWMutex
+	// serial is the SOA serial: see Serial.
+	serial atomic.Uint32
+
+	mu sync.RWMutex
+	// digest is the Digest of the objects below; history the recent
+	// changes with the digest after each.
+	digest     Digest
+	history    *history
 	namespaces map[string]struct{}
 	services   map[objectKey]Service
 	// byClusterIP lists the services that have an IP, sorted.
@@ -116,7 +129,34 @@ func New(cfg Config) *Index {
 		start = uint64(time.Now().Unix())
 	}
 	ix.revision.Store(start)
+	ix.history = newHistory(cfg.HistoryChanges, cfg.HistoryKeys, start)
+	ix.serial.Store(uint32(time.Now().Unix()))
 	return ix
+}
+
+// Serial is the zone's SOA serial: the wall-clock second (Unix time, modulo
+// 2^32) of the last DNS-visible change, or of New before the first. Within a
+// process it never goes backwards (a clock stepped back leaves it where it
+// was); across restarts it does not either, as long as the clock does not
+// step back, because a restarted process starts at its own start time,
+// later than any change the previous process saw. Changes within one second
+// share a serial: nothing transfers this zone, so the serial only has to
+// move forward, not count changes.
+func (ix *Index) Serial() uint32 { return ix.serial.Load() }
+
+// advanceSerialLocked moves the serial to now unless it is already there or
+// later. ix.mu must be held for writing.
+func (ix *Index) advanceSerialLocked(now time.Time) {
+	if sec := uint32(now.Unix()); int32(sec-ix.serial.Load()) > 0 { // RFC 1982 comparison
+		ix.serial.Store(sec)
+	}
+}
+
+// Digest is the digest of the Index's current objects.
+func (ix *Index) Digest() Digest {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.digest
 }
 
 // MarkSynced records that the sources have delivered their initial state:
@@ -356,8 +396,9 @@ func (ix *Index) writeAt(triggered time.Time, mutate func(keySet)) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	keys := keySet{}
+	before := ix.digest
 	mutate(keys)
-	ix.commitLocked(keys, triggered)
+	ix.commitLocked(keys, triggered, before)
 }
 
 // ProgrammingDelay is the histogram clusterdns_recordsvc_programming_delay_seconds
@@ -370,6 +411,7 @@ func (ix *Index) setNamespaceLocked(name string, keys keySet) {
 		return
 	}
 	ix.namespaces[name] = struct{}{}
+	ix.digest.toggle(namespaceHash(name))
 	keys.add(NamespaceKey(name))
 }
 
@@ -379,6 +421,7 @@ func (ix *Index) deleteNamespaceLocked(name string, keys keySet) {
 		return
 	}
 	delete(ix.namespaces, name)
+	ix.digest.toggle(namespaceHash(name))
 	keys.add(NamespaceKey(name))
 }
 
@@ -390,6 +433,10 @@ func (ix *Index) setServiceLocked(s Service, keys keySet) {
 		return
 	}
 	ix.services[k] = s
+	if had {
+		ix.digest.toggle(serviceHash(k, old))
+	}
+	ix.digest.toggle(serviceHash(k, s))
 	keys.add(ServiceKey(k.namespace, k.name))
 	for _, ip := range old.ClusterIPs {
 		if !slices.Contains(s.ClusterIPs, ip) {
@@ -419,6 +466,7 @@ func (ix *Index) deleteServiceLocked(k objectKey, keys keySet) {
 		return
 	}
 	delete(ix.services, k)
+	ix.digest.toggle(serviceHash(k, old))
 	keys.add(ServiceKey(k.namespace, k.name))
 	for _, ip := range old.ClusterIPs {
 		ix.byClusterIP[ip] = removeKey(ix.byClusterIP[ip], k)
@@ -442,6 +490,10 @@ func (ix *Index) setSliceLocked(s EndpointSlice, keys keySet) {
 		return
 	}
 	ix.slices[k] = s
+	if had {
+		ix.digest.toggle(sliceHash(k, old))
+	}
+	ix.digest.toggle(sliceHash(k, s))
 	svc := keyOf(s.Namespace, s.Service)
 	if had {
 		if oldSvc := keyOf(old.Namespace, old.Service); oldSvc != svc {
@@ -464,6 +516,7 @@ func (ix *Index) deleteSliceLocked(k objectKey, keys keySet) {
 		return
 	}
 	delete(ix.slices, k)
+	ix.digest.toggle(sliceHash(k, old))
 	svc := keyOf(old.Namespace, old.Service)
 	ix.detachSliceLocked(svc, k.name)
 	ix.recomputeLocked(svc, keys)
@@ -574,6 +627,10 @@ func (ix *Index) setPodLocked(p Pod, keys keySet) {
 		return
 	}
 	ix.pods[k] = ips
+	if had {
+		ix.digest.toggle(podHash(k, old))
+	}
+	ix.digest.toggle(podHash(k, ips))
 	for _, ip := range old {
 		if !slices.Contains(ips, ip) {
 			ix.podIPGoneLocked(k.namespace, ip, keys)
@@ -592,6 +649,7 @@ func (ix *Index) deletePodLocked(k objectKey, keys keySet) {
 		return
 	}
 	delete(ix.pods, k)
+	ix.digest.toggle(podHash(k, old))
 	for _, ip := range old {
 		ix.podIPGoneLocked(k.namespace, ip, keys)
 	}

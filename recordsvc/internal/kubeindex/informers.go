@@ -52,7 +52,13 @@ type Informers struct {
 	informers []cache.SharedIndexInformer
 	// synced report that each handler has processed its initial list.
 	synced []cache.InformerSynced
+	// health learns the outcome of every list and watch call and of the
+	// watch errors the reflectors report.
+	health SourceHealth
 }
+
+// Health reports whether the informers' lists and watches succeed.
+func (in *Informers) Health() *SourceHealth { return &in.health }
 
 // NewInformers prepares the informers; Run starts them.
 func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, logger *slog.Logger) (*Informers, error) {
@@ -68,21 +74,21 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 	list := []watched{
 		{"Service", &corev1.Service{}, streamingListWatch(client, resource[*corev1.ServiceList]{
 			rest: core.RESTClient(), name: "services", newItem: func() protoObject { return &corev1.Service{} },
-			list: core.Services("").List, watch: core.Services("").Watch, transform: transformService,
+			list: core.Services("").List, watch: core.Services("").Watch, transform: transformService, health: &in.health,
 		}), transformService, in.serviceHandler()},
 		{"EndpointSlice", &discoveryv1.EndpointSlice{}, streamingListWatch(client, resource[*discoveryv1.EndpointSliceList]{
 			rest: discovery.RESTClient(), name: "endpointslices", newItem: func() protoObject { return &discoveryv1.EndpointSlice{} },
-			list: discovery.EndpointSlices("").List, watch: discovery.EndpointSlices("").Watch, transform: transformEndpointSlice,
+			list: discovery.EndpointSlices("").List, watch: discovery.EndpointSlices("").Watch, transform: transformEndpointSlice, health: &in.health,
 		}), transformEndpointSlice, in.sliceHandler()},
 		{"Namespace", &corev1.Namespace{}, streamingListWatch(client, resource[*corev1.NamespaceList]{
 			rest: core.RESTClient(), name: "namespaces", newItem: func() protoObject { return &corev1.Namespace{} },
-			list: core.Namespaces().List, watch: core.Namespaces().Watch, transform: transformNamespace,
+			list: core.Namespaces().List, watch: core.Namespaces().Watch, transform: transformNamespace, health: &in.health,
 		}), transformNamespace, in.namespaceHandler()},
 	}
 	if cfg.WatchPods {
 		list = append(list, watched{"Pod", &corev1.Pod{}, streamingListWatch(client, resource[*corev1.PodList]{
 			rest: core.RESTClient(), name: "pods", newItem: func() protoObject { return &corev1.Pod{} },
-			list: core.Pods("").List, watch: core.Pods("").Watch, transform: transformPod,
+			list: core.Pods("").List, watch: core.Pods("").Watch, transform: transformPod, health: &in.health,
 			tweak: func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector },
 		}), transformPod, in.podHandler()})
 	}
@@ -90,6 +96,16 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 		informer := cache.NewSharedIndexInformerWithOptions(w.lw, w.example, cache.SharedIndexInformerOptions{ObjectDescription: w.kind})
 		if err := informer.SetTransform(w.transform); err != nil {
 			return nil, fmt.Errorf("%s informer: set transform: %w", w.kind, err)
+		}
+		// A watch that breaks (or a list that fails) is retried by the
+		// reflector; until a retry succeeds the informer is failing.
+		kind := w.kind
+		if err := informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			in.health.failed(time.Now())
+			cache.DefaultWatchErrorHandler(ctx, r, err)
+			in.logger.Debug("kubernetes watch failed", "kind", kind, "err", err)
+		}); err != nil {
+			return nil, fmt.Errorf("%s informer: set watch error handler: %w", w.kind, err)
 		}
 		reg, err := informer.AddEventHandler(w.handler)
 		if err != nil {

@@ -84,16 +84,13 @@ func ptr[T any](v T) *T { return &v }
 // waitChange returns the next change, failing the test after a deadline.
 func waitChange(t *testing.T, sub *Subscription) Change {
 	t.Helper()
-	select {
-	case c, ok := <-sub.Changes():
-		if !ok {
-			t.Fatalf("subscription ended: %v", sub.Err())
-		}
-		return c
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no change within 10s")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatalf("no change within 10s: %v", err)
 	}
-	return Change{}
+	return c
 }
 
 // TestInformers runs the real informers against a fake clientset: initial

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,6 +72,19 @@ type resource[L runtime.Object] struct {
 	// tweak (optional) adjusts the options of both, as a field selector does.
 	tweak     func(*metav1.ListOptions)
 	transform cache.TransformFunc
+	// health (optional) learns the outcome of every list and watch call.
+	health *SourceHealth
+}
+
+// observe reports the outcome of a list or watch call to r.health.
+func (r resource[L]) observe(err error) {
+	switch {
+	case r.health == nil:
+	case err != nil:
+		r.health.failed(time.Now())
+	default:
+		r.health.succeeded()
+	}
 }
 
 // streamingListWatch returns the ListerWatcher of an informer on r. client
@@ -83,16 +97,26 @@ func streamingListWatch[L runtime.Object](client any, r resource[L]) cache.Liste
 			if r.tweak != nil {
 				r.tweak(&opts)
 			}
+			var list *slimList
+			var err error
 			if typed {
-				return r.typedList(ctx, opts)
+				list, err = r.typedList(ctx, opts)
+			} else {
+				list, err = r.streamList(ctx, opts)
 			}
-			return r.streamList(ctx, opts)
+			r.observe(err)
+			if err != nil {
+				return nil, err
+			}
+			return list, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			if r.tweak != nil {
 				r.tweak(&opts)
 			}
-			return r.watch(ctx, opts)
+			w, err := r.watch(ctx, opts)
+			r.observe(err)
+			return w, err
 		},
 	}
 	return cache.ToListWatcherWithWatchListSemantics(lw, client)
