@@ -29,14 +29,20 @@ func Down(ctx context.Context, stateDir string) error {
 		return nil
 	}
 	c, err := LoadConfig(abs)
-	if err != nil {
-		// A run that crashed before saving its config made nothing but
-		// files; the defaults name the bridge and routes it would have made.
-		c = DefaultConfig()
-		c.StateDir = abs
-		if c, err = c.withDefaults(); err != nil {
-			return fmt.Errorf("down: %w", err)
+	if errors.Is(err, os.ErrNotExist) {
+		// Up saves the config before it makes anything but files, so
+		// there is nothing else to remove; above all not the bridge or
+		// routes of another node that shares the default names.
+		// Nor is the directory removed with whatever it holds: it may not
+		// be a node's at all. Only the detached supervisor's files go.
+		for _, f := range supervisorFiles {
+			_ = os.Remove(filepath.Join(abs, f))
 		}
+		_ = os.Remove(abs)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("down: %w", err)
 	}
 	var errs []error
 	killProcs(nodeProcs(c.StateDir, false, "kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager"), 5*time.Second)
@@ -67,6 +73,10 @@ func Down(ctx context.Context, stateDir string) error {
 	}
 	return nil
 }
+
+// supervisorFiles are what `kubenode up -detach` writes into a state
+// directory before the node saves its config.
+var supervisorFiles = []string{"kubenode.log", "kubenode.pid"}
 
 // removeContainers kills and deletes the node's containers through its
 // containerd when that still answers, so runc removes their cgroups.

@@ -38,8 +38,11 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// setupHostNetwork makes the node's network safe before any component runs.
-func setupHostNetwork(ctx context.Context, c Config) error {
+// preflight fails when the host already has what setupHostNetwork would
+// make: another node runs, or the host uses these addresses. It runs before
+// the node's config is saved, so that Down never removes what another node
+// or the host owns.
+func preflight(ctx context.Context, c Config) error {
 	for _, prefix := range []string{c.PodCIDR.String(), c.ServiceCIDR.String()} {
 		out, err := run(ctx, "ip", "-4", "route", "show", "exact", prefix)
 		if err != nil {
@@ -50,8 +53,19 @@ func setupHostNetwork(ctx context.Context, c Config) error {
 		}
 	}
 	if _, err := run(ctx, "ip", "link", "show", c.Bridge); err == nil {
-		return fmt.Errorf("a link named %s exists and is not this node's: remove it or choose another bridge name", c.Bridge)
+		return fmt.Errorf("a link named %s exists and is not this node's (another node running? `make cluster-down` removes that one)", c.Bridge)
 	}
+	if _, err := os.Stat("/var/run/netns/" + probeNetns); err == nil {
+		return fmt.Errorf("network namespace %s exists: another node is running", probeNetns)
+	}
+	if _, err := run(ctx, "iptables", "-w", "-S", egressChain); err == nil {
+		return fmt.Errorf("iptables chain %s exists: another node is running", egressChain)
+	}
+	return nil
+}
+
+// setupHostNetwork makes the node's network safe before any component runs.
+func setupHostNetwork(ctx context.Context, c Config) error {
 	// Routes first: from here on a packet to the pod or Service range that no
 	// rule of ours claims is dropped on this host, never sent out.
 	for _, prefix := range []string{c.PodCIDR.String(), c.ServiceCIDR.String()} {

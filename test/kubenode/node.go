@@ -68,6 +68,9 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 			return nil, fmt.Errorf("clean the previous node: %w", err)
 		}
 	}
+	if err := preflight(ctx, c); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
