@@ -110,7 +110,8 @@ func (n *Node) startControlPlane(ctx context.Context) error {
 		"--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=clusterdns-node="+peerURL,
 		"--initial-cluster-state=new",
-		"--unsafe-no-fsync",
+		"--logger=zap",
+		"--log-outputs=stderr",
 		"--log-level=warn",
 	)
 	if err != nil {
