@@ -71,7 +71,11 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 		return resp
 	}
 
-	l := &lookup{s: s, store: store, serial: uint32(rev)}
+	serial := uint32(rev)
+	if ss, ok := store.(SerialStore); ok {
+		serial = ss.Serial()
+	}
+	l := &lookup{s: s, store: store, serial: serial}
 	qtype := qtypeOf(req.GetQtype())
 	var out outcome
 	if err != nil {
@@ -93,6 +97,7 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 		resp.Answer = out.answer
 		resp.Additional = out.additional
 		resp.Ttl = minTTL(out.answer, out.additional)
+		fitMessage(resp, qname)
 	case clusterdnsv1.Result_RESULT_NO_DATA, clusterdnsv1.Result_RESULT_NAME_ERROR:
 		resp.Authority = []*clusterdnsv1.ResourceRecord{s.soa(s.zone, l.serial)}
 		resp.Ttl = s.negativeTTL()

@@ -15,9 +15,10 @@ const (
 //
 //	<owner> SOA ns.dns.<zone>. hostmaster.<zone>. <serial> 7200 1800 86400 <ttl>
 //
-// The serial is the store revision truncated to 32 bits: it moves exactly
-// when something DNS can see changes, and the index starts revisions at the
-// Unix time of process start, so serials keep increasing across restarts.
+// The serial is the store's (SerialStore): the wall-clock second of the last
+// DNS-visible change, which never goes backwards within a process nor across
+// restarts (a restarted process starts from its own start time). Other
+// stores give their revision truncated to 32 bits.
 func (s *Schema) soa(owner string, serial uint32) *clusterdnsv1.ResourceRecord {
 	return &clusterdnsv1.ResourceRecord{Name: owner, Ttl: s.soaTTL, Data: &clusterdnsv1.ResourceRecord_Soa{
 		Soa: &clusterdnsv1.SOARecord{

@@ -31,3 +31,12 @@ type Store interface {
 	// ip (only populated when pods are watched).
 	PodNamespacesByIP(ip netip.Addr) []string
 }
+
+// SerialStore is a Store that keeps the zone's SOA serial itself (see
+// kubeindex.Index.Serial: the time of the last change, never going back
+// across restarts). The SOA of a Store without it carries the revision
+// truncated to 32 bits.
+type SerialStore interface {
+	Store
+	Serial() uint32
+}
