@@ -107,6 +107,10 @@ func (c *Client) lookupStreamed(ctx context.Context, req *clusterdnsv1.LookupReq
 	if ls.stream == nil {
 		return nil, errStreamBroken
 	}
+	if len(ls.sendq) == cap(ls.sendq) {
+		// Backed up: fail without contending for the lock.
+		return nil, ErrOverloaded
+	}
 	done := make(chan lookupResult, 1)
 	ls.mu.Lock()
 	if ls.err != nil {
