@@ -24,6 +24,7 @@ type metrics struct {
 	lookupDuration prometheus.Histogram
 	watchStreams   prometheus.Gauge
 	watchOverflows prometheus.Counter
+	watchStarts    *prometheus.CounterVec
 	autopath       prometheus.Counter
 	revision       prometheus.GaugeFunc
 	synced         prometheus.GaugeFunc
@@ -50,6 +51,11 @@ func newMetrics(ix *kubeindex.Index) *metrics {
 			Name: "clusterdns_recordsvc_watch_overflows_total",
 			Help: "Watch streams ended because the client fell behind the change stream.",
 		}),
+		watchStarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clusterdns_recordsvc_watch_starts_total",
+			Help: "Watch streams opened, by outcome: fresh (no resume point asked), resumed (caught up from the " +
+				"client's resume point), resume_failed (resume point unknown here: resync).",
+		}, []string{"outcome"}),
 		autopath: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clusterdns_recordsvc_autopath_completions_total",
 			Help: "Lookups answered through server-side search-path completion (--autopath): a CNAME from the " +
@@ -84,7 +90,7 @@ func newMetrics(ix *kubeindex.Index) *metrics {
 func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
 	m := s.metrics
 	for _, c := range []prometheus.Collector{m.lookups, m.lookupDuration, m.watchStreams, m.watchOverflows,
-		m.autopath, m.revision, m.synced, m.programmingDelay} {
+		m.watchStarts, m.autopath, m.revision, m.synced, m.programmingDelay} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register record service metrics: %w", err)
 		}

@@ -8,20 +8,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
@@ -39,6 +36,10 @@ type Server struct {
 	health  *health.Server
 	metrics *metrics
 
+	memo *answerMemo
+	// lameduck is set by Lameduck: not ready, still answering.
+	lameduck atomic.Bool
+
 	done     chan struct{}
 	shutdown sync.Once
 }
@@ -53,6 +54,7 @@ func New(schema *dnsschema.Schema, ix *kubeindex.Index, logger *slog.Logger) *Se
 		id:      newServerID(),
 		health:  health.NewServer(),
 		metrics: newMetrics(ix),
+		memo:    newAnswerMemo(memoEntries),
 		done:    make(chan struct{}),
 	}
 	for _, name := range s.healthNames() {
@@ -95,15 +97,28 @@ func (s *Server) Register(gs *grpc.Server) {
 	reflection.Register(gs)
 }
 
+// Lameduck starts the lameduck period of a graceful stop: gRPC health
+// reports NOT_SERVING and Ready turns false at once, so that load balancers
+// and frontends move to other replicas, while Lookups, LookupStreams and
+// Watch streams go on as before until Shutdown.
+func (s *Server) Lameduck() {
+	if s.lameduck.CompareAndSwap(false, true) {
+		s.health.Shutdown() // NOT_SERVING, and the sync can no longer turn it SERVING
+		s.logger.Info("lameduck: reporting not ready, still answering", "server_id", s.id)
+	}
+}
+
+// Ready reports whether the server should receive traffic: the indexes have
+// synced and no lameduck period has begun.
+func (s *Server) Ready() bool { return s.ix.Synced() && !s.lameduck.Load() }
+
 // Shutdown reports NOT_SERVING to health checks and ends every Watch stream
-// (with codes.Unavailable, so clients reconnect elsewhere), letting
-// grpc.Server.GracefulStop complete. Lookups keep being answered until the
-// gRPC server stops.
+// and LookupStream (with codes.Unavailable, so clients reconnect elsewhere
+// and resume), letting grpc.Server.GracefulStop complete. Lookups keep being
+// answered until the gRPC server stops.
 func (s *Server) Shutdown() {
-	s.shutdown.Do(func() {
-		s.health.Shutdown()
-		close(s.done)
-	})
+	s.Lameduck()
+	s.shutdown.Do(func() { close(s.done) })
 }
 
 // Lookup answers one DNS question.
@@ -116,151 +131,26 @@ func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*cl
 }
 
 // answer answers one question for Lookup and LookupStream, counting it; an
-// invalid question gets the reason instead.
+// invalid question gets the reason instead. Large answers come from the memo
+// while the revision they were computed at is current: the response is
+// shared then, and must not be modified.
 func (s *Server) answer(req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
 	start := time.Now()
 	if err := validateRequest(req); err != nil {
 		s.metrics.invalid.Inc()
 		return nil, err
 	}
-	resp := s.schema.Answer(s.ix, req)
-	resp.ServerId = s.id
+	key := memoKey{name: req.GetName(), qtype: req.GetQtype()}
+	resp := s.memo.get(key, s.ix.Revision())
+	if resp == nil {
+		resp = s.schema.Answer(s.ix, req)
+		resp.ServerId = s.id
+		if worthMemoizing(resp) {
+			s.memo.put(key, resp)
+		}
+	}
 	s.metrics.observe(resp, time.Since(start))
 	return resp, nil
-}
-
-// lookupStreamQueue is how many received questions of a LookupStream wait
-// for their answer: the receiving goroutine reads ahead this far while the
-// stream's goroutine answers and sends.
-const lookupStreamQueue = 64
-
-// LookupStream answers the questions of one stream in arrival order, each
-// as Lookup would. A question Lookup would refuse with INVALID_ARGUMENT gets
-// a response carrying invalid_argument instead, and the stream goes on. The
-// stream ends when the client closes it or at Shutdown (codes.Unavailable:
-// clients then ask elsewhere), so that GracefulStop is not held up.
-//
-// One goroutine receives and this one answers and sends: gRPC allows one
-// of each, and only the handler's goroutine may send. Both live as long as
-// the stream, so a question costs no goroutine and no stack growth.
-func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]) error {
-	ctx := stream.Context()
-	reqs := make(chan *clusterdnsv1.LookupStreamRequest, lookupStreamQueue)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				close(reqs)
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	for {
-		select {
-		case req, open := <-reqs:
-			if !open {
-				if err := <-recvErr; !errors.Is(err, io.EOF) {
-					return err
-				}
-				return nil
-			}
-			if err := stream.Send(s.answerStream(req)); err != nil {
-				return err
-			}
-		case <-s.done:
-			return status.Error(codes.Unavailable, "record service shutting down")
-		}
-	}
-}
-
-// answerStream answers one question of a LookupStream.
-func (s *Server) answerStream(req *clusterdnsv1.LookupStreamRequest) *clusterdnsv1.LookupStreamResponse {
-	resp, err := s.answer(req.GetRequest())
-	if err != nil {
-		return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), InvalidArgument: err.Error()}
-	}
-	return &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), Response: resp}
-}
-
-// Watch streams a resync marker at the current revision, then every change
-// in revision order, each dated by its change_time. A watcher that falls
-// behind is ended with codes.Unavailable and must resync.
-func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse]) error {
-	ctx := stream.Context()
-	sub := s.ix.Subscribe(ctx)
-	defer sub.Close()
-	s.metrics.watchStreams.Inc()
-	defer s.metrics.watchStreams.Dec()
-
-	logger := s.logger.With("client", req.GetClientName())
-	if p, ok := peer.FromContext(ctx); ok {
-		logger = logger.With("peer", p.Addr.String())
-	}
-	logger.Debug("watch started", "revision", sub.Revision())
-
-	first := &clusterdnsv1.WatchResponse{Revision: sub.Revision(), Resync: true, ServerId: s.id}
-	if err := stream.Send(first); err != nil {
-		return err
-	}
-	for {
-		select {
-		case c, open := <-sub.Changes():
-			if !open {
-				return s.watchEnded(ctx, logger, sub.Err())
-			}
-			if err := s.sendChange(stream, c); err != nil {
-				logger.Debug("watch send failed", "err", err)
-				return err
-			}
-		case <-s.done:
-			logger.Debug("watch ended by shutdown")
-			return status.Error(codes.Unavailable, "record service shutting down")
-		}
-	}
-}
-
-// maxKeysPerMessage splits the keys of a large change (a reload of a big
-// file) over several messages of the same revision, keeping each far below
-// gRPC's default 4 MiB message limit. A watcher applies each message as it
-// comes; entries depending on keys of a later message stay valid only until
-// it arrives, as if the network had delayed them.
-const maxKeysPerMessage = 8192
-
-func (s *Server) sendChange(stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse], c kubeindex.Change) error {
-	keys := c.Keys
-	for {
-		n := min(len(keys), maxKeysPerMessage)
-		msg := &clusterdnsv1.WatchResponse{Revision: c.Revision, Keys: keys[:n], ServerId: s.id,
-			ChangeTime: timestamppb.New(c.ChangeTime)}
-		if err := stream.Send(msg); err != nil {
-			return err
-		}
-		keys = keys[n:]
-		if len(keys) == 0 {
-			return nil
-		}
-	}
-}
-
-func (s *Server) watchEnded(ctx context.Context, logger *slog.Logger, err error) error {
-	if errors.Is(err, kubeindex.ErrSubscriberBehind) {
-		s.metrics.watchOverflows.Inc()
-		logger.Warn("watch ended: the client fell behind the change stream")
-		return status.Error(codes.Unavailable, "watch fell behind the change stream: reconnect and resync")
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		logger.Debug("watch ended by client", "err", ctxErr)
-		return status.FromContextError(ctxErr).Err()
-	}
-	logger.Warn("watch ended", "err", err)
-	return status.Errorf(codes.Unavailable, "watch ended: %v", err)
 }
 
 // ServerOptions are the gRPC server options the record service wants beside
