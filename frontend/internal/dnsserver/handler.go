@@ -153,6 +153,11 @@ type Config struct {
 	// MaxTCPConnections bounds the TCP connections open at once; a
 	// connection beyond it is closed as soon as it is accepted. Default 1000.
 	MaxTCPConnections int
+	// MaxTCPPerIP bounds the TCP connections of one client address open at
+	// once, so that one client cannot hold every slot of
+	// MaxTCPConnections; a connection beyond it is closed as soon as it is
+	// accepted. Default 100.
+	MaxTCPPerIP int
 	// UDPSockets is how many UDP sockets serve Listen, each with its own
 	// read loop (answering cache hits in place) and bound with SO_REUSEPORT
 	// so that the kernel spreads the queries over them. Default
@@ -197,6 +202,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTCPConnections <= 0 {
 		c.MaxTCPConnections = 1000
+	}
+	if c.MaxTCPPerIP <= 0 {
+		c.MaxTCPPerIP = 100
 	}
 	if c.UDPSockets <= 0 {
 		c.UDPSockets = runtime.GOMAXPROCS(0)
@@ -508,21 +516,27 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	if shared {
 		ownCase(m, q.Name)
 	}
+	// An answer the record service cut to fit a DNS message carries TC
+	// over UDP and TCP alike, so that a client needing the whole RRset
+	// knows it does not have it; it is cached with the mark, since asking
+	// again gives the same cut.
+	m.Truncated = resp.GetTruncated()
 	m.RecursionAvailable = h.forwarder != nil
 	// An answer completed from the asking client's search path holds for
 	// that client only: it is not cached.
 	// A shared answer was cached by the caller that made the lookup.
 	if h.cache != nil && !shared && resp.GetAutopathNamespace() == "" {
 		h.cache.Set(key, fill, dnscache.Response{
-			Rcode:    m.Rcode,
-			Answer:   m.Answer,
-			Ns:       m.Ns,
-			Extra:    m.Extra,
-			TTL:      resp.GetTtl(),
-			Cluster:  true,
-			Revision: resp.GetRevision(),
-			ServerID: resp.GetServerId(),
-			Keys:     resp.GetKeys(),
+			Rcode:     m.Rcode,
+			Answer:    m.Answer,
+			Ns:        m.Ns,
+			Extra:     m.Extra,
+			Truncated: m.Truncated,
+			TTL:       resp.GetTtl(),
+			Cluster:   true,
+			Revision:  resp.GetRevision(),
+			ServerID:  resp.GetServerId(),
+			Keys:      resp.GetKeys(),
 		})
 	}
 	return m, false
