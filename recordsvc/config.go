@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
 )
@@ -45,6 +46,15 @@ type config struct {
 	Pprof bool
 	// LogLevel is the minimum level logged (--log-level, default info).
 	LogLevel slog.Level
+	// Lameduck is how long the service keeps answering after SIGTERM while
+	// reporting not ready (--lameduck, default 10s).
+	Lameduck time.Duration
+	// HealthzSyncTimeout and HealthzSourceFailure fail /healthz when the
+	// indexes have not synced that long after start, or the source has been
+	// failing that long (--healthz-sync-timeout 10m,
+	// --healthz-source-failure 5m).
+	HealthzSyncTimeout   time.Duration
+	HealthzSourceFailure time.Duration
 }
 
 // schemaConfig is the dnsschema part of the configuration.
@@ -73,6 +83,11 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve Go's /debug/pprof/ profiles on the --metrics-listen address")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	lameduck := fs.Duration("lameduck", 10*time.Second,
+		"after SIGTERM, report not ready (gRPC health, /readyz) but keep answering and streaming for this `duration`, then end the streams")
+	syncTimeout := fs.Duration("healthz-sync-timeout", 10*time.Minute, "/healthz fails when the indexes have not synced this `duration` after start")
+	sourceFailure := fs.Duration("healthz-source-failure", 5*time.Minute,
+		"/healthz fails when the API server's lists and watches (or reads of the --source file) have failed for this `duration`")
 	fs.Usage = func() {
 		fs.SetOutput(output)
 		fmt.Fprintf(output, "Usage: recordsvc [flags]\n\nAnswers Kubernetes cluster DNS questions over gRPC from watched cluster state.\n\nFlags:\n")
@@ -136,6 +151,16 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if err := cfg.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *logLevel)
 	}
+	if *lameduck < 0 {
+		return config{}, fmt.Errorf("--lameduck: must not be negative, got %s", *lameduck)
+	}
+	if *syncTimeout <= 0 {
+		return config{}, fmt.Errorf("--healthz-sync-timeout: must be positive, got %s", *syncTimeout)
+	}
+	if *sourceFailure <= 0 {
+		return config{}, fmt.Errorf("--healthz-source-failure: must be positive, got %s", *sourceFailure)
+	}
+	cfg.Lameduck, cfg.HealthzSyncTimeout, cfg.HealthzSourceFailure = *lameduck, *syncTimeout, *sourceFailure
 	// The schema owns the rules for the zone and the nameserver service;
 	// check each alone so the error names its flag.
 	if *domain == "" {

@@ -77,9 +77,13 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	ix := kubeindex.New(kubeindex.Config{})
-	ctx, cancel := context.WithCancel(ctx)
+	// The source keeps the indexes current through the lameduck period: it
+	// stops at cancel, after the signal.
+	signalled := ctx
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	sourceDone, err := startSource(ctx, cfg, ix, logger)
+	started := time.Now()
+	sourceDone, sourceHealth, err := startSource(ctx, cfg, ix, logger)
 	if err != nil {
 		return err
 	}
@@ -99,7 +103,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err := srv.RegisterMetrics(reg); err != nil {
 		return err
 	}
-	metricsSrv, metricsDone, err := startMetrics(cfg.MetricsListen, cfg.Pprof, reg, ix)
+	metricsSrv, metricsDone, err := startMetrics(cfg.MetricsListen, cfg.Pprof, reg, probes{srv: srv, ix: ix,
+		source: sourceHealth, started: started, syncTimeout: cfg.HealthzSyncTimeout, sourceFailure: cfg.HealthzSourceFailure})
 	if err != nil {
 		return err
 	}
@@ -111,8 +116,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		"server_id", srv.ID())
 
 	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
+	case <-signalled.Done():
+		err = lameduckPeriod(srv, cfg.Lameduck, logger, served, metricsDone, sourceDone)
 	case err = <-served:
 		err = fmt.Errorf("grpc server: %w", err)
 	case err = <-metricsDone:
@@ -141,31 +146,31 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 
 // startSource loads the file source (failing on a bad file) or starts the
 // informers; their end is reported on the returned channel.
-func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *slog.Logger) (<-chan error, error) {
+func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *slog.Logger) (<-chan error, *kubeindex.SourceHealth, error) {
 	done := make(chan error, 1)
 	if cfg.SourceFile != "" {
 		fs := kubeindex.NewFileSource(kubeindex.FileSourceConfig{Path: cfg.SourceFile}, ix, logger)
 		if err := fs.Load(); err != nil {
-			return nil, fmt.Errorf("--source: %w", err)
+			return nil, nil, fmt.Errorf("--source: %w", err)
 		}
 		go func() { done <- fs.Run(ctx) }()
-		return done, nil
+		return done, fs.Health(), nil
 	}
 	restCfg, err := restConfig(cfg.Kubeconfig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	in, err := kubeindex.NewInformers(client, ix, kubeindex.InformerConfig{WatchPods: cfg.Pods == dnsschema.PodsVerified}, logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	collectTightlyUntil(ix.SyncedChan())
 	go func() { done <- in.Run(ctx) }()
-	return done, nil
+	return done, in.Health(), nil
 }
 
 // syncGCPercent is the garbage collector's target (GOGC) while the
@@ -218,9 +223,9 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return restCfg, nil
 }
 
-// startMetrics serves /metrics, /healthz (alive) and /readyz (synced) when
+// startMetrics serves /metrics, /healthz (alive) and /readyz (synced, not in lameduck) when
 // addr is set, and Go's /debug/pprof/ profiles when withPprof is true.
-func startMetrics(addr string, withPprof bool, reg *prometheus.Registry, ix *kubeindex.Index) (*http.Server, <-chan error, error) {
+func startMetrics(addr string, withPprof bool, reg *prometheus.Registry, p probes) (*http.Server, <-chan error, error) {
 	done := make(chan error, 1)
 	if addr == "" {
 		return nil, done, nil
@@ -231,14 +236,8 @@ func startMetrics(addr string, withPprof bool, reg *prometheus.Registry, ix *kub
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ix.Synced() {
-			http.Error(w, "not synced", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", p.healthz)
+	mux.HandleFunc("GET /readyz", p.readyz)
 	if withPprof {
 		servePprof(mux)
 	}
