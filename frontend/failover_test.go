@@ -286,12 +286,10 @@ func TestRunReplicaFailover(t *testing.T) {
 			if got := fe.scrape(t)[`clusterdns_frontend_stale_answers_total{source="cluster"}`] - staleBefore; got != wantStale {
 				t.Errorf("stale answers counter moved by %v, want %v", got, wantStale)
 			}
-			wantReady := http.StatusServiceUnavailable
-			if tt.stale {
-				wantReady = http.StatusOK // still serving what it can
-			}
-			if status, _ := fe.get(t, "/ready"); status != wantReady {
-				t.Errorf("/ready %d with every replica down, want %d", status, wantReady)
+			// Cached and stale answers go on, but uncached cluster names
+			// cannot be answered: not ready, stale or not.
+			if status, _ := fe.get(t, "/ready"); status != http.StatusServiceUnavailable {
+				t.Errorf("/ready %d with every replica down, want 503", status)
 			}
 
 			// A replica comes back (a new process, new data).

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/clusterdns/clusterdns/frontend/internal/forward"
 	"github.com/clusterdns/clusterdns/frontend/internal/recordclient"
+	"github.com/clusterdns/clusterdns/internal/mtls"
 )
 
 // Config is the frontend's configuration, one field per flag.
@@ -30,6 +32,16 @@ type Config struct {
 	// replica at a time, picked at random, and fails over to another when it
 	// becomes unreachable.
 	RecordService string
+	// RecordServiceTLS are the frontend's client certificate and key and
+	// the CA bundle the record service's certificate is verified against
+	// (--recordsvc-tls-cert, --recordsvc-tls-key, --recordsvc-tls-ca),
+	// reloaded when they change. All empty: plaintext. CA alone: TLS
+	// without a client certificate.
+	RecordServiceTLS mtls.Files
+	// RecordServiceServerName is the name the record service's certificate
+	// must be valid for (--recordsvc-tls-server-name, default: the host of
+	// --recordsvc).
+	RecordServiceServerName string
 	// ClusterDomain is the cluster zone (--cluster-domain, default
 	// cluster.local).
 	ClusterDomain string
@@ -43,8 +55,7 @@ type Config struct {
 	ClusterCacheTTL time.Duration
 	// ServeStale is how long past their life cached answers may still be
 	// served (RFC 8767) while the record service or the upstreams fail; 0
-	// disables serve-stale (--serve-stale, default 1h). While the record
-	// service was reachable within this time, /ready stays 200.
+	// disables serve-stale (--serve-stale, default 1h).
 	ServeStale time.Duration
 	// StaleTTL is the TTL of the records of a stale answer, whole seconds
 	// (--stale-ttl, default 30s).
@@ -116,6 +127,9 @@ type Config struct {
 	// MaxTCPConnections bounds the open DNS TCP connections
 	// (--max-tcp-connections, default 1000).
 	MaxTCPConnections int
+	// MaxTCPConnectionsPerIP bounds the open DNS TCP connections of one
+	// client address (--max-tcp-connections-per-ip, default 100).
+	MaxTCPConnectionsPerIP int
 	// UDPSockets is how many UDP sockets serve --listen, bound with
 	// SO_REUSEPORT, each with its own read loop (--udp-sockets, default 0:
 	// one per GOMAXPROCS).
@@ -163,6 +177,10 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:1053", "DNS listen address, UDP and TCP (HOST:PORT)")
 	fs.StringVar(&cfg.RecordService, "recordsvc", "127.0.0.1:9090", "record service gRPC target: HOST:PORT, a list of replicas HOST:PORT,HOST:PORT, or dns:///NAME:PORT for the replicas behind a headless Service")
+	fs.StringVar(&cfg.RecordServiceTLS.Cert, "recordsvc-tls-cert", "", "PEM client certificate `file` presented to the record service (mutual TLS; needs --recordsvc-tls-key and --recordsvc-tls-ca; reloaded when it changes)")
+	fs.StringVar(&cfg.RecordServiceTLS.Key, "recordsvc-tls-key", "", "PEM private key `file` of --recordsvc-tls-cert (reloaded when it changes)")
+	fs.StringVar(&cfg.RecordServiceTLS.CA, "recordsvc-tls-ca", "", "PEM `file` of the CAs the record service's certificate must be issued by; turns TLS on (reloaded when it changes)")
+	fs.StringVar(&cfg.RecordServiceServerName, "recordsvc-tls-server-name", "", "name the record service's certificate must be valid for (default: the host of --recordsvc)")
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS zone")
 	fs.Int64Var(&cfg.CacheSize, "cache-size", 64<<20, "response cache size in bytes (0 disables the cache)")
 	fs.DurationVar(&cfg.ClusterCacheTTL, "cluster-cache-ttl", 5*time.Minute, "how long cluster answers kept exact by record service invalidations stay cached (0: record TTL only)")
@@ -189,6 +207,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.UintVar(&maxUDP, "max-udp-size", 4096, "largest UDP response, whatever size the client advertises (512-65535)")
 	fs.DurationVar(&cfg.TCPIdleTimeout, "tcp-idle-timeout", 10*time.Second, "close DNS TCP connections idle for this long")
 	fs.IntVar(&cfg.MaxTCPConnections, "max-tcp-connections", 1000, "DNS TCP connections open at most; more are closed at once")
+	fs.IntVar(&cfg.MaxTCPConnectionsPerIP, "max-tcp-connections-per-ip", 100, "DNS TCP connections open at most from one client address; more are closed at once")
 	fs.IntVar(&cfg.MaxTCPQueries, "max-tcp-queries", 128, "queries one DNS TCP connection may send before it is closed (-1: no limit)")
 	fs.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "UDP sockets bound to --listen with SO_REUSEPORT, each with its own read loop (0: one per GOMAXPROCS)")
 	fs.DurationVar(&cfg.Lameduck, "lameduck", 5*time.Second, "after SIGTERM, keep answering this long with /ready failing, then drain and exit")
@@ -203,6 +222,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if err := checkTarget(cfg.RecordService); err != nil {
 		return Config{}, fmt.Errorf("--recordsvc %q: %w", cfg.RecordService, err)
+	}
+	if err := checkRecordServiceTLS(&cfg); err != nil {
+		return Config{}, err
 	}
 	if _, ok := dns.IsDomainName(cfg.ClusterDomain); !ok || dns.Fqdn(cfg.ClusterDomain) == "." {
 		return Config{}, fmt.Errorf("--cluster-domain %q: not a domain name below the root", cfg.ClusterDomain)
@@ -255,6 +277,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.MaxTCPConnections <= 0 {
 		return Config{}, fmt.Errorf("--max-tcp-connections %d: must be positive", cfg.MaxTCPConnections)
+	}
+	if cfg.MaxTCPConnectionsPerIP <= 0 {
+		return Config{}, fmt.Errorf("--max-tcp-connections-per-ip %d: must be positive", cfg.MaxTCPConnectionsPerIP)
 	}
 	if cfg.MaxTCPQueries == 0 || cfg.MaxTCPQueries < -1 {
 		return Config{}, fmt.Errorf("--max-tcp-queries %d: must be positive, or -1 for no limit", cfg.MaxTCPQueries)
@@ -310,6 +335,64 @@ func checkForwarding(cfg *Config, stubs []string) error {
 		return fmt.Errorf("--upstream-timeout %s: must be positive", cfg.UpstreamTimeout)
 	}
 	return nil
+}
+
+// checkRecordServiceTLS validates the --recordsvc-tls-* flags: a
+// certificate and its key come together, TLS needs the CA, the files must
+// be readable, and the server name defaults to the host of --recordsvc.
+func checkRecordServiceTLS(cfg *Config) error {
+	f := cfg.RecordServiceTLS
+	switch {
+	case (f.Cert == "") != (f.Key == ""):
+		return errors.New("--recordsvc-tls-cert and --recordsvc-tls-key: give both or neither")
+	case f.Cert != "" && f.CA == "":
+		return errors.New("--recordsvc-tls-ca: needed with --recordsvc-tls-cert (the record service's certificate is verified against it)")
+	case f.CA == "" && cfg.RecordServiceServerName != "":
+		return errors.New("--recordsvc-tls-server-name: needs --recordsvc-tls-ca (TLS is off without it)")
+	case f.CA == "":
+		return nil
+	}
+	for _, file := range []struct{ flag, path string }{
+		{"--recordsvc-tls-cert", f.Cert}, {"--recordsvc-tls-key", f.Key}, {"--recordsvc-tls-ca", f.CA},
+	} {
+		if file.path == "" {
+			continue
+		}
+		fh, err := os.Open(file.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", file.flag, err)
+		}
+		_ = fh.Close()
+	}
+	if cfg.RecordServiceServerName == "" {
+		name, err := targetHost(cfg.RecordService)
+		if err != nil {
+			return fmt.Errorf("--recordsvc-tls-server-name: not given, and no host in --recordsvc %q: %w", cfg.RecordService, err)
+		}
+		cfg.RecordServiceServerName = name
+	}
+	return nil
+}
+
+// targetHost is the host of a record service target: of HOST:PORT, of the
+// first replica of a list, or of the endpoint of a gRPC target URI.
+func targetHost(target string) (string, error) {
+	addr := target
+	if i := strings.Index(addr, "://"); i >= 0 {
+		addr = strings.TrimPrefix(addr[i+3:], "/")
+		if j := strings.LastIndex(addr, "/"); j >= 0 {
+			addr = addr[j+1:]
+		}
+	}
+	addr, _, _ = strings.Cut(addr, ",")
+	host, _, err := net.SplitHostPort(strings.TrimSpace(addr))
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		return "", errors.New("host is empty")
+	}
+	return host, nil
 }
 
 // checkCacheTTLs validates the cache TTL bounds.

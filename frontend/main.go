@@ -98,11 +98,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	creds, err := recordServiceCredentials(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	client, err := recordclient.New(recordclient.Config{
 		Target:        cfg.RecordService,
 		LookupTimeout: cfg.LookupTimeout,
 		Logger:        log,
 		Metrics:       rcMetrics,
+		Credentials:   creds,
 	})
 	if err != nil {
 		return err
@@ -141,6 +146,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxUDPSize:        cfg.MaxUDPSize,
 		TCPIdleTimeout:    cfg.TCPIdleTimeout,
 		MaxTCPConnections: cfg.MaxTCPConnections,
+		MaxTCPPerIP:       cfg.MaxTCPConnectionsPerIP,
 		MaxTCPQueries:     cfg.MaxTCPQueries,
 		UDPSockets:        cfg.UDPSockets,
 	}
@@ -189,17 +195,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 
-	// Not ready from the moment ctx ends (SIGTERM) or a loop is found. While
-	// the record service is unreachable the frontend stays ready as long as
-	// it may serve stale answers: were every frontend to leave the kube-dns
-	// Service when the replicas go down, no client could reach the answers
-	// serve-stale keeps.
+	// Ready while the record service answers now (so uncached cluster names
+	// can be answered: recordclient.Client.Ready), and not from the moment
+	// ctx ends (SIGTERM) or a loop is found. Cached and stale answers go on
+	// meanwhile; readiness only tells whether this frontend can answer
+	// everything.
 	var lameduck atomic.Bool
-	staleWindow := cfg.ServeStale
-	if cache == nil {
-		staleWindow = 0
-	}
-	ready := func() bool { return ctx.Err() == nil && !lameduck.Load() && client.ReadyWithin(staleWindow) }
+	ready := func() bool { return ctx.Err() == nil && !lameduck.Load() && client.Ready() }
 	var ops *http.Server
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
@@ -322,10 +324,10 @@ func boundMemory(cacheSize int64) (int64, bool) {
 }
 
 // opsHandler serves /metrics from reg, /health (the process answers: 200)
-// and /ready (200 when ready reports true: the record service Watch stream is
-// open or the last Lookup got an answer, or one of them did within the
-// serve-stale window, and the frontend is not in its lameduck period; else
-// 503), and Go's /debug/pprof/ profiles when withPprof is true.
+// and /ready (200 when ready reports true: the record service answered
+// within the last few seconds, and the frontend is not in its lameduck
+// period; else 503), and Go's /debug/pprof/ profiles when withPprof is
+// true.
 func opsHandler(reg *prometheus.Registry, ready func() bool, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -334,7 +336,7 @@ func opsHandler(reg *prometheus.Registry, ready func() bool, withPprof bool) htt
 	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {
-			http.Error(w, "not ready: record service not reachable or shutting down", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: record service not answering or shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -5,38 +5,43 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clusterdns/clusterdns/internal/mtls"
 )
 
 func TestParseFlags(t *testing.T) {
 	defaults := Config{
-		Listen:                "127.0.0.1:1053",
-		RecordService:         "127.0.0.1:9090",
-		ClusterDomain:         "cluster.local",
-		CacheSize:             67108864,
-		ClusterCacheTTL:       5 * time.Minute,
-		ServeStale:            time.Hour,
-		StaleTTL:              30 * time.Second,
-		MetricsListen:         "",
-		LogLevel:              slog.LevelInfo,
-		LookupTimeout:         2 * time.Second,
-		LogFormat:             "text",
-		ResolvConf:            "/etc/resolv.conf",
-		MaxConcurrentUpstream: 1000,
-		MaxConcurrentMisses:   1000,
-		UpstreamPolicy:        "random",
-		UpstreamTimeout:       2 * time.Second,
-		CacheMaxTTL:           time.Hour,
-		CacheMaxNegativeTTL:   30 * time.Minute,
-		EDNSBufferSize:        1232,
-		MaxUDPSize:            4096,
-		TCPIdleTimeout:        10 * time.Second,
-		MaxTCPConnections:     1000,
-		MaxTCPQueries:         128,
-		Lameduck:              5 * time.Second,
+		Listen:                 "127.0.0.1:1053",
+		RecordService:          "127.0.0.1:9090",
+		ClusterDomain:          "cluster.local",
+		CacheSize:              67108864,
+		ClusterCacheTTL:        5 * time.Minute,
+		ServeStale:             time.Hour,
+		StaleTTL:               30 * time.Second,
+		MetricsListen:          "",
+		LogLevel:               slog.LevelInfo,
+		LookupTimeout:          2 * time.Second,
+		LogFormat:              "text",
+		ResolvConf:             "/etc/resolv.conf",
+		MaxConcurrentUpstream:  1000,
+		MaxConcurrentMisses:    1000,
+		UpstreamPolicy:         "random",
+		UpstreamTimeout:        2 * time.Second,
+		CacheMaxTTL:            time.Hour,
+		CacheMaxNegativeTTL:    30 * time.Minute,
+		EDNSBufferSize:         1232,
+		MaxUDPSize:             4096,
+		TCPIdleTimeout:         10 * time.Second,
+		MaxTCPConnections:      1000,
+		MaxTCPConnectionsPerIP: 100,
+		MaxTCPQueries:          128,
+		Lameduck:               5 * time.Second,
 	}
 	with := func(change func(*Config)) Config {
 		c := defaults
@@ -64,6 +69,7 @@ func TestParseFlags(t *testing.T) {
 			"--cache-max-ttl", "10m", "--cache-min-ttl", "5s", "--cache-max-negative-ttl", "1m",
 			"--edns-buffer-size", "1400", "--max-udp-size", "1400",
 			"--tcp-idle-timeout", "3s", "--max-tcp-connections", "10", "--max-tcp-queries", "-1",
+			"--max-tcp-connections-per-ip", "4",
 			"--lameduck", "0s", "--serve-stale", "0s", "--stale-ttl", "10s",
 		}, Config{
 			Listen: "0.0.0.0:53", RecordService: "dns:///recordsvc.kube-system.svc:9090",
@@ -80,7 +86,7 @@ func TestParseFlags(t *testing.T) {
 			UpstreamPolicy: "round_robin", UpstreamTimeout: time.Second,
 			CacheMaxTTL: 10 * time.Minute, CacheMinTTL: 5 * time.Second, CacheMaxNegativeTTL: time.Minute,
 			EDNSBufferSize: 1400, MaxUDPSize: 1400,
-			TCPIdleTimeout: 3 * time.Second, MaxTCPConnections: 10, MaxTCPQueries: -1,
+			TCPIdleTimeout: 3 * time.Second, MaxTCPConnections: 10, MaxTCPConnectionsPerIP: 4, MaxTCPQueries: -1,
 			Lameduck: 0, ServeStale: 0, StaleTTL: 10 * time.Second,
 		}, ""},
 		{"recordsvc replica list", []string{"--recordsvc", "10.0.0.1:9090,recordsvc-1.example:9090, [fd00::1]:9090"},
@@ -133,6 +139,8 @@ func TestParseFlags(t *testing.T) {
 		{"max udp size large", []string{"--max-udp-size", "70000"}, Config{}, "--max-udp-size"},
 		{"tcp idle timeout zero", []string{"--tcp-idle-timeout", "0s"}, Config{}, "--tcp-idle-timeout"},
 		{"max tcp connections zero", []string{"--max-tcp-connections", "0"}, Config{}, "--max-tcp-connections"},
+		{"max tcp connections per ip", []string{"--max-tcp-connections-per-ip", "5"}, with(func(c *Config) { c.MaxTCPConnectionsPerIP = 5 }), ""},
+		{"max tcp connections per ip zero", []string{"--max-tcp-connections-per-ip", "0"}, Config{}, "--max-tcp-connections-per-ip"},
 		{"max tcp queries zero", []string{"--max-tcp-queries", "0"}, Config{}, "--max-tcp-queries"},
 		{"lameduck negative", []string{"--lameduck", "-1s"}, Config{}, "--lameduck"},
 		{"log format bad", []string{"--log-format", "xml"}, Config{}, "--log-format"},
@@ -168,9 +176,90 @@ func TestHelp(t *testing.T) {
 		"log-level", "lookup-timeout", "log-format", "query-log", "upstream", "resolv-conf", "stub-domain", "stub-domains-file",
 		"max-concurrent-upstream", "max-concurrent-misses", "upstream-policy", "upstream-timeout", "cache-max-ttl", "cache-min-ttl",
 		"cache-max-negative-ttl", "edns-buffer-size", "max-udp-size", "tcp-idle-timeout", "max-tcp-connections",
-		"max-tcp-queries", "lameduck", "serve-stale", "stale-ttl"} {
+		"max-tcp-queries", "lameduck", "serve-stale", "stale-ttl", "max-tcp-connections-per-ip", "recordsvc-tls-cert",
+		"recordsvc-tls-key", "recordsvc-tls-ca", "recordsvc-tls-server-name"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("--help does not list --%s", name)
+		}
+	}
+}
+
+// TestParseRecordServiceTLSFlags: the --recordsvc-tls-* flags come in the
+// combinations TLS needs, name existing files, and the server name defaults
+// to the host of --recordsvc.
+func TestParseRecordServiceTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, ca := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
+	for _, p := range []string{cert, key, ca} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := filepath.Join(dir, "missing.crt")
+	tests := []struct {
+		name       string
+		args       []string
+		wantFiles  mtls.Files
+		wantServer string
+		wantErr    string
+	}{
+		{"none: plaintext", nil, mtls.Files{}, "", ""},
+		{"mutual TLS, name from --recordsvc",
+			[]string{"--recordsvc", "recordsvc.kube-system.svc:9090", "--recordsvc-tls-cert", cert, "--recordsvc-tls-key", key, "--recordsvc-tls-ca", ca},
+			mtls.Files{Cert: cert, Key: key, CA: ca}, "recordsvc.kube-system.svc", ""},
+		{"name from a dns target",
+			[]string{"--recordsvc", "dns:///recordsvc.kube-system.svc:9090", "--recordsvc-tls-ca", ca},
+			mtls.Files{CA: ca}, "recordsvc.kube-system.svc", ""},
+		{"name from the first replica",
+			[]string{"--recordsvc", "10.0.0.1:9090,10.0.0.2:9090", "--recordsvc-tls-ca", ca},
+			mtls.Files{CA: ca}, "10.0.0.1", ""},
+		{"name given",
+			[]string{"--recordsvc-tls-ca", ca, "--recordsvc-tls-server-name", "recordsvc"},
+			mtls.Files{CA: ca}, "recordsvc", ""},
+		{"cert without key", []string{"--recordsvc-tls-cert", cert, "--recordsvc-tls-ca", ca}, mtls.Files{}, "", "--recordsvc-tls-key"},
+		{"key without cert", []string{"--recordsvc-tls-key", key, "--recordsvc-tls-ca", ca}, mtls.Files{}, "", "--recordsvc-tls-cert"},
+		{"cert without CA", []string{"--recordsvc-tls-cert", cert, "--recordsvc-tls-key", key}, mtls.Files{}, "", "--recordsvc-tls-ca"},
+		{"server name without CA", []string{"--recordsvc-tls-server-name", "recordsvc"}, mtls.Files{}, "", "--recordsvc-tls-server-name"},
+		{"missing cert file", []string{"--recordsvc-tls-cert", missing, "--recordsvc-tls-key", key, "--recordsvc-tls-ca", ca}, mtls.Files{}, "", "--recordsvc-tls-cert"},
+		{"missing CA file", []string{"--recordsvc-tls-ca", missing}, mtls.Files{}, "", "--recordsvc-tls-ca"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFlags: %v", err)
+			}
+			if got.RecordServiceTLS != tt.wantFiles || got.RecordServiceServerName != tt.wantServer {
+				t.Errorf("TLS files %+v, server name %q; want %+v, %q", got.RecordServiceTLS, got.RecordServiceServerName, tt.wantFiles, tt.wantServer)
+			}
+		})
+	}
+}
+
+func TestLoopbackTarget(t *testing.T) {
+	tests := []struct {
+		target string
+		want   bool
+	}{
+		{"127.0.0.1:9090", true},
+		{"[::1]:9090", true},
+		{"localhost:9090", true},
+		{"127.0.0.1:9090,127.0.0.2:9090", true},
+		{"127.0.0.1:9090,10.0.0.2:9090", false},
+		{"10.96.0.10:9090", false},
+		{"recordsvc.kube-system.svc:9090", false},
+		{"dns:///localhost:9090", true},
+		{"dns:///recordsvc.kube-system.svc:9090", false},
+	}
+	for _, tt := range tests {
+		if got := loopbackTarget(tt.target); got != tt.want {
+			t.Errorf("loopbackTarget(%q) = %v, want %v", tt.target, got, tt.want)
 		}
 	}
 }

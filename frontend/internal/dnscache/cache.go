@@ -326,6 +326,9 @@ type Cache struct {
 	// floorRev and floorSeq are the newest forgotten mark: answers older
 	// than that are refused.
 	floorRev, floorSeq uint64
+	// resume is what a resumed stream needs of the one that broke
+	// (resume.go).
+	resume resumeState
 	// byKey indexes the cluster entries by the invalidation keys they
 	// depend on; cluster holds them all.
 	byKey   map[string]map[*entry]struct{}
@@ -673,7 +676,7 @@ func (c *Cache) Invalidate(serverID string, revision uint64, keys []string) {
 			for e := range c.byKey[key] {
 				// Entries of an earlier generation or another server
 				// carry revisions that say nothing about this one.
-				if e.gen != c.gen.Load() || !e.exact || e.revision < revision {
+				if e.gen != c.gen.Load() || !e.exact || e.serverID != c.serverID || e.revision < revision {
 					victims = append(victims, e)
 					c.kill(e)
 				}
@@ -700,9 +703,10 @@ func (c *Cache) Resync(serverID string, revision uint64) {
 func (c *Cache) Disconnected() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.rememberResumeLocked()
 	c.connected = false
 	c.serverID = ""
-	c.epoch.Add(1)
+	c.epoch.Store(c.nextEpochLocked())
 }
 
 // resyncLocked starts a new generation. Without serve-stale the cluster
@@ -735,7 +739,7 @@ func (c *Cache) resyncLocked(serverID string, revision uint64) []*entry {
 	c.floorSeq = c.seq
 	c.connected = true
 	c.serverID = serverID
-	c.epoch.Add(1)
+	c.epoch.Store(c.nextEpochLocked())
 	return victims
 }
 

@@ -25,7 +25,7 @@ type Metrics struct {
 	lookupErrors   *prometheus.CounterVec
 	malformed      prometheus.Counter
 	tcpOpen        prometheus.Gauge
-	tcpRejects     prometheus.Counter
+	tcpRejects     *prometheus.CounterVec
 	stale          *prometheus.CounterVec
 	shedTotal      *prometheus.CounterVec
 	// missPath is the handler whose miss path the gauges show.
@@ -47,7 +47,7 @@ type Metrics struct {
 //	clusterdns_frontend_request_duration_seconds{transport}
 //	clusterdns_frontend_malformed_requests_total
 //	clusterdns_frontend_tcp_connections
-//	clusterdns_frontend_tcp_connections_rejected_total
+//	clusterdns_frontend_tcp_connections_rejected_total{reason="max_connections"|"per_ip"}
 //	clusterdns_frontend_recordsvc_lookup_duration_seconds{result}
 //	clusterdns_frontend_recordsvc_lookup_errors_total{code}
 //	clusterdns_frontend_stale_answers_total{source="cluster"|"upstream"}
@@ -83,10 +83,11 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "tcp_connections",
 			Help: "DNS TCP connections open.",
 		}),
-		tcpRejects: prometheus.NewCounter(prometheus.CounterOpts{
+		tcpRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "tcp_connections_rejected_total",
-			Help: "DNS TCP connections closed at once because the bound on open connections was reached.",
-		}),
+			Help: "DNS TCP connections closed at once, by the bound reached: max_connections (open connections) " +
+				"or per_ip (open connections of one client address).",
+		}, []string{"reason"}),
 		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "stale_answers_total",
 			Help: "Cached answers served past their life (serve-stale, RFC 8767) because their source failed, " +
@@ -99,6 +100,8 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 	// Both series exist from the start, so that rate() sees the first one.
 	m.stale.WithLabelValues(sourceCluster)
 	m.stale.WithLabelValues(sourceUpstream)
+	m.tcpRejects.WithLabelValues(rejectMaxConnections)
+	m.tcpRejects.WithLabelValues(rejectPerIP)
 	collectors := []prometheus.Collector{m.requests, m.duration, m.lookupDuration, m.lookupErrors, m.malformed, m.tcpOpen, m.tcpRejects, m.stale}
 	if cache != nil {
 		counter := func(name, help string, v func(dnscache.Stats) uint64) prometheus.Collector {
@@ -204,11 +207,11 @@ func (m *Metrics) tcpConnections(delta int) {
 	m.tcpOpen.Add(float64(delta))
 }
 
-func (m *Metrics) tcpRejected() {
+func (m *Metrics) tcpRejected(reason string) {
 	if m == nil {
 		return
 	}
-	m.tcpRejects.Inc()
+	m.tcpRejects.WithLabelValues(reason).Inc()
 }
 
 // resultLabel names a Lookup result in metrics.

@@ -110,7 +110,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // newDNSServers builds the miekg/dns servers of h: one per UDP socket in
 // pcs, each reading through a hotReader, and one on ln for TCP, the
-// listener bounded to cfg.MaxTCPConnections, idle TCP connections closed
+// listener bounded to cfg.MaxTCPConnections and cfg.MaxTCPPerIP per client
+// address, idle TCP connections closed
 // after cfg.TCPIdleTimeout, at most cfg.MaxTCPQueries queries per TCP
 // connection; headers screened by acceptQuery. The TCP server comes last.
 func newDNSServers(cfg Config, h *Handler, pcs []net.PacketConn, ln net.Listener) []*dns.Server {
@@ -128,7 +129,7 @@ func newDNSServers(cfg Config, h *Handler, pcs []net.PacketConn, ln net.Listener
 	}
 	idle := cfg.TCPIdleTimeout
 	return append(servers, &dns.Server{
-		Listener:       newLimitListener(ln, cfg.MaxTCPConnections, h.metrics.tcpConnections, h.metrics.tcpRejected),
+		Listener:       newLimitListener(ln, cfg.MaxTCPConnections, cfg.MaxTCPPerIP, h.metrics.tcpConnections, h.metrics.tcpRejected),
 		Handler:        h,
 		MsgAcceptFunc:  acceptQuery,
 		MsgInvalidFunc: invalid,

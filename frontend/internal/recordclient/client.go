@@ -34,10 +34,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 )
@@ -86,6 +89,17 @@ type Config struct {
 	// UnaryLookups makes every Lookup a unary call instead of a message on
 	// the shared LookupStream (stream.go). Default false.
 	UnaryLookups bool
+	// Credentials secure the connection (mutual TLS). Default nil:
+	// plaintext.
+	Credentials credentials.TransportCredentials
+	// ReadyWindow is how recent the last proof that the record service
+	// answers (a Watch message, a Lookup answer, a health probe) must be
+	// for Ready. Default 3s.
+	ReadyWindow time.Duration
+	// ProbeInterval is how often Watch probes the record service's gRPC
+	// health while nothing else proved it answers; each probe has this as
+	// its deadline. Default 1s.
+	ProbeInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -116,6 +130,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = time.Second
+	}
+	if c.ReadyWindow <= 0 {
+		c.ReadyWindow = 3 * c.ProbeInterval
+	}
 	return c
 }
 
@@ -134,13 +154,14 @@ type Client struct {
 	// watchUp is true while a Watch stream has delivered its first message
 	// and has not failed since.
 	watchUp atomic.Bool
-	// lookupOK is true when the last Lookup returned an answer (any result
-	// but NOT_READY) without an RPC error.
-	lookupOK atomic.Bool
-	// lastUp is when the record service was last known usable (a Watch
-	// message, the end of an open stream, a Lookup answer), in Unix
-	// nanoseconds; 0 before the first time.
+	// lastUp is when the record service last proved it answers (a Watch
+	// message, a Lookup answer other than NOT_READY, a health probe), in
+	// Unix nanoseconds; 0 before the first time.
 	lastUp atomic.Int64
+	// lastDown is when a Lookup or a probe last failed for want of the
+	// record service (unreachable, too slow, not synced), in Unix
+	// nanoseconds.
+	lastDown atomic.Int64
 	// serverID is the server_id of the open Watch stream ("" when none).
 	serverID atomic.Pointer[string]
 	// streams carries Lookups over a LookupStream (stream.go).
@@ -176,8 +197,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Balancer == "pick_first" {
 		lb = `{"pick_first":{"shuffleAddressList":true}}`
 	}
+	creds := cfg.Credentials
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[` + lb + `]}`),
 		// Find a replica that went silent (no RST, no FIN) within seconds.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
@@ -251,37 +276,46 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 		resp, err = c.rpc.Lookup(ctx, req)
 	}
 	if err != nil {
-		c.lookupOK.Store(false)
+		if unavailable(err) {
+			c.markDown()
+		}
 		return nil, fmt.Errorf("lookup %s type %d: %w", name, qtype, err)
 	}
-	ok := resp.GetResult() != clusterdnsv1.Result_RESULT_NOT_READY
-	c.lookupOK.Store(ok)
-	if ok {
+	if resp.GetResult() == clusterdnsv1.Result_RESULT_NOT_READY {
+		c.markDown()
+	} else {
 		c.markUp()
 	}
 	return resp, nil
 }
 
-// markUp records that the record service is usable now.
-func (c *Client) markUp() { c.lastUp.Store(time.Now().UnixNano()) }
-
-// Ready reports whether the record service is usable: the Watch stream is
-// connected, or the last Lookup got an answer (not NOT_READY) without error.
-// Frontends use it for their readiness endpoint.
-func (c *Client) Ready() bool {
-	return c.watchUp.Load() || c.lookupOK.Load()
-}
-
-// ReadyWithin reports whether the client is Ready, or was within the last d:
-// a frontend that can still serve stale answers stays in its Service while
-// every replica is down (d is its serve-stale bound). It is false before the
-// record service was ever reached.
-func (c *Client) ReadyWithin(d time.Duration) bool {
-	if c.Ready() {
+// unavailable tells whether a Lookup error says the record service cannot
+// answer now, rather than that this question was bad or its asker left.
+func unavailable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Unknown, codes.Internal,
+		codes.ResourceExhausted, codes.PermissionDenied, codes.Unauthenticated:
 		return true
 	}
-	last := c.lastUp.Load()
-	return last != 0 && d > 0 && time.Since(time.Unix(0, last)) < d
+	return false
+}
+
+// markUp records that the record service answered now.
+func (c *Client) markUp() { c.lastUp.Store(time.Now().UnixNano()) }
+
+// markDown records that the record service failed to answer now.
+func (c *Client) markDown() { c.lastDown.Store(time.Now().UnixNano()) }
+
+// Ready reports whether the frontend can answer uncached cluster names now:
+// the record service proved it answers (a Watch message, a Lookup answer
+// other than NOT_READY, a health probe) within ReadyWindow, and nothing
+// failed since. A Watch stream that looks open is not enough: behind a
+// stopped process or a silent network it stays open until keepalive gives
+// up, which takes far longer than a readiness check may lag. Frontends use
+// it for their readiness endpoint.
+func (c *Client) Ready() bool {
+	up := c.lastUp.Load()
+	return up != 0 && up >= c.lastDown.Load() && time.Since(time.Unix(0, up)) < c.cfg.ReadyWindow
 }
 
 // WatchConnected reports whether a Watch stream is currently open and has

@@ -20,7 +20,7 @@ type Metrics struct {
 // frontend's own registry):
 //
 //	clusterdns_frontend_programming_latency_seconds
-//	clusterdns_frontend_watch_messages_applied_total{kind="invalidation"|"resync"}
+//	clusterdns_frontend_watch_messages_applied_total{kind="invalidation"|"resync"|"resumed"}
 //	clusterdns_frontend_watch_keys_applied_total
 //	clusterdns_frontend_recordsvc_watch_server{server_id}
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -34,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "watch_messages_applied_total",
-			Help: "Record service Watch messages applied, by kind (invalidation, resync).",
+			Help: "Record service Watch messages applied, by kind (invalidation, resync, resumed: the first message of a stream that resumed where the last one stopped).",
 		}, []string{"kind"}),
 		keys: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "watch_keys_applied_total",
@@ -59,6 +59,18 @@ func (m *Metrics) resync(serverID string) {
 		return
 	}
 	m.messages.WithLabelValues("resync").Inc()
+	m.server.Reset()
+	m.server.WithLabelValues(serverID).Set(1)
+}
+
+// resumed records a stream resumed at serverID with keys changed since the
+// resume point.
+func (m *Metrics) resumed(serverID string, keys int) {
+	if m == nil {
+		return
+	}
+	m.messages.WithLabelValues("resumed").Inc()
+	m.keys.Add(float64(keys))
 	m.server.Reset()
 	m.server.WithLabelValues(serverID).Set(1)
 }
