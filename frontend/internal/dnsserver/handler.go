@@ -516,21 +516,27 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	if shared {
 		ownCase(m, q.Name)
 	}
+	// An answer the record service cut to fit a DNS message carries TC
+	// over UDP and TCP alike, so that a client needing the whole RRset
+	// knows it does not have it; it is cached with the mark, since asking
+	// again gives the same cut.
+	m.Truncated = resp.GetTruncated()
 	m.RecursionAvailable = h.forwarder != nil
 	// An answer completed from the asking client's search path holds for
 	// that client only: it is not cached.
 	// A shared answer was cached by the caller that made the lookup.
 	if h.cache != nil && !shared && resp.GetAutopathNamespace() == "" {
 		h.cache.Set(key, fill, dnscache.Response{
-			Rcode:    m.Rcode,
-			Answer:   m.Answer,
-			Ns:       m.Ns,
-			Extra:    m.Extra,
-			TTL:      resp.GetTtl(),
-			Cluster:  true,
-			Revision: resp.GetRevision(),
-			ServerID: resp.GetServerId(),
-			Keys:     resp.GetKeys(),
+			Rcode:     m.Rcode,
+			Answer:    m.Answer,
+			Ns:        m.Ns,
+			Extra:     m.Extra,
+			Truncated: m.Truncated,
+			TTL:       resp.GetTtl(),
+			Cluster:   true,
+			Revision:  resp.GetRevision(),
+			ServerID:  resp.GetServerId(),
+			Keys:      resp.GetKeys(),
 		})
 	}
 	return m, false
