@@ -13,7 +13,8 @@ import (
 )
 
 // Builder builds the catalog's images. Binaries and the glibc userland layer
-// are built once and shared by the images that need them.
+// are built once and shared by the images that need them, so a Builder is
+// for one goroutine.
 type Builder struct {
 	// RepoDir is the repository root (the main module).
 	RepoDir string

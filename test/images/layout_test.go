@@ -88,7 +88,7 @@ func TestCoreDNSImage(t *testing.T) {
 }
 
 func TestAgnhostImage(t *testing.T) {
-	for _, tool := range glibcTools {
+	for _, tool := range glibcTools() {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("SKIP: %s is missing; run test/images/deps.sh", tool)
 		}

@@ -66,18 +66,22 @@ func addEtc(l *ocilayout.Layer, passwd, group string) error {
 // a shell and what the conformance specs' probe scripts and people exploring
 // a cluster run (test/e2e/network/dns_common.go: sh -c loops of seq, dig,
 // test, getent, echo, sleep; cat /etc/resolv.conf).
-var glibcTools = []string{
-	"sh", "dash", "bash",
-	"getent", "dig", "nslookup", "host",
-	"cat", "echo", "sleep", "seq", "test", "[", "true", "false", "printf", "env",
-	"ls", "head", "tail", "wc", "tr", "cut", "sort", "uniq", "tee", "expr",
-	"basename", "dirname", "mkdir", "rm", "cp", "mv", "ln", "touch", "stat",
-	"date", "id", "uname", "timeout", "hostname", "grep", "sed", "awk",
+func glibcTools() []string {
+	return []string{
+		"sh", "dash", "bash",
+		"getent", "dig", "nslookup", "host",
+		"cat", "echo", "sleep", "seq", "test", "[", "true", "false", "printf", "env",
+		"ls", "head", "tail", "wc", "tr", "cut", "sort", "uniq", "tee", "expr",
+		"basename", "dirname", "mkdir", "rm", "cp", "mv", "ln", "touch", "stat",
+		"date", "id", "uname", "timeout", "hostname", "grep", "sed", "awk",
+	}
 }
 
 // glibcNSS are what getaddrinfo and getent load at run time (not seen by
 // ldd): the files and dns NSS modules and the resolver library.
-var glibcNSS = []string{"libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2"}
+func glibcNSS() []string {
+	return []string{"libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2"}
+}
 
 const multiarchLibDir = "/usr/lib/x86_64-linux-gnu"
 
@@ -104,7 +108,7 @@ func (b *Builder) glibcUserland(ctx context.Context) (*ocilayout.Layer, error) {
 	if err := addEtc(l, basePasswd, baseGroup); err != nil {
 		return nil, err
 	}
-	for _, tool := range glibcTools {
+	for _, tool := range glibcTools() {
 		host, err := lookTool(tool)
 		if err != nil {
 			return nil, err
@@ -119,7 +123,7 @@ func (b *Builder) glibcUserland(ctx context.Context) (*ocilayout.Layer, error) {
 			return nil, err
 		}
 	}
-	for _, lib := range glibcNSS {
+	for _, lib := range glibcNSS() {
 		host := filepath.Join(multiarchLibDir, lib)
 		if err := addHostBinary(ctx, l, host, host); err != nil {
 			return nil, fmt.Errorf("glibc NSS: %w", err)
