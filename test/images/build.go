@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/clusterdns/clusterdns/test/images/ocilayout"
 )
@@ -34,7 +35,7 @@ type Builder struct {
 func NewBuilder(repoDir, workDir string, log *slog.Logger) *Builder {
 	return &Builder{
 		RepoDir: repoDir, WorkDir: workDir,
-		CoreDNS: repoDir + "/bin/coredns", Agnhost: repoDir + "/bin/agnhost",
+		CoreDNS: filepath.Join(repoDir, "bin", "coredns"), Agnhost: filepath.Join(repoDir, "bin", "agnhost"),
 		Log: log, built: map[string]error{},
 	}
 }
