@@ -229,6 +229,30 @@ func (p *Process) Stop() error {
 	return fmt.Errorf("%s on %s: still running %v after SIGTERM, killed", p.Name, p.Addr, stopGrace)
 }
 
+// PID is the process id of the current run, 0 when it is not running.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || isClosed(p.exited) {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// Signal sends sig to the running process: SIGSTOP and SIGCONT freeze and
+// thaw it, as a stuck or overloaded process would be.
+func (p *Process) Signal(sig os.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || isClosed(p.exited) {
+		return fmt.Errorf("%s on %s is not running", p.Name, p.Addr)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s: %w", p.Name, err)
+	}
+	return nil
+}
+
 // Kill ends the process at once with SIGKILL and waits for it.
 func (p *Process) Kill() {
 	p.mu.Lock()
