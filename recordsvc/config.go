@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clusterdns/clusterdns/internal/mtls"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
 )
 
@@ -55,7 +56,35 @@ type config struct {
 	// --healthz-source-failure 5m).
 	HealthzSyncTimeout   time.Duration
 	HealthzSourceFailure time.Duration
+	// TLS are the server certificate, key and client CA bundle (--tls-cert,
+	// --tls-key, --tls-client-ca); all empty means plaintext, which only a
+	// loopback --listen allows.
+	TLS mtls.Files
+	// AuthzPolicy is the authorization policy file (--authz-policy); empty
+	// means only the frontend identity is authorized.
+	AuthzPolicy string
+	// Limits bound connections and streams per client and in total.
+	Limits limits
 }
+
+// limits are the admission bounds of the gRPC listener (defaults in security.go).
+type limits struct {
+	// MaxConnections and MaxConnectionsPerIP bound open gRPC connections
+	// (--max-connections, --max-connections-per-ip).
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// MaxStreamsPerConnection is HTTP/2 MAX_CONCURRENT_STREAMS
+	// (--max-streams-per-connection).
+	MaxStreamsPerConnection int
+	// MaxStreams and MaxStreamsPerClient bound open streaming calls (Watch,
+	// LookupStream, health Watch) in total and per client
+	// (--max-streams, --max-streams-per-client).
+	MaxStreams          int
+	MaxStreamsPerClient int
+}
+
+// TLSEnabled reports whether the gRPC listener uses mutual TLS.
+func (c config) TLSEnabled() bool { return c.TLS.Cert != "" }
 
 // schemaConfig is the dnsschema part of the configuration.
 func (c config) schemaConfig() dnsschema.Config {
@@ -88,6 +117,19 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	syncTimeout := fs.Duration("healthz-sync-timeout", 10*time.Minute, "/healthz fails when the indexes have not synced this `duration` after start")
 	sourceFailure := fs.Duration("healthz-source-failure", 5*time.Minute,
 		"/healthz fails when the API server's lists and watches (or reads of the --source file) have failed for this `duration`")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate `file` of the gRPC server (mutual TLS; reloaded when it changes). Required unless --listen is loopback")
+	tlsKey := fs.String("tls-key", "", "PEM private key `file` of --tls-cert (reloaded when it changes)")
+	tlsCA := fs.String("tls-client-ca", "", "PEM `file` of the CAs client certificates must be issued by (reloaded when it changes)")
+	policy := fs.String("authz-policy", "", "YAML authorization policy `file` naming client identities and their role or namespaces\n"+
+		"(reloaded when it changes; default: only the identity frontend is authorized). Needs --tls-cert")
+	lim := limits{}
+	fs.IntVar(&lim.MaxConnections, "max-connections", defaultMaxConnections, "open gRPC `connections` at most (0: no limit)")
+	fs.IntVar(&lim.MaxConnectionsPerIP, "max-connections-per-ip", defaultMaxConnectionsPerIP, "open gRPC `connections` per client address at most (0: no limit)")
+	fs.IntVar(&lim.MaxStreamsPerConnection, "max-streams-per-connection", defaultMaxStreamsPerConnection,
+		"concurrent calls per gRPC connection (HTTP/2 MAX_CONCURRENT_STREAMS; `n` >= 1)")
+	fs.IntVar(&lim.MaxStreams, "max-streams", defaultMaxStreams, "open streaming calls (Watch, LookupStream) of all clients at most (0: no limit)")
+	fs.IntVar(&lim.MaxStreamsPerClient, "max-streams-per-client", defaultMaxStreamsPerClient,
+		"open streaming calls per client (identity and address; address without TLS) at most (0: no limit)")
 	fs.Usage = func() {
 		fs.SetOutput(output)
 		fmt.Fprintf(output, "Usage: recordsvc [flags]\n\nAnswers Kubernetes cluster DNS questions over gRPC from watched cluster state.\n\nFlags:\n")
@@ -109,6 +151,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		NameserverService: *nameserver,
 		MetricsListen:     *metricsListen,
 		Pprof:             *pprofOn,
+		TLS:               mtls.Files{Cert: *tlsCert, Key: *tlsKey, CA: *tlsCA},
+		AuthzPolicy:       *policy,
+		Limits:            lim,
 	}
 	if err := checkAddress(*listen); err != nil {
 		return config{}, fmt.Errorf("--listen: %w", err)
@@ -174,6 +219,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if _, err := dnsschema.New(dnsschema.Config{NameserverService: *nameserver}); err != nil {
 		return config{}, fmt.Errorf("--nameserver-service: %w", err)
+	}
+	if err := checkSecurity(cfg); err != nil {
+		return config{}, err
 	}
 	return cfg, nil
 }

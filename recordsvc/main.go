@@ -52,6 +52,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == bootstrapCommand {
+		os.Exit(bootstrapMain(os.Args[2:]))
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -88,18 +91,23 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sec, err := newSecurity(ctx, cfg, schema.Zone(), reg, logger)
+	if err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
+	lis = sec.listener(lis)
 	srv := recordserver.New(schema, ix, logger)
-	gs := grpc.NewServer(append(recordserver.ServerOptions(),
+	gs := grpc.NewServer(append(append(recordserver.ServerOptions(),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-	)...)
+	), sec.serverOptions()...)...)
 	srv.Register(gs)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := srv.RegisterMetrics(reg); err != nil {
 		return err
 	}
@@ -113,7 +121,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	go func() { served <- gs.Serve(lis) }()
 	logger.Info("record service listening", "listen", lis.Addr().String(), "zone", schema.Zone(),
 		"source", sourceName(cfg), "pods", cfg.Pods.String(), "autopath", cfg.Autopath, "metrics", cfg.MetricsListen,
-		"server_id", srv.ID())
+		"server_id", srv.ID(), "tls", cfg.TLSEnabled())
 
 	select {
 	case <-signalled.Done():

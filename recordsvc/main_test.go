@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/clusterdns/clusterdns/internal/mtls"
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
 )
@@ -26,12 +27,17 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		Listen:            "127.0.0.1:9090",
-		ClusterDomain:     "cluster.local",
-		TTL:               30,
-		Pods:              dnsschema.PodsInsecure,
-		NameserverService: "kube-system/kube-dns",
-		LogLevel:          slog.LevelInfo,
+		Listen:               "127.0.0.1:9090",
+		ClusterDomain:        "cluster.local",
+		TTL:                  30,
+		Pods:                 dnsschema.PodsInsecure,
+		NameserverService:    "kube-system/kube-dns",
+		LogLevel:             slog.LevelInfo,
+		Lameduck:             10 * time.Second,
+		HealthzSyncTimeout:   10 * time.Minute,
+		HealthzSourceFailure: 5 * time.Minute,
+		Limits: limits{MaxConnections: 1024, MaxConnectionsPerIP: 8, MaxStreamsPerConnection: 64,
+			MaxStreams: 2048, MaxStreamsPerClient: 16},
 	}
 	if cfg != want {
 		t.Fatalf("defaults\n got %+v\nwant %+v", cfg, want)
@@ -48,12 +54,20 @@ func TestParseFlags(t *testing.T) {
 			func(c *config) { c.SourceFile = "deploy/examples/cluster.yaml" }},
 		{"everything", []string{"--listen=:9999", "--kubeconfig=/k", "--cluster-domain=Example.Org.", "--ttl=5",
 			"--pods=verified", "--autopath", "--nameserver-service=dns/frontend", "--metrics-listen=127.0.0.1:9153",
-			"--log-level=debug"},
+			"--log-level=debug", "--tls-cert=/c", "--tls-key=/k", "--tls-client-ca=/ca", "--authz-policy=/p",
+			"--max-connections=10", "--max-connections-per-ip=2", "--max-streams-per-connection=3", "--max-streams=4",
+			"--max-streams-per-client=0"},
 			func(c *config) {
 				*c = config{Listen: ":9999", Kubeconfig: "/k", ClusterDomain: "Example.Org.", TTL: 5,
 					Pods: dnsschema.PodsVerified, Autopath: true, NameserverService: "dns/frontend",
-					MetricsListen: "127.0.0.1:9153", LogLevel: slog.LevelDebug}
+					MetricsListen: "127.0.0.1:9153", LogLevel: slog.LevelDebug,
+					Lameduck: c.Lameduck, HealthzSyncTimeout: c.HealthzSyncTimeout, HealthzSourceFailure: c.HealthzSourceFailure,
+					TLS: mtls.Files{Cert: "/c", Key: "/k", CA: "/ca"}, AuthzPolicy: "/p",
+					Limits: limits{MaxConnections: 10, MaxConnectionsPerIP: 2, MaxStreamsPerConnection: 3, MaxStreams: 4}}
 			}},
+		{"loopback names", []string{"--listen=localhost:1"}, func(c *config) { c.Listen = "localhost:1" }},
+		{"IPv6 loopback", []string{"--listen=[::1]:1"}, func(c *config) { c.Listen = "[::1]:1" }},
+		{"127/8", []string{"--listen=127.0.0.2:1"}, func(c *config) { c.Listen = "127.0.0.2:1" }},
 		{"autopath", []string{"--autopath", "--pods", "verified"},
 			func(c *config) { c.Autopath, c.Pods = true, dnsschema.PodsVerified }},
 		{"largest TTL", []string{"--ttl", "2147483647"}, func(c *config) { c.TTL = 2147483647 }},
@@ -99,6 +113,17 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--cluster-domain", "in-addr.arpa"}, "--cluster-domain: "},
 		{[]string{"--nameserver-service", "kube-dns"}, "--nameserver-service: "},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--listen", "0.0.0.0:9090"}, "--listen: 0.0.0.0:9090 is not a loopback address and --tls-cert is not set"},
+		{[]string{"--listen", ":9090"}, "--listen: :9090 is not a loopback address and --tls-cert is not set"},
+		{[]string{"--listen", "10.0.0.1:9090"}, "--tls-cert is not set"},
+		{[]string{"--listen", "recordsvc.example:9090"}, "--tls-cert is not set"},
+		{[]string{"--tls-key", "k", "--tls-client-ca", "ca"}, "--tls-cert: needed"},
+		{[]string{"--tls-cert", "c", "--tls-client-ca", "ca"}, "--tls-key: needed"},
+		{[]string{"--tls-cert", "c", "--tls-key", "k"}, "--tls-client-ca: needed"},
+		{[]string{"--authz-policy", "p"}, "--authz-policy: needs --tls-cert"},
+		{[]string{"--max-connections", "-1"}, "--max-connections: must be >= 0"},
+		{[]string{"--max-streams-per-connection", "0"}, "--max-streams-per-connection: must be >= 1"},
+		{[]string{"--max-streams-per-connection", "99999999999"}, "--max-streams-per-connection: must be"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
@@ -118,7 +143,8 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("err %v, want flag.ErrHelp", err)
 	}
 	for _, name := range []string{"-listen", "-kubeconfig", "-source", "-cluster-domain", "-ttl", "-pods", "-autopath",
-		"-nameserver-service", "-metrics-listen", "-log-level"} {
+		"-nameserver-service", "-metrics-listen", "-log-level", "-tls-cert", "-tls-key", "-tls-client-ca", "-authz-policy",
+		"-max-connections", "-max-connections-per-ip", "-max-streams-per-connection", "-max-streams", "-max-streams-per-client"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("--help does not list %s", name)
 		}
@@ -150,7 +176,7 @@ func TestRunFileSource(t *testing.T) {
 			}
 			addr := lis.Addr().String()
 			lis.Close()
-			cfg, err := parseFlags(append([]string{"--listen", addr,
+			cfg, err := parseFlags(append([]string{"--listen", addr, "--lameduck", "0s",
 				"--source", "file:" + filepath.Join("..", "deploy", "examples", "cluster.yaml")}, tt.flags...), io.Discard)
 			if err != nil {
 				t.Fatal(err)

@@ -31,6 +31,13 @@ var deployObjects = []string{
 	"deployment.apps/clusterdns-recordsvc",
 	"poddisruptionbudget.policy/clusterdns-frontend",
 	"poddisruptionbudget.policy/clusterdns-recordsvc",
+	"serviceaccount/clusterdns-certs",
+	"role.rbac.authorization.k8s.io/clusterdns-certs",
+	"rolebinding.rbac.authorization.k8s.io/clusterdns-certs",
+	"job.batch/clusterdns-bootstrap-certs",
+	"cronjob.batch/clusterdns-renew-certs",
+	"configmap/clusterdns-authz",
+	"networkpolicy.networking.k8s.io/clusterdns-recordsvc",
 }
 
 // TestDeployServerDryRun validates deploy/ with the API server's own
