@@ -164,6 +164,8 @@ type Client struct {
 	lastDown atomic.Int64
 	// serverID is the server_id of the open Watch stream ("" when none).
 	serverID atomic.Pointer[string]
+	// tls is true when the connection uses TLS (Config.Credentials).
+	tls bool
 	// streams carries Lookups over a LookupStream (stream.go).
 	streams streams
 }
@@ -239,7 +241,8 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record service client for %q: %w", cfg.Target, err)
 	}
-	c := &Client{cfg: cfg, conn: conn, rpc: clusterdnsv1.NewRecordServiceClient(conn)}
+	c := &Client{cfg: cfg, conn: conn, rpc: clusterdnsv1.NewRecordServiceClient(conn),
+		tls: cfg.Credentials != nil && cfg.Credentials.Info().SecurityProtocol == "tls"}
 	c.streams.ctx, c.streams.cancel = context.WithCancel(context.Background())
 	return c, nil
 }

@@ -83,11 +83,14 @@ func (c *Client) Watch(ctx context.Context, h WatchHandler) error {
 		msg := "record service watch stream broken; reconnecting"
 		if failures == 1 {
 			level = slog.LevelWarn
-			if handshakeFailed(err) {
+			if !delivered && c.handshakeFailed(err) {
 				// The usual cause is a certificate or CA that does not
 				// match the record service's: say so plainly.
 				level = slog.LevelError
-				msg = "record service TLS handshake failed (check --recordsvc-tls-cert, --recordsvc-tls-key, --recordsvc-tls-ca and --recordsvc-tls-server-name against the record service's certificate and client CA); reconnecting"
+				msg = "record service TLS handshake failed, or the record service closed the connection right after it " +
+					"as it does when it refuses the client certificate (check --recordsvc-tls-cert, --recordsvc-tls-key, " +
+					"--recordsvc-tls-ca and --recordsvc-tls-server-name against the record service's certificate and " +
+					"client CA); reconnecting"
 			}
 		}
 		c.cfg.Logger.Log(ctx, level, msg,
@@ -103,15 +106,26 @@ func (c *Client) Watch(ctx context.Context, h WatchHandler) error {
 	}
 }
 
-// handshakeFailed tells whether err is gRPC's report of a failed TLS
-// handshake or of a peer that refused ours. gRPC gives no error type for
-// it, only its text.
-func handshakeFailed(err error) bool {
+// handshakeFailed tells whether err, the failure of a stream that never
+// delivered a message, is gRPC's report of a failed TLS handshake or of a
+// peer that refused ours. gRPC gives no error type for it, only its text.
+// With TLS 1.3 a server checks the client's certificate after the client
+// has finished its side of the handshake, so a refused certificate often
+// shows only as the connection closed at the first write or read.
+func (c *Client) handshakeFailed(err error) bool {
 	if err == nil {
 		return false
 	}
 	s := err.Error()
 	for _, sign := range []string{"handshake", "tls:", "x509:", "certificate"} {
+		if strings.Contains(s, sign) {
+			return true
+		}
+	}
+	if !c.tls {
+		return false
+	}
+	for _, sign := range []string{"broken pipe", "connection reset", "EOF", "server preface"} {
 		if strings.Contains(s, sign) {
 			return true
 		}
