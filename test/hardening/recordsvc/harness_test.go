@@ -30,6 +30,8 @@ const serverName = "clusterdns-recordsvc.kube-system.svc"
 
 // pki is a CA and the files of the server and of each client identity.
 type pki struct {
+	// plain makes clients connect without TLS (to an older binary).
+	plain   bool
 	dir     string
 	ca      mtls.KeyPair
 	server  mtls.Files
@@ -99,10 +101,15 @@ var listeningRE = regexp.MustCompile(`msg="record service listening" listen=(\S+
 // metrics listener and args, and waits for its "listening" log line.
 func startRecordsvc(t *testing.T, args ...string) *recordsvc {
 	t.Helper()
-	bins := stack.Installed(t)
+	return startRecordsvcBinary(t, stack.Installed(t).RecordService, args...)
+}
+
+// startRecordsvcBinary is startRecordsvc for the record service binary bin.
+func startRecordsvcBinary(t *testing.T, bin string, args ...string) *recordsvc {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "recordsvc.log")
 	metricsAddr := freeAddr(t)
-	argv := append([]string{bins.RecordService, "--listen", "127.0.0.1:0", "--metrics-listen", metricsAddr}, args...)
+	argv := append([]string{bin, "--listen", "127.0.0.1:0", "--metrics-listen", metricsAddr}, args...)
 	proc, err := childproc.Start("recordsvc", logPath, argv...)
 	if err != nil {
 		t.Fatal(err)
