@@ -52,7 +52,7 @@ type Process struct {
 }
 
 // StartRecordService starts the record service with `--listen 127.0.0.1:PORT`
-// and `--metrics-listen 127.0.0.1:PORT2` on free ports (unless args set them)
+// and `--metrics-listen 127.0.0.1:PORT2` on free ports and `--lameduck 0s` (unless args set them)
 // followed by args, and waits until its gRPC port accepts connections.
 func StartRecordService(t testing.TB, bins Binaries, args ...string) *Process {
 	t.Helper()
@@ -66,6 +66,11 @@ func StartRecordService(t testing.TB, bins Binaries, args ...string) *Process {
 	if p.MetricsAddr == "" {
 		p.MetricsAddr = freeAddr(t)
 		p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
+	}
+	if flagValue(args, "--lameduck") == "" {
+		// Tests stop record services often; those that test the lameduck
+		// period ask for one.
+		p.args = append(p.args, "--lameduck", "0s")
 	}
 	p.args = append(p.args, args...)
 	p.ready = func(ctx context.Context) error { return dialTCP(ctx, p.Addr) }
