@@ -36,7 +36,7 @@ func TestMissFloodWithStoppedRecordService(t *testing.T) {
 	thaw := freeze(t, rs)
 	peak := samplePeaks(fe)
 	hits := probeHits(t, fe.Addr)
-	res := floodUDP(t, fe.Addr, uniqueNames(30000, "flood"), 10*time.Second)
+	res := floodUDP(t, fe.Addr, uniqueNames(30000, "flood"), 3*time.Second, 10*time.Second)
 	asked, answered := hits.finish()
 	peak.finish()
 
@@ -59,8 +59,8 @@ func TestMissFloodWithStoppedRecordService(t *testing.T) {
 	if res.replies[dns.RcodeRefused] == 0 {
 		t.Errorf("no flood query was refused: replies %v", rcodeNames(res.replies))
 	}
-	if asked < 20 || float64(answered) < 0.8*float64(asked) {
-		t.Errorf("cache hits answered %d of %d during the flood, want at least 80%%", answered, asked)
+	if asked < 10 || float64(answered) < 0.8*float64(asked) {
+		t.Errorf("cache hits answered %d of %d during the flood, want at least 80%% of 10 or more", answered, asked)
 	}
 	m := stack.ScrapeMetrics(t, fe.MetricsAddr)
 	if shed := m.Sum("clusterdns_frontend_shed_total"); shed == 0 {
@@ -98,7 +98,9 @@ func TestLookupTimeoutHoldsWhileBackedUp(t *testing.T) {
 	rs, fe := startStack(t, "--lookup-timeout", timeout.String())
 	freeze(t, rs)
 	floodDone := make(chan floodResult, 1)
-	go func() { floodDone <- floodUDP(t, fe.Addr, uniqueNames(30000, "backlog"), 10*time.Second) }()
+	go func() {
+		floodDone <- floodUDP(t, fe.Addr, uniqueNames(30000, "backlog"), 3*time.Second, 10*time.Second)
+	}()
 
 	c := &dns.Client{Net: "tcp", Timeout: 10 * timeout}
 	var slowest time.Duration
@@ -141,10 +143,17 @@ func TestSharedMissOneLookup(t *testing.T) {
 		}()
 	}
 	// Every asker but the first waits for the first one's lookup.
-	deadline := time.Now().Add(10 * time.Second)
-	for stack.ScrapeMetrics(t, fe.MetricsAddr).Sum("clusterdns_frontend_shared_lookup_waiters") < askers-1 {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := stack.ScrapeMetrics(t, fe.MetricsAddr)
+		waiting := m.Sum("clusterdns_frontend_shared_lookup_waiters")
+		if waiting == askers-1 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("shared_lookup_waiters did not reach %d", askers-1)
+			t.Fatalf("shared_lookup_waiters %v, want %d (misses in flight %v, requests %v, %d replies in)",
+				waiting, askers-1, m.Sum("clusterdns_frontend_misses_in_flight"),
+				m.Sum("clusterdns_frontend_requests_total"), len(replies))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
