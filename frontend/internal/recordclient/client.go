@@ -293,11 +293,12 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 }
 
 // unavailable tells whether a Lookup error says the record service cannot
-// answer now, rather than that this question was bad or its asker left.
+// answer now, rather than that this question was bad, its asker left, or
+// the frontend itself shed it (errors without a gRPC status, such as a
+// backed-up lookup stream's, say nothing of the record service).
 func unavailable(err error) bool {
 	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Unknown, codes.Internal,
-		codes.ResourceExhausted, codes.PermissionDenied, codes.Unauthenticated:
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.PermissionDenied, codes.Unauthenticated:
 		return true
 	}
 	return false

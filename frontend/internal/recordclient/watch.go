@@ -152,8 +152,6 @@ func (c *Client) watchOnce(ctx context.Context, h WatchHandler, point *resumePoi
 	}
 	defer func() {
 		if delivered {
-			// The replica was usable until now.
-			c.markUp()
 			c.watchUp.Store(false)
 			c.serverID.Store(nil)
 			c.cfg.Metrics.disconnected()
