@@ -140,22 +140,40 @@ func startRecordService(t *testing.T) (*fakeRecordService, string) {
 }
 
 // startDNS serves handler on a loopback port, UDP and TCP, until the test
-// ends, and returns the address.
+// ends, and returns the address. The sockets are bound here and handed to
+// the servers: a port found free and bound later may be taken meanwhile by
+// another process, and a frontend that then got the same port would be its
+// own upstream.
 func startDNS(t *testing.T, handler dns.HandlerFunc) string {
 	t.Helper()
-	addr := freePort(t)
+	var (
+		pc net.PacketConn
+		ln net.Listener
+	)
+	for i := 0; ln == nil; i++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
+			_ = pc.Close()
+			if i == 20 {
+				t.Fatalf("no port free for UDP and TCP: %v", err)
+			}
+		}
+	}
+	addr := pc.LocalAddr().String()
 	started := make(chan struct{}, 2)
-	var servers []*dns.Server
-	for _, network := range []string{"udp", "tcp"} {
-		servers = append(servers, &dns.Server{Addr: addr, Net: network, Handler: handler,
-			NotifyStartedFunc: func() { started <- struct{}{} }})
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: handler, NotifyStartedFunc: func() { started <- struct{}{} }},
+		{Listener: ln, Handler: handler, NotifyStartedFunc: func() { started <- struct{}{} }},
 	}
 	done := make(chan struct{}, 2)
 	for _, s := range servers {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			if err := s.ListenAndServe(); err != nil {
-				t.Logf("test DNS server %s: %v", addr, err)
+			if err := s.ActivateAndServe(); err != nil {
+				t.Errorf("test DNS server %s: %v", addr, err)
 				started <- struct{}{}
 			}
 		}()

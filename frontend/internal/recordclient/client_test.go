@@ -231,6 +231,11 @@ func TestLookup(t *testing.T) {
 			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
+			if tt.wantCode == codes.DeadlineExceeded && len(f.lookups) == 0 {
+				// On a loaded machine the deadline may pass before the
+				// connection is up: the question then never left.
+				return
+			}
 			if len(f.lookups) != 1 {
 				t.Fatalf("%d lookups reached the server, want 1", len(f.lookups))
 			}
