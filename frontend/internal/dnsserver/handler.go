@@ -24,7 +24,20 @@
 //     when the cache holds one (serve-stale, below), else SERVFAIL (never
 //     NXDOMAIN, never cached); NOT_AUTHORITATIVE (an unknown reverse name) falls
 //     through to the Forwarder, else REFUSED, as kubeadm's CoreDNS
-//     `fallthrough in-addr.arpa ip6.arpa`;
+//     `fallthrough in-addr.arpa ip6.arpa`, and the verdict is cached with
+//     its invalidation keys like any answer of the record service;
+//   - an answer the record service cut to fit a DNS message
+//     (LookupResponse.truncated) is sent with TC over UDP and TCP alike,
+//     and cached with that mark;
+//   - the miss path is bounded (admission.go): at most
+//     Config.MaxConcurrentMisses lookups and upstream queries in flight,
+//     identical cluster questions sharing one lookup (flight.go); a query
+//     beyond the bound is answered stale when the cache can, else REFUSED;
+//   - a client's EDNS options are not passed on: CLIENT-SUBNET and COOKIE
+//     never reach the upstreams (forward strips every option), answers are
+//     cached for all clients alike, and the response's OPT record carries
+//     no option (the server implements neither, RFC 7871 and RFC 7873
+//     allow that);
 //   - an answer of the record service whose CNAME chain ends at a name
 //     outside the cluster zone without records of the asked type (an
 //     ExternalName service) is completed through the Forwarder: the CNAMEs
@@ -64,8 +77,9 @@
 // records; ServeDNS does the same for unpacked queries (TCP, and UDP queries
 // that missed the hot path). On Linux the read loop takes and sends up to 64
 // datagrams per system call (recvmmsg/sendmmsg, batch_linux.go) and runs
-// every other query in a goroutine of its own through ServeDNS; elsewhere
-// it hands them to miekg/dns one by one. Anything unusual takes the
+// every other query in a goroutine of its own through ServeDNS, as many at
+// once as the dispatch gate allows (admission.go), shedding the rest with
+// REFUSED from the loop; elsewhere it hands them to miekg/dns one by one. Anything unusual takes the
 // general path. With
 // Config.UDPSockets above one, that many sockets share the address through
 // SO_REUSEPORT, each with its own read loop.
