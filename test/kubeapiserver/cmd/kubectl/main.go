@@ -7,12 +7,15 @@ import (
 
 	"k8s.io/component-base/cli"
 	"k8s.io/kubectl/pkg/cmd"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
 func main() {
 	command := cmd.NewDefaultKubectlCommand()
 	if err := cli.RunNoErrOutput(command); err != nil {
-		// kubectl prints its own errors.
+		// Most commands print their own errors; those that return one
+		// (kustomize, apply -k) are printed here, as upstream's kubectl does.
+		cmdutil.CheckErr(err)
 		os.Exit(1)
 	}
 }
