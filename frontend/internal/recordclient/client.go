@@ -16,9 +16,15 @@
 // revisions of answers and invalidations come from the same server, so
 // the cache can tell an answer older than an invalidation. When the replica becomes unreachable (a closed
 // connection, or keepalive pings left unanswered behind a silent network)
-// gRPC connects to the next address; the Watch stream reopens there and its
-// first message, a resync from another server_id, tells the cache to stop
-// trusting what it holds.
+// gRPC connects to the next address; the Watch stream reopens there, asking
+// to resume from the last state it applied (watch.go). Its first message
+// either resumes (the keys changed since: the cache keeps the rest) or is a
+// resync that tells the cache to stop trusting what it holds.
+//
+// # Readiness
+//
+// Ready tells whether uncached cluster names can be answered now: the
+// record service answered within ReadyWindow (probe.go).
 package recordclient
 
 import (
