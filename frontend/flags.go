@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -363,6 +365,16 @@ func checkRecordServiceTLS(cfg *Config) error {
 			return fmt.Errorf("%s: %w", file.flag, err)
 		}
 		_ = fh.Close()
+	}
+	// Their content too, so that a wrong file stops the start here, with
+	// the flag named, rather than at the first connection.
+	if f.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(f.Cert, f.Key); err != nil {
+			return fmt.Errorf("--recordsvc-tls-cert %s, --recordsvc-tls-key %s: %w", f.Cert, f.Key, err)
+		}
+	}
+	if pem, err := os.ReadFile(f.CA); err != nil || !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return fmt.Errorf("--recordsvc-tls-ca %s: no PEM certificate in it (%v)", f.CA, err)
 	}
 	if cfg.RecordServiceServerName == "" {
 		name, err := targetHost(cfg.RecordService)

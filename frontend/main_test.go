@@ -190,12 +190,24 @@ func TestHelp(t *testing.T) {
 func TestParseRecordServiceTLSFlags(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, ca := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
-	for _, p := range []string{cert, key, ca} {
-		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+	authority, err := mtls.NewCA("test CA", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := mtls.Issue(authority, mtls.CertSpec{Identity: "frontend", Client: true, Lifetime: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, data := range map[string][]byte{cert: kp.CertPEM, key: kp.KeyPEM, ca: authority.CertPEM} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	missing := filepath.Join(dir, "missing.crt")
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -222,6 +234,9 @@ func TestParseRecordServiceTLSFlags(t *testing.T) {
 		{"server name without CA", []string{"--recordsvc-tls-server-name", "recordsvc"}, mtls.Files{}, "", "--recordsvc-tls-server-name"},
 		{"missing cert file", []string{"--recordsvc-tls-cert", missing, "--recordsvc-tls-key", key, "--recordsvc-tls-ca", ca}, mtls.Files{}, "", "--recordsvc-tls-cert"},
 		{"missing CA file", []string{"--recordsvc-tls-ca", missing}, mtls.Files{}, "", "--recordsvc-tls-ca"},
+		{"CA file without a certificate", []string{"--recordsvc-tls-ca", garbage}, mtls.Files{}, "", "--recordsvc-tls-ca"},
+		{"key that is not a key", []string{"--recordsvc-tls-cert", cert, "--recordsvc-tls-key", garbage, "--recordsvc-tls-ca", ca}, mtls.Files{}, "", "--recordsvc-tls-key"},
+		{"key of another certificate", []string{"--recordsvc-tls-cert", ca, "--recordsvc-tls-key", key, "--recordsvc-tls-ca", ca}, mtls.Files{}, "", "--recordsvc-tls-key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
