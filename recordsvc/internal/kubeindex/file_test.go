@@ -261,7 +261,9 @@ func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
 // waitLog waits for a log message starting with prefix.
 func waitLog(t *testing.T, h *recordingHandler, prefix string) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	// Generous: with -race on a loaded two-core machine a 20ms poll can
+	// take seconds to come round.
+	deadline := time.After(60 * time.Second)
 	for {
 		select {
 		case m := <-h.messages:
@@ -269,7 +271,7 @@ func waitLog(t *testing.T, h *recordingHandler, prefix string) {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("no log %q within 10s", prefix)
+			t.Fatalf("no log %q within 60s", prefix)
 		}
 	}
 }

@@ -84,11 +84,11 @@ func ptr[T any](v T) *T { return &v }
 // waitChange returns the next change, failing the test after a deadline.
 func waitChange(t *testing.T, sub *Subscription) Change {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	c, err := sub.Next(ctx)
 	if err != nil {
-		t.Fatalf("no change within 10s: %v", err)
+		t.Fatalf("no change within 60s: %v", err)
 	}
 	return c
 }
@@ -121,8 +121,8 @@ func TestInformers(t *testing.T) {
 
 	select {
 	case <-ix.SyncedChan():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not synced within 10s")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("not synced within 60s")
 	}
 	if !ix.NamespaceExists("default") {
 		t.Errorf("namespace missing after sync")
@@ -217,8 +217,8 @@ func TestInformersWithoutPods(t *testing.T) {
 	go func() { done <- in.Run(ctx) }()
 	select {
 	case <-ix.SyncedChan():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not synced within 10s")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("not synced within 60s")
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -372,8 +372,8 @@ func TestInformersRelist(t *testing.T) {
 	}()
 	select {
 	case <-ix.SyncedChan():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not synced within 10s")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("not synced within 60s")
 	}
 	sub := ix.Subscribe(ctx)
 	defer sub.Close()
@@ -490,8 +490,8 @@ func TestInformersRelistUnchanged(t *testing.T) {
 	}()
 	select {
 	case <-ix.SyncedChan():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not synced within 10s")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("not synced within 60s")
 	}
 	sub := ix.Subscribe(ctx)
 	defer sub.Close()
@@ -565,8 +565,8 @@ func TestInformersTriggerTime(t *testing.T) {
 	}()
 	select {
 	case <-ix.SyncedChan():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not synced within 10s")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("not synced within 60s")
 	}
 	sub := ix.Subscribe(ctx)
 	defer sub.Close()

@@ -1,6 +1,7 @@
 package recordserver
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -143,7 +144,7 @@ func TestLameduck(t *testing.T) {
 	hc := healthpb.NewHealthClient(ts.conn)
 	waitHealth := func(want healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 			if err == nil && resp.GetStatus() == want {
@@ -219,7 +220,10 @@ func bigHeadless(ix *kubeindex.Index, n int) {
 // under gRPC's limit, the stream stays up, and the small ones are answered.
 func TestLookupStreamLargeAnswers(t *testing.T) {
 	ts := start(t, kubeindex.Config{})
-	ctx := callCtx(t)
+	// Each of the first big answers takes a second or more with -race on a
+	// loaded machine: a longer deadline than callCtx's.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
 	feed(ts.ix)
 	bigHeadless(ts.ix, 12000)
 	ts.ix.MarkSynced()

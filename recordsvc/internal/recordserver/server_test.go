@@ -75,7 +75,7 @@ func startSchema(t *testing.T, schemaCfg dnsschema.Config, cfg kubeindex.Config,
 }
 
 func callCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -368,7 +368,7 @@ func TestHealth(t *testing.T) {
 	check := func(want healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
 		for _, svc := range services {
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			for {
 				resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 				if err != nil {
@@ -426,7 +426,7 @@ func requireGracefulStop(t *testing.T, ts *testServer) {
 	go func() { ts.gs.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatalf("GracefulStop did not complete")
 	}
 }
