@@ -67,10 +67,21 @@ func Down(ctx context.Context, stateDir string) error {
 		return fmt.Errorf("down %s: %w", c.StateDir, errors.Join(errs...))
 	}
 	// Only with nothing mounted below it: RemoveAll would otherwise reach
-	// into whatever a leftover mount shows.
-	if err := os.RemoveAll(c.StateDir); err != nil {
+	// into whatever a leftover mount shows. The detached supervisor's log
+	// stays, so that a failed start can be read; `kubenode down` removes it.
+	entries, err := os.ReadDir(c.StateDir)
+	if err != nil {
 		return fmt.Errorf("down: %w", err)
 	}
+	for _, e := range entries {
+		if slices.Contains(supervisorFiles, e.Name()) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(c.StateDir, e.Name())); err != nil {
+			return fmt.Errorf("down: %w", err)
+		}
+	}
+	_ = os.Remove(c.StateDir)
 	return nil
 }
 

@@ -161,11 +161,13 @@ func (p *pki) writeKey(name string) error {
 	if err != nil {
 		return fmt.Errorf("pki: %s: %w", name, err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	// SEC 1 form: the API server reads the public half of the
+	// service-account key from this file, and it knows no PKCS#8 there.
+	der, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("pki: %s: %w", name, err)
 	}
-	return writeSecret(filepath.Join(p.dir, name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return writeSecret(filepath.Join(p.dir, name), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
 }
 
 // writeKubeconfig writes NAME.kubeconfig: the API server on the bridge

@@ -164,6 +164,9 @@ func down(ctx context.Context, o options, stdout io.Writer) error {
 	if err := kubenode.Down(ctx, o.state); err != nil {
 		return err
 	}
+	_ = os.Remove(filepath.Join(o.state, supervisorLog))
+	_ = os.Remove(filepath.Join(o.state, supervisorPID))
+	_ = os.Remove(o.state)
 	fmt.Fprintf(stdout, "the node in %s is gone\n", o.state)
 	return nil
 }
