@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// LocalOverlay is the kustomize overlay that runs deploy/ with the images
+// LocalOverlay is the kustomize component that runs deploy/ with the images
 // imported into the node (imagePullPolicy Never), relative to the module root.
 const LocalOverlay = "deploy/overlays/local"
 
@@ -26,7 +27,11 @@ func (n *Node) DeployClusterDNS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := n.Kubectl(ctx, "apply", "-k", filepath.Join(root, LocalOverlay)); err != nil {
+	dir, err := n.writeLocalKustomization(root)
+	if err != nil {
+		return err
+	}
+	if _, err := n.Kubectl(ctx, "apply", "-k", dir); err != nil {
 		return err
 	}
 	for _, d := range clusterDNSDeployments {
@@ -35,6 +40,29 @@ func (n *Node) DeployClusterDNS(ctx context.Context) error {
 		}
 	}
 	return n.WaitClusterDNS(ctx, 2*time.Minute)
+}
+
+// writeLocalKustomization writes STATE/deploy-local/kustomization.yaml:
+// deploy/ with the LocalOverlay component. It lives outside deploy/ because
+// kustomize refuses an overlay inside its base's directory.
+func (n *Node) writeLocalKustomization(root string) (string, error) {
+	dir := n.Config.path("deploy-local")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("local kustomization: %w", err)
+	}
+	base, err := filepath.Rel(dir, filepath.Join(root, "deploy"))
+	if err != nil {
+		return "", fmt.Errorf("local kustomization: %w", err)
+	}
+	component, err := filepath.Rel(dir, filepath.Join(root, LocalOverlay))
+	if err != nil {
+		return "", fmt.Errorf("local kustomization: %w", err)
+	}
+	content := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s\ncomponents:\n- %s\n", base, component)
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(content), 0o644); err != nil {
+		return "", fmt.Errorf("local kustomization: %w", err)
+	}
+	return dir, nil
 }
 
 // WaitClusterDNS waits until the cluster DNS Service answers
