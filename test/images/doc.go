@@ -17,6 +17,11 @@
 //	agnhost            the e2e agnhost 2.66.1 name          bin/agnhost + /coredns + the glibc userland
 //	glibc-dns-testing  the e2e glibc-dns-testing 2.1.1 name the glibc userland (dig, getent, sh, ...)
 //
+// Debian has no musl-linked busybox, so dnsclient-musl's busybox is Debian's
+// busybox-static, linked statically against glibc; its nslookup sends its own
+// queries (it does not call getaddrinfo). musl's resolver is what dnsloop runs
+// there: a static musl-gcc build, so its getaddrinfo is musl's own.
+//
 // The last two carry the names that Kubernetes v1.37.2's
 // test/utils/image/manifest.go composes, so that the `[sig-network] DNS`
 // conformance specs find them already loaded and never pull.
