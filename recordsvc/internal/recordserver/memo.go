@@ -26,15 +26,24 @@ type memoKey struct {
 	qtype uint32
 }
 
-// answerMemo holds recent large answers by question.
+// answerMemo holds recent large answers by question. A question whose
+// answer was memoized before is known to be expensive: when the revision
+// moves, concurrent askers of it wait for one computation instead of each
+// making its own (a Service with thousands of endpoints changes often, and
+// every frontend asks again after each change).
 type answerMemo struct {
 	max     int
 	mu      sync.Mutex
 	entries map[memoKey]*clusterdnsv1.LookupResponse
+	// pending holds the computations under way of known-expensive
+	// questions, closed when done; waiting counts their waiters.
+	pending map[memoKey]chan struct{}
+	waiting int
 }
 
 func newAnswerMemo(max int) *answerMemo {
-	return &answerMemo{max: max, entries: make(map[memoKey]*clusterdnsv1.LookupResponse)}
+	return &answerMemo{max: max, entries: make(map[memoKey]*clusterdnsv1.LookupResponse),
+		pending: make(map[memoKey]chan struct{})}
 }
 
 // worthMemoizing reports whether resp is large and holds for every client
@@ -44,27 +53,58 @@ func worthMemoizing(resp *clusterdnsv1.LookupResponse) bool {
 		(resp.GetTruncated() || len(resp.GetAnswer())+len(resp.GetAdditional()) >= memoMinRecords)
 }
 
-// get returns the answer to k computed at revision, nil when there is none;
-// an answer of an earlier revision is dropped.
-func (m *answerMemo) get(k memoKey, revision uint64) *clusterdnsv1.LookupResponse {
+// answer returns the answer to k at revision: memoized, from a computation
+// of it already under way, or from compute (kept when it is large).
+func (m *answerMemo) answer(k memoKey, revision uint64, compute func() *clusterdnsv1.LookupResponse) *clusterdnsv1.LookupResponse {
+	m.mu.Lock()
+	for {
+		if resp, ok := m.entries[k]; ok && resp.GetRevision() == revision {
+			m.mu.Unlock()
+			return resp
+		}
+		done, busy := m.pending[k]
+		if !busy {
+			break
+		}
+		m.waiting++
+		m.mu.Unlock()
+		<-done
+		m.mu.Lock()
+		m.waiting--
+	}
+	var done chan struct{}
+	if _, known := m.entries[k]; known {
+		done = make(chan struct{})
+		m.pending[k] = done
+	}
+	m.mu.Unlock()
+
+	resp := compute()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	resp, ok := m.entries[k]
-	if !ok {
-		return nil
+	if worthMemoizing(resp) {
+		m.putLocked(k, resp)
 	}
-	if resp.GetRevision() != revision {
-		delete(m.entries, k)
-		return nil
+	if done != nil {
+		delete(m.pending, k)
+		close(done)
 	}
 	return resp
 }
 
-// put keeps resp as the answer to k. When the memo is full, answers of
-// older revisions go first, else an arbitrary one.
-func (m *answerMemo) put(k memoKey, resp *clusterdnsv1.LookupResponse) {
+// get returns the answer to k computed at revision, nil when there is none.
+func (m *answerMemo) get(k memoKey, revision uint64) *clusterdnsv1.LookupResponse {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if resp, ok := m.entries[k]; ok && resp.GetRevision() == revision {
+		return resp
+	}
+	return nil
+}
+
+// putLocked keeps resp as the answer to k. When the memo is full, answers
+// of older revisions go first, else an arbitrary one. m.mu must be held.
+func (m *answerMemo) putLocked(k memoKey, resp *clusterdnsv1.LookupResponse) {
 	if _, ok := m.entries[k]; !ok && len(m.entries) >= m.max {
 		m.evictLocked(resp.GetRevision())
 	}

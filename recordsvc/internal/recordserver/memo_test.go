@@ -3,7 +3,10 @@ package recordserver
 import (
 	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
@@ -36,4 +39,50 @@ func BenchmarkBigSRV(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAnswerMemoOneComputation asks a known-expensive question from many
+// goroutines at a new revision: one computes, the others wait for it.
+func TestAnswerMemoOneComputation(t *testing.T) {
+	m := newAnswerMemo(8)
+	k := memoKey{"big.demo.svc.cluster.local.", 33}
+	big := func(rev uint64) *clusterdnsv1.LookupResponse {
+		return &clusterdnsv1.LookupResponse{Revision: rev, Truncated: true}
+	}
+	m.answer(k, 1, func() *clusterdnsv1.LookupResponse { return big(1) })
+
+	const askers = 10
+	release := make(chan struct{})
+	var computed atomic.Int32
+	var wg sync.WaitGroup
+	for range askers {
+		wg.Go(func() {
+			resp := m.answer(k, 2, func() *clusterdnsv1.LookupResponse {
+				computed.Add(1)
+				<-release
+				return big(2)
+			})
+			if resp.GetRevision() != 2 {
+				t.Errorf("answer at revision %d", resp.GetRevision())
+			}
+		})
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m.mu.Lock()
+		waiting := m.waiting
+		m.mu.Unlock()
+		if waiting == askers-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting, want %d", waiting, askers-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if n := computed.Load(); n != 1 {
+		t.Fatalf("computed %d times, want once", n)
+	}
 }

@@ -141,14 +141,11 @@ func (s *Server) answer(req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupRe
 		return nil, err
 	}
 	key := memoKey{name: req.GetName(), qtype: req.GetQtype()}
-	resp := s.memo.get(key, s.ix.Revision())
-	if resp == nil {
-		resp = s.schema.Answer(s.ix, req)
+	resp := s.memo.answer(key, s.ix.Revision(), func() *clusterdnsv1.LookupResponse {
+		resp := s.schema.Answer(s.ix, req)
 		resp.ServerId = s.id
-		if worthMemoizing(resp) {
-			s.memo.put(key, resp)
-		}
-	}
+		return resp
+	})
 	s.metrics.observe(resp, time.Since(start))
 	return resp, nil
 }
