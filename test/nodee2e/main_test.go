@@ -45,6 +45,9 @@ func runWithNode(m *testing.M) int {
 	}
 	cfg := kubenode.DefaultConfig()
 	cfg.StateDir = stateDir
+	// KUBENODE_IMAGES names a directory of image tars built beforehand
+	// (buildimages -out DIR); without it the images are built here.
+	cfg.ImageDir = os.Getenv("KUBENODE_IMAGES")
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	start := time.Now()
 	n, err := kubenode.Up(ctx, cfg, log)
