@@ -109,13 +109,16 @@ func removeContainers(ctx context.Context, c Config) {
 	for _, id := range tasks {
 		_, _ = ctr("tasks", "kill", "--all", "--signal", "SIGKILL", id)
 	}
-	for _, id := range tasks {
-		for range 20 {
-			if _, err := ctr("tasks", "delete", "--force", id); err == nil || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
+	// One listing per round rather than a retry per task: with a dozen
+	// tasks, per-task retries of ctr add up to a minute.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		out, err := ctr("tasks", "list")
+		if err != nil || !strings.Contains(out, "RUNNING") {
+			break
 		}
+	}
+	for _, id := range tasks {
+		_, _ = ctr("tasks", "delete", "--force", id)
 	}
 	if out, err := ctr("containers", "list", "-q"); err == nil {
 		for _, id := range strings.Fields(out) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/clusterdns/clusterdns/test/childproc"
@@ -130,6 +131,16 @@ func (n *Node) up(ctx context.Context) error {
 // Down stops the node's components in reverse order, then removes
 // everything else it made (see the package function Down).
 func (n *Node) Down(ctx context.Context) error {
+	// The components that act on pods stop together first, so none of them
+	// restarts what the next step removes.
+	var wg sync.WaitGroup
+	for _, p := range n.procs {
+		switch p.Name {
+		case "kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager":
+			wg.Go(func() { p.Stop(5 * time.Second) })
+		}
+	}
+	wg.Wait()
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		p := n.procs[i]
 		if p.Name == "containerd" {
