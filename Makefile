@@ -74,10 +74,14 @@ test: test-deps check-generate lint ## install what is missing, then run every t
 	go test -count=1 -timeout 60m ./test/nodee2e/
 
 .PHONY: node-deps
-node-deps: $(KUBE_NODE_BINS) ## install what the one-machine node needs (containerd, runc, CNI plugins, iptables; kubelet, kube-proxy, controller manager, scheduler)
+node-deps: $(KUBE_NODE_BINS) $(BIN)/agnhost ## install what the one-machine node needs (containerd, runc, CNI plugins, iptables; kubelet, kube-proxy, controller manager, scheduler)
 	bash test/kubenode/install-deps.sh
 	bash test/images/deps.sh
 test-deps: node-deps
+
+# agnhost, the e2e suite's test image program, goes into an image of test/images.
+$(BIN)/agnhost: test/kubeapiserver/go.mod test/kubeapiserver/go.sum
+	cd test/kubeapiserver && go build -o $(BIN)/agnhost k8s.io/kubernetes/test/images/agnhost
 
 .PHONY: cluster-up
 cluster-up: test-deps ## start the one-machine node with clusterdns as its DNS (idempotent); the last line is `export KUBECONFIG=...`
