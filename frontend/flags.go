@@ -144,6 +144,14 @@ type Config struct {
 	// reporting 503, after SIGTERM before it drains and exits (--lameduck,
 	// default 5s).
 	Lameduck time.Duration
+
+	// ReadyFailOpen is how long the record service may stay unreachable
+	// before /ready reports ready again anyway (--ready-fail-open, default
+	// 30s; 0 never). A short outage is one frontend's: traffic should move
+	// to its peers. A long one is everyone's, and then every frontend
+	// unready would leave the kube-dns Service without endpoints, losing
+	// cached and external answers too.
+	ReadyFailOpen time.Duration
 }
 
 // listFlag is a repeatable string flag.
@@ -212,6 +220,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.IntVar(&cfg.MaxTCPConnectionsPerIP, "max-tcp-connections-per-ip", 100, "DNS TCP connections open at most from one client address; more are closed at once")
 	fs.IntVar(&cfg.MaxTCPQueries, "max-tcp-queries", 128, "queries one DNS TCP connection may send before it is closed (-1: no limit)")
 	fs.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "UDP sockets bound to --listen with SO_REUSEPORT, each with its own read loop (0: one per GOMAXPROCS)")
+	fs.DurationVar(&cfg.ReadyFailOpen, "ready-fail-open", 30*time.Second, "report ready again after the record service has been unreachable this long, so a cluster-wide outage keeps cached and external answers reachable (0: never)")
 	fs.DurationVar(&cfg.Lameduck, "lameduck", 5*time.Second, "after SIGTERM, keep answering this long with /ready failing, then drain and exit")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -288,6 +297,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.UDPSockets < 0 {
 		return Config{}, fmt.Errorf("--udp-sockets %d: must not be negative", cfg.UDPSockets)
+	}
+	if cfg.ReadyFailOpen < 0 {
+		return Config{}, fmt.Errorf("--ready-fail-open %s: must not be negative", cfg.ReadyFailOpen)
 	}
 	if cfg.Lameduck < 0 {
 		return Config{}, fmt.Errorf("--lameduck %s: must not be negative", cfg.Lameduck)

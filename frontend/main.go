@@ -201,7 +201,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// meanwhile; readiness only tells whether this frontend can answer
 	// everything.
 	var lameduck atomic.Bool
-	ready := func() bool { return ctx.Err() == nil && !lameduck.Load() && client.Ready() }
+	started := time.Now()
+	ready := func() bool {
+		return ctx.Err() == nil && !lameduck.Load() &&
+			readyNow(client.Ready(), client.LastUp(), started, time.Now(), cfg.ReadyFailOpen)
+	}
 	var ops *http.Server
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
@@ -358,3 +362,22 @@ type ignoreWatch struct{}
 func (ignoreWatch) Resync(string, uint64)               {}
 func (ignoreWatch) Invalidate(string, uint64, []string) {}
 func (ignoreWatch) Disconnected()                       {}
+
+// readyNow decides readiness from the record client's state: ready while the
+// record service answers (connected), and also once it has been unreachable
+// for failOpen (measured from the later of the last answer and the start),
+// because an outage that long is most likely every frontend's, and a
+// kube-dns Service with no ready endpoint would answer nothing at all.
+func readyNow(connected bool, lastUp, started, now time.Time, failOpen time.Duration) bool {
+	if connected {
+		return true
+	}
+	if failOpen <= 0 {
+		return false
+	}
+	since := started
+	if lastUp.After(since) {
+		since = lastUp
+	}
+	return now.Sub(since) >= failOpen
+}

@@ -42,6 +42,7 @@ func TestParseFlags(t *testing.T) {
 		MaxTCPConnectionsPerIP: 100,
 		MaxTCPQueries:          128,
 		Lameduck:               5 * time.Second,
+		ReadyFailOpen:          30 * time.Second,
 	}
 	with := func(change func(*Config)) Config {
 		c := defaults
@@ -87,7 +88,7 @@ func TestParseFlags(t *testing.T) {
 			CacheMaxTTL: 10 * time.Minute, CacheMinTTL: 5 * time.Second, CacheMaxNegativeTTL: time.Minute,
 			EDNSBufferSize: 1400, MaxUDPSize: 1400,
 			TCPIdleTimeout: 3 * time.Second, MaxTCPConnections: 10, MaxTCPConnectionsPerIP: 4, MaxTCPQueries: -1,
-			Lameduck: 0, ServeStale: 0, StaleTTL: 10 * time.Second,
+			Lameduck: 0, ReadyFailOpen: 30 * time.Second, ServeStale: 0, StaleTTL: 10 * time.Second,
 		}, ""},
 		{"recordsvc replica list", []string{"--recordsvc", "10.0.0.1:9090,recordsvc-1.example:9090, [fd00::1]:9090"},
 			with(func(c *Config) { c.RecordService = "10.0.0.1:9090,recordsvc-1.example:9090, [fd00::1]:9090" }), ""},
@@ -143,6 +144,7 @@ func TestParseFlags(t *testing.T) {
 		{"max tcp connections per ip zero", []string{"--max-tcp-connections-per-ip", "0"}, Config{}, "--max-tcp-connections-per-ip"},
 		{"max tcp queries zero", []string{"--max-tcp-queries", "0"}, Config{}, "--max-tcp-queries"},
 		{"lameduck negative", []string{"--lameduck", "-1s"}, Config{}, "--lameduck"},
+		{"ready fail-open negative", []string{"--ready-fail-open", "-1s"}, Config{}, "--ready-fail-open"},
 		{"log format bad", []string{"--log-format", "xml"}, Config{}, "--log-format"},
 		{"unknown flag", []string{"--forward", "1.1.1.1:53"}, Config{}, "forward"},
 		{"stray argument", []string{"extra"}, Config{}, "unexpected arguments"},
@@ -177,7 +179,7 @@ func TestHelp(t *testing.T) {
 		"max-concurrent-upstream", "max-concurrent-misses", "upstream-policy", "upstream-timeout", "cache-max-ttl", "cache-min-ttl",
 		"cache-max-negative-ttl", "edns-buffer-size", "max-udp-size", "tcp-idle-timeout", "max-tcp-connections",
 		"max-tcp-queries", "lameduck", "serve-stale", "stale-ttl", "max-tcp-connections-per-ip", "recordsvc-tls-cert",
-		"recordsvc-tls-key", "recordsvc-tls-ca", "recordsvc-tls-server-name"} {
+		"recordsvc-tls-key", "recordsvc-tls-ca", "recordsvc-tls-server-name", "ready-fail-open"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("--help does not list --%s", name)
 		}
@@ -276,5 +278,31 @@ func TestLoopbackTarget(t *testing.T) {
 		if got := loopbackTarget(tt.target); got != tt.want {
 			t.Errorf("loopbackTarget(%q) = %v, want %v", tt.target, got, tt.want)
 		}
+	}
+}
+
+func TestReadyNow(t *testing.T) {
+	start := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		connected bool
+		lastUp    time.Time
+		now       time.Time
+		failOpen  time.Duration
+		want      bool
+	}{
+		{"connected", true, start, start.Add(time.Second), 30 * time.Second, true},
+		{"never reached, just started", false, time.Time{}, start.Add(5 * time.Second), 30 * time.Second, false},
+		{"never reached for the fail-open time", false, time.Time{}, start.Add(30 * time.Second), 30 * time.Second, true},
+		{"lost a moment ago", false, start.Add(time.Hour), start.Add(time.Hour + 10*time.Second), 30 * time.Second, false},
+		{"lost for longer than fail-open", false, start.Add(time.Hour), start.Add(time.Hour + 31*time.Second), 30 * time.Second, true},
+		{"fail-open off", false, start, start.Add(24 * time.Hour), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := readyNow(tt.connected, tt.lastUp, start, tt.now, tt.failOpen); got != tt.want {
+				t.Errorf("readyNow = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

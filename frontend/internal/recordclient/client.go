@@ -316,6 +316,15 @@ func (c *Client) markUp() { c.lastUp.Store(time.Now().UnixNano()) }
 // markDown records that the record service failed to answer now.
 func (c *Client) markDown() { c.lastDown.Store(time.Now().UnixNano()) }
 
+// LastUp is when the record service last proved it answers; the zero time
+// when it never did.
+func (c *Client) LastUp() time.Time {
+	if up := c.lastUp.Load(); up != 0 {
+		return time.Unix(0, up)
+	}
+	return time.Time{}
+}
+
 // Ready reports whether the frontend can answer uncached cluster names now:
 // the record service proved it answers (a Watch message, a Lookup answer
 // other than NOT_READY, a health probe) within ReadyWindow, and nothing
