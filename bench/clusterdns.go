@@ -43,7 +43,7 @@ func StartRecordService(ctx context.Context, bin, name, dir string, cpu int, kub
 	}
 	p, err := StartProcess(name, filepath.Join(dir, name+".log"), cpu, bin,
 		"--listen", addr, "--metrics-listen", metrics, "--kubeconfig", kubeconfig,
-		"--cluster-domain", domain, "--ttl", "30", "--pods", pods)
+		"--cluster-domain", domain, "--ttl", "30", "--pods", pods, "--lameduck", "0s")
 	if err != nil {
 		return nil, err
 	}

@@ -211,7 +211,7 @@ func (s *scopedWatchStream) SendMsg(m any) error {
 		return s.ServerStream.SendMsg(m)
 	}
 	keys := s.grant.FilterWatchKeys(wr.GetKeys())
-	if len(keys) == 0 && !wr.GetResync() {
+	if len(keys) == 0 && !wr.GetResync() && !wr.GetResumed() {
 		return nil
 	}
 	// The message's keys share their array with every other subscriber's
