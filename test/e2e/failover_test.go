@@ -213,7 +213,8 @@ func TestAllReplicasDown(t *testing.T) {
 	for _, r := range replicas {
 		awaitSynced(t, r)
 	}
-	fe := stack.StartFrontend(t, bins, replicas[0].Addr+","+replicas[1].Addr, "--cluster-cache-ttl", "0")
+	fe := stack.StartFrontend(t, bins, replicas[0].Addr+","+replicas[1].Addr, "--cluster-cache-ttl", "0",
+		"--ready-fail-open", readyFailOpen.String())
 	for _, pq := range cached {
 		stack.Eventually(t, syncTimeout, fe.Addr, pq.q.name, pq.q.qtype, false, func(r *dns.Msg) string {
 			if got := stateOf(r); got != pq.want {
@@ -258,10 +259,13 @@ func TestAllReplicasDown(t *testing.T) {
 			}
 		}
 	})
-	t.Run("frontend stays ready", func(t *testing.T) {
-		if code := httpStatus(t, "http://"+fe.MetricsAddr+"/ready"); code != http.StatusOK {
-			t.Errorf("/ready with every replica down but stale answers to serve: status %d, want 200", code)
-		}
+	// Unready first (traffic should move to frontends that can answer
+	// everything), then ready again once the outage has lasted
+	// --ready-fail-open: it is then everyone's, and an empty kube-dns Service
+	// would lose the stale and external answers too.
+	t.Run("frontend unready, then fails open", func(t *testing.T) {
+		awaitReady(t, fe, http.StatusServiceUnavailable, readyFailOpen)
+		awaitReady(t, fe, http.StatusOK, 3*readyFailOpen)
 	})
 
 	returned := time.Now()
@@ -553,4 +557,24 @@ func httpStatus(t testing.TB, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// readyFailOpen is the frontends' --ready-fail-open in TestAllReplicasDown:
+// long enough to see /ready fail first on a loaded machine.
+const readyFailOpen = 15 * time.Second
+
+// awaitReady polls the frontend's /ready until it answers code.
+func awaitReady(t *testing.T, fe *stack.Process, code int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := httpStatus(t, "http://"+fe.MetricsAddr+"/ready")
+		if got == code {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready with every replica down: status %d after %v, want %d", got, within, code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
