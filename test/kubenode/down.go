@@ -127,24 +127,67 @@ func removeContainers(ctx context.Context, c Config) {
 	}
 }
 
-// deletePodNetns deletes the network namespaces the CNI plugins made for the
-// node's pods: those holding an address of the node's pod CIDR. Deleting one
-// also removes its veth pair.
-func deletePodNetns(ctx context.Context, c Config) {
+// netnsBeforeFile lists the CNI network namespaces that existed before Up,
+// which Down must leave alone.
+const netnsBeforeFile = "netns-before"
+
+// cniNetns lists the names of the CNI network namespaces on the host.
+func cniNetns() []string {
 	entries, _ := os.ReadDir("/var/run/netns")
+	var names []string
 	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, "cni-") {
-			continue
+		if strings.HasPrefix(e.Name(), "cni-") {
+			names = append(names, e.Name())
 		}
+	}
+	return names
+}
+
+// recordNetnsBefore writes the CNI namespaces that exist before the node
+// starts, so Down can tell the node's empty ones from others'.
+func recordNetnsBefore(c Config) error {
+	if err := os.WriteFile(c.path(netnsBeforeFile), []byte(strings.Join(cniNetns(), "\n")), 0o644); err != nil {
+		return fmt.Errorf("record network namespaces: %w", err)
+	}
+	return nil
+}
+
+// deletePodNetns deletes the network namespaces the CNI plugins made for the
+// node's pods: those holding an address of the node's pod CIDR, and those
+// made since Up that hold no address but loopback's (a sandbox torn down
+// half-way while its pod was deleted leaves an empty namespace behind).
+// Deleting one also removes its veth pair.
+func deletePodNetns(ctx context.Context, c Config) {
+	before := map[string]bool{}
+	recorded := false
+	if b, err := os.ReadFile(c.path(netnsBeforeFile)); err == nil {
+		recorded = true
+		for _, name := range strings.Fields(string(b)) {
+			before[name] = true
+		}
+	}
+	for _, name := range cniNetns() {
 		out, err := run(ctx, "ip", "-n", name, "-4", "-o", "addr", "show")
 		if err != nil {
 			continue
 		}
-		if holdsAddrIn(out, c.NodePodCIDR) {
+		ours := holdsAddrIn(out, c.NodePodCIDR) || (recorded && !before[name] && onlyLoopback(out))
+		if ours {
 			_, _ = run(ctx, "ip", "netns", "delete", name)
 		}
 	}
+}
+
+// onlyLoopback reports whether `ip -o addr` output shows no address but
+// loopback's.
+func onlyLoopback(out string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[1] != "lo" {
+			return false
+		}
+	}
+	return true
 }
 
 // holdsAddrIn reports whether `ip -o addr` output shows an address in prefix.

@@ -137,3 +137,22 @@ func TestLinkName(t *testing.T) {
 		}
 	}
 }
+
+func TestOnlyLoopback(t *testing.T) {
+	tests := []struct {
+		name string
+		out  string
+		want bool
+	}{
+		{"empty sandbox", "1: lo    inet 127.0.0.1/8 scope host lo\n", true},
+		{"nothing", "", true},
+		{"pod address", "1: lo    inet 127.0.0.1/8 scope host lo\n3: eth0    inet 10.244.0.17/24 scope global eth0\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := onlyLoopback(tt.out); got != tt.want {
+				t.Errorf("onlyLoopback = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -78,6 +78,9 @@ func Up(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := c.save(); err != nil {
 		return nil, err
 	}
+	if err := recordNetnsBefore(c); err != nil {
+		return nil, err
+	}
 	n := &Node{Config: c, log: log, bins: bins}
 	if err := n.up(ctx); err != nil {
 		n.logTails()
