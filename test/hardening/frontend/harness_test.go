@@ -58,6 +58,16 @@ func freeze(t *testing.T, p *stack.Process) (thaw func()) {
 	if err := p.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns before every thread has stopped: a thread running on
+	// the other core may still answer a question or two, which would then
+	// be a true answer, not one of a stopped record service.
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(p.PID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("record service (pid %d) not stopped 10s after SIGSTOP", p.PID())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	var once sync.Once
 	thaw = func() {
 		once.Do(func() {
@@ -68,6 +78,27 @@ func freeze(t *testing.T, p *stack.Process) (thaw func()) {
 	}
 	t.Cleanup(thaw)
 	return thaw
+}
+
+// stopped reports whether every thread of pid is in the stopped state.
+func stopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses
+		// and may itself hold spaces or parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // rssBytes is the resident set size of process pid (VmRSS).
