@@ -115,11 +115,56 @@ func cutover(ctx context.Context, t *testing.T, n *kubenode.Node) {
 	retireCoreDNS(ctx, p)
 }
 
-// retireCoreDNS is the cutover's last step.
+// Merge patches of kube-dns's selector: the cutover narrows it to the
+// frontends so CoreDNS's pods leave the Service while they still answer; the
+// switch back restores kubeadm's selector (a null deletes the key, so the
+// patch is the same whether or not the key is there).
+const (
+	selectFrontendsOnly = `{"spec":{"selector":{"k8s-app":"kube-dns","app.kubernetes.io/name":"clusterdns-frontend"}}}`
+	selectKubeadm       = `{"spec":{"selector":{"k8s-app":"kube-dns","app.kubernetes.io/name":null}}}`
+	// kubeProxySettle covers kube-proxy's sync after an endpoint change,
+	// which also deletes the UDP conntrack flows of removed endpoints.
+	kubeProxySettle = 3 * time.Second
+)
+
+// retireCoreDNS is the cutover's last step: kube-dns stops selecting
+// CoreDNS's pods, and only once they have left its endpoints (kube-proxy then
+// deletes the conntrack flows that point at them while they still answer)
+// are they scaled away. Scaling them away at once would leave those flows
+// until their readiness probe fails (kubeadm probes every 10 s, CoreDNS
+// answers for 5 s after SIGTERM), and a client socket that reuses a flow's
+// source port meanwhile gets an ICMP port unreachable: a failed lookup.
 func retireCoreDNS(ctx context.Context, p *procedure) {
+	p.kubectl(ctx, "-n", "kube-system", "patch", "service", "kube-dns", "--type=merge", "-p", selectFrontendsOnly)
+	p.waitKubeDNSOnly(ctx, frontendDeploy+"-")
+	time.Sleep(kubeProxySettle)
 	p.kubectl(ctx, "-n", "kube-system", "scale", "deployment/"+corednsDeploy, "--replicas=0")
 	p.kubectl(ctx, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", corednsPods, "--timeout=2m")
 	p.logf("done")
+}
+
+// waitKubeDNSOnly polls until every endpoint of kube-dns, ready or not, is
+// a pod whose name starts with prefix.
+func (p *procedure) waitKubeDNSOnly(ctx context.Context, prefix string) {
+	p.t.Helper()
+	var eps []string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		eps = allEndpoints(ctx, p.n.Client, "kube-system", "kube-dns")
+		if len(eps) == 0 {
+			return false, nil
+		}
+		for _, e := range eps {
+			if !strings.HasPrefix(e, prefix) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		p.t.Fatalf("%s: kube-dns still has endpoints other than %s*: %v", p.name, prefix, eps)
+	}
+	slices.Sort(eps)
+	p.logf("kube-dns endpoints: %s", strings.Join(eps, " "))
 }
 
 // switchBack returns the cluster from clusterdns to CoreDNS as
@@ -129,12 +174,15 @@ func switchBack(ctx context.Context, t *testing.T, n *kubenode.Node) {
 	p := newProcedure(t, n, "switch back")
 	p.kubectl(ctx, "-n", "kube-system", "scale", "deployment/"+corednsDeploy, fmt.Sprintf("--replicas=%d", corednsReplicas))
 	p.kubectl(ctx, "-n", "kube-system", "rollout", "status", "deployment/"+corednsDeploy, "--timeout=5m")
-	p.waitKubeDNSEndpoints(ctx, corednsDeploy+"-", corednsReplicas)
 	retireClusterDNS(ctx, p)
 }
 
-// retireClusterDNS is the last two steps of the switch back.
+// retireClusterDNS is the last steps of the switch back: kubeadm's selector
+// again, so CoreDNS's ready pods join the frontends behind kube-dns; then the
+// frontends go, each answering through its lameduck.
 func retireClusterDNS(ctx context.Context, p *procedure) {
+	p.kubectl(ctx, "-n", "kube-system", "patch", "service", "kube-dns", "--type=merge", "-p", selectKubeadm)
+	p.waitKubeDNSEndpoints(ctx, corednsDeploy+"-", corednsReplicas)
 	p.kubectl(ctx, "-n", "kube-system", "scale", "deployment/"+frontendDeploy, "--replicas=0")
 	p.kubectl(ctx, "-n", "kube-system", "wait", "--for=delete", "pod", "-l", frontendPods, "--timeout=2m")
 	p.kubectl(ctx, "delete", "-k", cutoverOverlay())

@@ -39,8 +39,8 @@ var rolloutSequences = map[dnsServer][]disruption{
 
 // TestRollouts runs rollouts and pod deletions of clusterdns and of CoreDNS
 // while the loop clients resolve at 60 lookups/s, and reports both side by
-// side; no lookup may fail or be wrong. The server the node runs now goes
-// first, so the test switches once.
+// side; no lookup served by clusterdns may fail or be wrong. The server the
+// node runs now goes first, so the test switches once.
 func TestRollouts(t *testing.T) {
 	n := testNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
@@ -65,7 +65,16 @@ func TestRollouts(t *testing.T) {
 				}
 				t.Logf("after %s: %d lookups so far", d.name, load.lookups())
 			}
-			checkLoad(t, fmt.Sprintf("%s rollouts and pod deletions", s), load.stop(ctx, t), time.Since(begin))
+			what := fmt.Sprintf("%s rollouts and pod deletions", s)
+			if s == clusterDNS {
+				checkLoad(t, what, load.stop(ctx, t), time.Since(begin))
+				return
+			}
+			// CoreDNS is the peer measured beside clusterdns, as kubeadm
+			// deploys it: its counts are reported, the target is ours.
+			if bad := reportLoad(t, what, load.stop(ctx, t), time.Since(begin)); bad > 0 {
+				t.Logf("%s: %d lookups failed or were wrong (the peer's figure, reported and not held to clusterdns's target of 0)", what, bad)
+			}
 		})
 	}
 }

@@ -125,6 +125,16 @@ func waitServiceEndpoints(ctx context.Context, t *testing.T, cs kubernetes.Inter
 // readyEndpoints returns the names of the pods behind the Service's ready
 // endpoints (the address when an endpoint names no pod).
 func readyEndpoints(ctx context.Context, cs kubernetes.Interface, ns, svc string) []string {
+	return endpointNames(ctx, cs, ns, svc, true)
+}
+
+// allEndpoints is readyEndpoints with the endpoints that are not ready
+// (terminating ones among them) too.
+func allEndpoints(ctx context.Context, cs kubernetes.Interface, ns, svc string) []string {
+	return endpointNames(ctx, cs, ns, svc, false)
+}
+
+func endpointNames(ctx context.Context, cs kubernetes.Interface, ns, svc string, readyOnly bool) []string {
 	list, err := cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
 		LabelSelector: discoveryv1.LabelServiceName + "=" + svc,
 	})
@@ -134,7 +144,7 @@ func readyEndpoints(ctx context.Context, cs kubernetes.Interface, ns, svc string
 	var names []string
 	for _, s := range list.Items {
 		for _, ep := range s.Endpoints {
-			if ep.Conditions.Ready == nil || !*ep.Conditions.Ready {
+			if readyOnly && (ep.Conditions.Ready == nil || !*ep.Conditions.Ready) {
 				continue
 			}
 			if ep.TargetRef != nil {
