@@ -112,8 +112,8 @@ func TestClusterDNSDeployed(t *testing.T) {
 
 // TestPodResolvesThroughKubeletResolvConf runs a glibc client pod with
 // dnsPolicy ClusterFirst and resolves, through kubelet's resolv.conf (ndots:5
-// and the search list), the kubernetes Service by short name and FQDN and an
-// external name of the node's upstream.
+// and the search list), the kubernetes Service by short name and FQDN, its
+// address back to its name, and an external name of the node's upstream.
 func TestPodResolvesThroughKubeletResolvConf(t *testing.T) {
 	n := testNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -148,6 +148,10 @@ func TestPodResolvesThroughKubeletResolvConf(t *testing.T) {
 		{name: "FQDN", args: []string{"getent", "hosts", "kubernetes.default.svc." + domain}, want: kubernetesIP},
 		{name: "external name", args: []string{"getent", "ahostsv4", strings.TrimSuffix(kubenode.UpstreamName, ".")}, want: kubenode.UpstreamA.String()},
 		{name: "dig over TCP", args: []string{"dig", "+tcp", "+short", "kubernetes.default.svc." + domain}, want: kubernetesIP},
+		// Reverse names: glibc's gethostbyaddr and dig ask the PTR of the
+		// kubernetes Service's address.
+		{name: "reverse name", args: []string{"getent", "hosts", kubernetesIP}, want: "kubernetes.default.svc." + domain},
+		{name: "dig reverse", args: []string{"dig", "+short", "-x", kubernetesIP}, want: "kubernetes.default.svc." + domain + "."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
