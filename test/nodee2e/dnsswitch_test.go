@@ -150,15 +150,7 @@ func (p *procedure) waitKubeDNSOnly(ctx context.Context, prefix string) {
 	var eps []string
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		eps = allEndpoints(ctx, p.n.Client, "kube-system", "kube-dns")
-		if len(eps) == 0 {
-			return false, nil
-		}
-		for _, e := range eps {
-			if !strings.HasPrefix(e, prefix) {
-				return false, nil
-			}
-		}
-		return true, nil
+		return len(eps) > 0 && allNamed(eps, prefix), nil
 	})
 	if err != nil {
 		p.t.Fatalf("%s: kube-dns still has endpoints other than %s*: %v", p.name, prefix, eps)
@@ -288,18 +280,20 @@ func waitDNSReady(ctx context.Context, n *kubenode.Node, s dnsServer) error {
 			return false, nil
 		}
 		eps = readyEndpoints(ctx, n.Client, "kube-system", "kube-dns")
-		if len(eps) != int(want) {
-			return false, nil
-		}
-		for _, e := range eps {
-			if !strings.HasPrefix(e, prefix) {
-				return false, nil
-			}
-		}
-		return true, nil
+		return len(eps) == int(want) && allNamed(eps, prefix), nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s is not settled as the cluster DNS (kube-dns endpoints %v): %w", s, eps, err)
 	}
 	return nil
+}
+
+// allNamed reports whether every endpoint pod's name starts with prefix.
+func allNamed(eps []string, prefix string) bool {
+	for _, e := range eps {
+		if !strings.HasPrefix(e, prefix) {
+			return false
+		}
+	}
+	return true
 }
