@@ -8,7 +8,8 @@ import (
 	"net/netip"
 )
 
-// Digest is an order-independent digest of the Index's DNS-visible objects:
+// Digest is an order-independent digest of the Index's objects, as DNS and
+// the discovery API see them:
 // the XOR of a 128-bit hash of each object (its kind, key and slim content).
 // Two Indexes holding the same objects have the same Digest whatever order
 // they learnt them in, which is what lets a Watch resume at another replica
@@ -48,8 +49,9 @@ const (
 
 // objectHasher encodes one object unambiguously (every variable-length
 // field is length-prefixed) into SHA-256, of which the first 128 bits are
-// the object's hash. The encoding is fixed: replicas of different builds
-// must agree on it.
+// the object's hash. Replicas of different builds must agree on it: a change
+// of the encoding (such as the discovery API's fields joining it) costs
+// resuming watchers one resync during the rolling update that brings it.
 type objectHasher struct {
 	h   hash.Hash
 	buf []byte
@@ -105,6 +107,7 @@ func (o *objectHasher) ports(ps []Port) {
 		o.str(p.Name)
 		o.str(p.Protocol)
 		o.uint(uint64(uint32(p.Port)))
+		o.str(p.AppProtocol)
 	}
 }
 
@@ -123,6 +126,7 @@ func serviceHash(k objectKey, s Service) Digest {
 	o := newObjectHasher(kindService, k.namespace, k.name)
 	o.str(s.Namespace)
 	o.str(s.Name)
+	o.str(s.Type)
 	o.bool(s.Headless)
 	o.addrs(s.ClusterIPs)
 	o.str(s.ExternalName)
@@ -140,6 +144,13 @@ func sliceHash(k objectKey, s EndpointSlice) Digest {
 		o.addrs(ep.Addresses)
 		o.str(ep.Hostname)
 		o.bool(ep.Ready)
+		o.bool(ep.Serving)
+		o.bool(ep.Terminating)
+		o.str(ep.NodeName)
+		o.str(ep.Zone)
+		o.str(ep.TargetRef.Kind)
+		o.str(ep.TargetRef.Namespace)
+		o.str(ep.TargetRef.Name)
 		o.ports(ep.Ports)
 	}
 	return o.sum()

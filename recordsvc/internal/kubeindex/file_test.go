@@ -71,12 +71,12 @@ metadata: {name: ignored}
 			want: Snapshot{
 				Namespaces: []string{"default", "demo"},
 				Services: []Service{
-					{Namespace: "default", Name: "kubernetes", ClusterIPs: ips("10.96.0.1"),
+					{Namespace: "default", Name: "kubernetes", Type: "ClusterIP", ClusterIPs: ips("10.96.0.1"),
 						Ports: []Port{{Name: "https", Protocol: "tcp", Port: 443}}},
-					{Namespace: "demo", Name: "db", Headless: true},
+					{Namespace: "demo", Name: "db", Type: "ClusterIP", Headless: true},
 				},
 				EndpointSlices: []EndpointSlice{{Namespace: "demo", Name: "db-1", Service: "db", Endpoints: []Endpoint{
-					{Addresses: ips("10.244.0.1"), Hostname: "db-0", Ready: true,
+					{Addresses: ips("10.244.0.1"), Hostname: "db-0", Ready: true, Serving: true,
 						Ports: []Port{{Name: "pg", Protocol: "tcp", Port: 5432}}},
 				}}},
 				Pods: []Pod{{Namespace: "demo", Name: "db-0", IPs: ips("10.244.0.1")}},
@@ -97,7 +97,7 @@ items:
 `,
 			want: Snapshot{
 				Namespaces: []string{"x"},
-				Services:   []Service{{Namespace: "x", Name: "a", ClusterIPs: ips("10.96.1.1")}},
+				Services:   []Service{{Namespace: "x", Name: "a", Type: "ClusterIP", ClusterIPs: ips("10.96.1.1")}},
 			},
 		},
 		{

@@ -1,7 +1,7 @@
-// Package kubeindex keeps the slim cluster state DNS answers from: Services,
-// their EndpointSlices, Namespaces and (for `pods verified`) running Pods,
-// indexed by name and by IP, with a revision that moves on every DNS-visible
-// change and a stream of those changes. It is fed by Kubernetes informers
+// Package kubeindex keeps the slim cluster state DNS and the discovery API
+// answer from: Services, their EndpointSlices, Namespaces and (for `pods
+// verified`) running Pods, indexed by name and by IP, with a revision that
+// moves on every change they can see and a stream of those changes. It is fed by Kubernetes informers
 // (informers.go) or by a file of Kubernetes objects (file.go).
 package kubeindex
 
@@ -759,13 +759,14 @@ func addEndpointAddressKeys(eps []Endpoint, keys keySet) {
 }
 
 func serviceEqual(a, b Service) bool {
-	return a.Namespace == b.Namespace && a.Name == b.Name && a.Headless == b.Headless &&
+	return a.Namespace == b.Namespace && a.Name == b.Name && a.Type == b.Type && a.Headless == b.Headless &&
 		a.ExternalName == b.ExternalName && slices.Equal(a.ClusterIPs, b.ClusterIPs) &&
 		slices.Equal(a.Ports, b.Ports)
 }
 
 func endpointEqual(a, b Endpoint) bool {
-	return a.Hostname == b.Hostname && a.Ready == b.Ready &&
+	return a.Hostname == b.Hostname && a.Ready == b.Ready && a.Serving == b.Serving &&
+		a.Terminating == b.Terminating && a.NodeName == b.NodeName && a.Zone == b.Zone && a.TargetRef == b.TargetRef &&
 		slices.Equal(a.Addresses, b.Addresses) && slices.Equal(a.Ports, b.Ports)
 }
 

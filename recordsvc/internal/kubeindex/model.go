@@ -5,12 +5,15 @@ import (
 	"strings"
 )
 
-// Service is the slim view of a core/v1 Service that DNS needs. Informers keep
-// only this (through their transform) so memory stays proportional to what DNS
-// can see, not to the full API objects.
+// Service is the slim view of a core/v1 Service that DNS and the discovery
+// API need. Informers keep only this (through their transform) so memory
+// stays proportional to what clients can see, not to the full API objects.
 type Service struct {
 	Namespace string
 	Name      string
+	// Type is spec.type as the API spells it ("ClusterIP", "NodePort",
+	// "LoadBalancer", "ExternalName"); ClusterIP when unset.
+	Type string
 	// Headless is true when spec.clusterIP is "None": the name resolves to the
 	// ready endpoint addresses instead of a cluster IP.
 	Headless bool
@@ -30,6 +33,8 @@ type Port struct {
 	// Protocol in lower case: "tcp", "udp" or "sctp".
 	Protocol string
 	Port     int32
+	// AppProtocol is the port's appProtocol, empty when unset.
+	AppProtocol string
 }
 
 // Endpoint is one endpoint of an EndpointSlice joined to its Service by the
@@ -41,9 +46,27 @@ type Endpoint struct {
 	Hostname string
 	// Ready is the slice condition (nil counts as ready).
 	Ready bool
+	// Serving is the serving condition (nil counts as Ready); Terminating
+	// the terminating condition (nil counts as false).
+	Serving     bool
+	Terminating bool
+	// NodeName and Zone place the endpoint; empty when the slice does not
+	// say. They are interned: a node's name is stored once.
+	NodeName string
+	Zone     string
+	// TargetRef names the object behind the endpoint (usually its Pod);
+	// zero when the slice names none.
+	TargetRef TargetRef
 	// Ports are the ports of the slice the endpoint came from (SRV records
 	// for headless services).
 	Ports []Port
+}
+
+// TargetRef names the object behind an endpoint.
+type TargetRef struct {
+	Kind      string
+	Namespace string
+	Name      string
 }
 
 // EndpointRef names an endpoint together with the service it belongs to; it

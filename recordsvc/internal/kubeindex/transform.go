@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -146,7 +147,10 @@ func transformPod(obj any) (any, error) {
 // ServiceFromAPI converts a core/v1 Service into its slim form. Addresses the
 // API server would not have accepted are skipped.
 func ServiceFromAPI(s *corev1.Service) Service {
-	out := Service{Namespace: s.Namespace, Name: s.Name}
+	out := Service{Namespace: s.Namespace, Name: s.Name, Type: string(s.Spec.Type)}
+	if out.Type == "" {
+		out.Type = string(corev1.ServiceTypeClusterIP)
+	}
 	switch {
 	case s.Spec.Type == corev1.ServiceTypeExternalName:
 		out.ExternalName = s.Spec.ExternalName
@@ -164,7 +168,8 @@ func ServiceFromAPI(s *corev1.Service) Service {
 		}
 	}
 	for _, p := range s.Spec.Ports {
-		out.Ports = append(out.Ports, Port{Name: p.Name, Protocol: protocol(p.Protocol), Port: p.Port})
+		out.Ports = append(out.Ports, Port{Name: p.Name, Protocol: protocol(p.Protocol), Port: p.Port,
+			AppProtocol: deref(p.AppProtocol)})
 	}
 	return out
 }
@@ -190,15 +195,27 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		if p.Protocol != nil {
 			proto = *p.Protocol
 		}
-		ports = append(ports, Port{Name: name, Protocol: protocol(proto), Port: *p.Port})
+		ports = append(ports, Port{Name: name, Protocol: protocol(proto), Port: *p.Port, AppProtocol: deref(p.AppProtocol)})
 	}
 	if len(s.Endpoints) > 0 {
 		out.Endpoints = make([]Endpoint, 0, len(s.Endpoints))
 	}
 	for _, e := range s.Endpoints {
-		ep := Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready, Ports: ports}
-		if e.Hostname != nil {
-			ep.Hostname = *e.Hostname
+		ep := Endpoint{
+			Ready:       e.Conditions.Ready == nil || *e.Conditions.Ready,
+			Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
+			Hostname:    deref(e.Hostname),
+			NodeName:    intern(deref(e.NodeName)),
+			Zone:        intern(deref(e.Zone)),
+			Ports:       ports,
+		}
+		// The API documents a missing serving condition as ready's value.
+		ep.Serving = ep.Ready
+		if e.Conditions.Serving != nil {
+			ep.Serving = *e.Conditions.Serving
+		}
+		if r := e.TargetRef; r != nil {
+			ep.TargetRef = TargetRef{Kind: intern(r.Kind), Namespace: intern(r.Namespace), Name: r.Name}
 		}
 		for _, text := range e.Addresses {
 			if ip, ok := parseIP(text); ok && !slices.Contains(ep.Addresses, ip) {
@@ -210,6 +227,24 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		}
 	}
 	return out
+}
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// intern returns the canonical copy of a string that many endpoints repeat
+// (node names, zones, kinds), so each is stored once however many endpoints
+// carry it.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // triggerTime returns the time an EndpointSlice's

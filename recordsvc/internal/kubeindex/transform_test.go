@@ -20,34 +20,41 @@ func TestServiceFromAPI(t *testing.T) {
 			name: "cluster IP",
 			spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", ClusterIPs: []string{"10.96.0.1"},
 				Ports: []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443}}},
-			want: Service{ClusterIPs: ips("10.96.0.1"), Ports: []Port{{Name: "https", Protocol: "tcp", Port: 443}}},
+			want: Service{Type: "ClusterIP", ClusterIPs: ips("10.96.0.1"), Ports: []Port{{Name: "https", Protocol: "tcp", Port: 443}}},
 		},
 		{
 			name: "dual-stack, IPv6 first",
 			spec: corev1.ServiceSpec{ClusterIP: "fd00::a", ClusterIPs: []string{"fd00::a", "10.96.0.10"}},
-			want: Service{ClusterIPs: ips("fd00::a", "10.96.0.10")},
+			want: Service{Type: "ClusterIP", ClusterIPs: ips("fd00::a", "10.96.0.10")},
 		},
 		{
 			name: "clusterIPs unset (old objects)",
 			spec: corev1.ServiceSpec{ClusterIP: "10.96.0.2"},
-			want: Service{ClusterIPs: ips("10.96.0.2")},
+			want: Service{Type: "ClusterIP", ClusterIPs: ips("10.96.0.2")},
 		},
 		{
 			name: "headless",
 			spec: corev1.ServiceSpec{ClusterIP: "None", ClusterIPs: []string{"None"},
 				Ports: []corev1.ServicePort{{Port: 5432}}},
-			want: Service{Headless: true, Ports: []Port{{Protocol: "tcp", Port: 5432}}},
+			want: Service{Type: "ClusterIP", Headless: true, Ports: []Port{{Protocol: "tcp", Port: 5432}}},
 		},
 		{
 			name: "ExternalName",
 			spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "db.example.com"},
-			want: Service{ExternalName: "db.example.com"},
+			want: Service{Type: "ExternalName", ExternalName: "db.example.com"},
+		},
+		{
+			name: "LoadBalancer with appProtocol",
+			spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.96.0.4", ClusterIPs: []string{"10.96.0.4"},
+				Ports: []corev1.ServicePort{{Name: "grpc", Protocol: corev1.ProtocolTCP, Port: 50051, AppProtocol: ptr("kubernetes.io/h2c")}}},
+			want: Service{Type: "LoadBalancer", ClusterIPs: ips("10.96.0.4"),
+				Ports: []Port{{Name: "grpc", Protocol: "tcp", Port: 50051, AppProtocol: "kubernetes.io/h2c"}}},
 		},
 		{
 			name: "bad and mapped addresses",
 			spec: corev1.ServiceSpec{ClusterIP: "bogus", ClusterIPs: []string{"bogus", "::ffff:10.96.0.3"},
 				Ports: []corev1.ServicePort{{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53}}},
-			want: Service{ClusterIPs: ips("10.96.0.3"), Ports: []Port{{Name: "dns", Protocol: "udp", Port: 53}}},
+			want: Service{Type: "ClusterIP", ClusterIPs: ips("10.96.0.3"), Ports: []Port{{Name: "dns", Protocol: "udp", Port: 53}}},
 		},
 	}
 	for _, tt := range tests {
@@ -82,9 +89,9 @@ func TestEndpointSliceFromAPI(t *testing.T) {
 				{Addresses: []string{"10.244.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}, Hostname: ptr("db-0")},
 			},
 			want: []Endpoint{
-				{Addresses: ips("10.244.0.1"), Ready: true, Ports: wantPorts},
+				{Addresses: ips("10.244.0.1"), Ready: true, Serving: true, Ports: wantPorts},
 				{Addresses: ips("10.244.0.2"), Ready: false, Ports: wantPorts},
-				{Addresses: ips("10.244.0.3"), Ready: true, Hostname: "db-0", Ports: wantPorts},
+				{Addresses: ips("10.244.0.3"), Ready: true, Serving: true, Hostname: "db-0", Ports: wantPorts},
 			},
 		},
 		{
@@ -94,7 +101,19 @@ func TestEndpointSliceFromAPI(t *testing.T) {
 				{Addresses: []string{"fd00:10:244::1", "fd00:10:244::1"}},
 				{Addresses: []string{"not-an-ip"}},
 			},
-			want: []Endpoint{{Addresses: ips("fd00:10:244::1"), Ready: true, Ports: wantPorts}},
+			want: []Endpoint{{Addresses: ips("fd00:10:244::1"), Ready: true, Serving: true, Ports: wantPorts}},
+		},
+		{
+			name:        "terminating but serving, with topology and target",
+			addressType: discoveryv1.AddressTypeIPv4,
+			endpoints: []discoveryv1.Endpoint{{
+				Addresses:  []string{"10.244.0.4"},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(true), Terminating: ptr(true)},
+				NodeName:   ptr("node-a"), Zone: ptr("zone-1"),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "web-5d8f"},
+			}},
+			want: []Endpoint{{Addresses: ips("10.244.0.4"), Serving: true, Terminating: true, NodeName: "node-a", Zone: "zone-1",
+				TargetRef: TargetRef{Kind: "Pod", Namespace: "ns", Name: "web-5d8f"}, Ports: wantPorts}},
 		},
 		{
 			name:        "FQDN slices contribute nothing",
