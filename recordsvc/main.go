@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/discovery"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/recordserver"
@@ -110,6 +112,13 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	srv.Register(gs)
 	if err := srv.RegisterMetrics(reg); err != nil {
 		return err
+	}
+	disc := discovery.New(ix, srv.ID(), srv.Done(), logger)
+	clusterdnsv1.RegisterDiscoveryServiceServer(gs, disc)
+	for _, c := range disc.Collectors() {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 	metricsSrv, metricsDone, err := startMetrics(cfg.MetricsListen, cfg.Pprof, reg, probes{srv: srv, ix: ix,
 		source: sourceHealth, started: started, syncTimeout: cfg.HealthzSyncTimeout, sourceFailure: cfg.HealthzSourceFailure})

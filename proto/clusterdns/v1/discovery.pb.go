@@ -963,7 +963,12 @@ func (x *WatchServicesRequest) GetClientName() string {
 // WatchServicesResponse is one message of a WatchServices stream.
 type WatchServicesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Revision of the server's indexes the states were read at.
+	// The resume point: every change up to this revision is reflected in the
+	// states this stream has sent so far (a state may also reflect later
+	// changes). Send it back as resume_revision, with server_id, to resume. A
+	// batch of states too large for one message (1 MiB) is split; all parts
+	// but the last carry the previous resume point (0, which never resumes,
+	// on a fresh stream's first batch).
 	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Identity of the server process, as in GetServiceResponse.
 	ServerId string `protobuf:"bytes,2,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`

@@ -7,6 +7,7 @@ package authz
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -187,4 +188,20 @@ func isNamespaceName(s string) bool {
 		}
 	}
 	return true
+}
+
+// grantKey is the context key of a caller's Grant.
+type grantKey struct{}
+
+// NewContext returns ctx carrying the caller's grant, for handlers that
+// filter what they return (a listing of every namespace the caller may see).
+func NewContext(ctx context.Context, g Grant) context.Context {
+	return context.WithValue(ctx, grantKey{}, g)
+}
+
+// FromContext returns the grant NewContext stored; ok is false when there is
+// none, and the caller must then be refused.
+func FromContext(ctx context.Context) (g Grant, ok bool) {
+	g, ok = ctx.Value(grantKey{}).(Grant)
+	return g, ok
 }

@@ -28,12 +28,14 @@ const (
 	denyNamespace       = "namespace"
 )
 
-// Authorizer enforces an authz policy on the RecordService through gRPC
-// interceptors, so the handlers stay the same for every caller: frontends
-// pass through untouched; a namespace-scoped client has its question and
-// its answer checked against its namespaces, its client_ip replaced by its
-// own address and its Watch keys filtered; anyone else is refused with
-// PERMISSION_DENIED. gRPC health and reflection are open to every
+// Authorizer enforces an authz policy on the RecordService and the
+// DiscoveryService through gRPC interceptors, so the handlers stay the same
+// for every caller: frontends pass through untouched; a namespace-scoped
+// client has its question and its answer checked against its namespaces,
+// its client_ip replaced by its own address and its Watch keys filtered, and
+// may ask the DiscoveryService about its namespaces only (listings of all
+// namespaces are filtered by the handler through the grant in the context);
+// anyone else is refused with PERMISSION_DENIED. gRPC health and reflection are open to every
 // authenticated caller: they disclose no cluster state.
 type Authorizer struct {
 	zone   string
@@ -141,6 +143,12 @@ func (a *Authorizer) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		if !ok {
 			return nil, a.deny(ctx, info.FullMethod, denyUnauthenticated, "no verified client certificate")
 		}
+		if isDiscoveryService(info.FullMethod) {
+			if err := a.authorizeDiscovery(ctx, g, info.FullMethod, req); err != nil {
+				return nil, err
+			}
+			return handler(authz.NewContext(ctx, g), req)
+		}
 		if !isRecordService(info.FullMethod) || g.Role == authz.RoleFrontend {
 			return handler(ctx, req)
 		}
@@ -180,6 +188,12 @@ func (a *Authorizer) StreamInterceptor() grpc.StreamServerInterceptor {
 		g, ok := a.grant(ctx)
 		if !ok {
 			return a.deny(ctx, info.FullMethod, denyUnauthenticated, "no verified client certificate")
+		}
+		if isDiscoveryService(info.FullMethod) {
+			if g.Role == authz.RoleNone {
+				return a.deny(ctx, info.FullMethod, denyIdentity, "identity "+g.Identity+" is not in the authorization policy")
+			}
+			return handler(srv, &discoveryStream{ServerStream: ss, ctx: authz.NewContext(ctx, g), a: a, grant: g, fullMethod: info.FullMethod})
 		}
 		if !isRecordService(info.FullMethod) || g.Role == authz.RoleFrontend {
 			return handler(srv, ss)

@@ -74,9 +74,10 @@ func New(schema *dnsschema.Schema, ix *kubeindex.Index, logger *slog.Logger) *Se
 }
 
 // healthNames are the services whose health Server reports: the whole server
-// ("") and the RecordService.
+// (""), the RecordService and the DiscoveryService, which answers from the
+// same indexes.
 func (s *Server) healthNames() []string {
-	return []string{"", clusterdnsv1.RecordService_ServiceDesc.ServiceName}
+	return []string{"", clusterdnsv1.RecordService_ServiceDesc.ServiceName, clusterdnsv1.DiscoveryService_ServiceDesc.ServiceName}
 }
 
 // newServerID returns a random identity for this process: revisions are only
@@ -89,6 +90,10 @@ func newServerID() string {
 
 // ID is the server identity sent as server_id.
 func (s *Server) ID() string { return s.id }
+
+// Done is closed by Shutdown: other streaming services of the process end
+// their streams then, as Watch does.
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Register registers the RecordService, gRPC health and reflection on gs.
 func (s *Server) Register(gs *grpc.Server) {
