@@ -68,6 +68,9 @@ type Config struct {
 	// Pprof adds Go's /debug/pprof/ handlers to the metrics listener
 	// (--pprof, default false).
 	Pprof bool
+	// Version asks for the version line on standard output and nothing
+	// else (--version); the other flags are not checked then.
+	Version bool
 	// LogLevel is debug, info, warn or error (--log-level, default info).
 	LogLevel slog.Level
 	// LookupTimeout bounds each record service call (--lookup-timeout,
@@ -198,6 +201,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.StaleTTL, "stale-ttl", 30*time.Second, "TTL of the records of a stale answer (whole seconds, 1s or more)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "HTTP address for /metrics, /health and /ready (empty: off)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's /debug/pprof/ profiles on the --metrics-listen address")
+	fs.BoolVar(&cfg.Version, "version", false, "print the version, commit and Go version, and exit")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.LookupTimeout, "lookup-timeout", 2*time.Second, "deadline of each record service lookup")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
@@ -227,6 +231,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if cfg.Version {
+		return Config{Version: true}, nil
 	}
 	if err := checkHostPort(cfg.Listen); err != nil {
 		return Config{}, fmt.Errorf("--listen %q: %w", cfg.Listen, err)

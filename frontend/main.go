@@ -30,6 +30,7 @@ import (
 	"github.com/clusterdns/clusterdns/frontend/internal/dnsserver"
 	"github.com/clusterdns/clusterdns/frontend/internal/forward"
 	"github.com/clusterdns/clusterdns/frontend/internal/recordclient"
+	"github.com/clusterdns/clusterdns/internal/buildinfo"
 )
 
 // shutdownTimeout bounds the drain of DNS and HTTP servers at exit.
@@ -43,6 +44,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "frontend:", err)
 		os.Exit(2)
+	}
+	if cfg.Version {
+		fmt.Println(buildinfo.Get().String("frontend"))
+		return
 	}
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
@@ -70,7 +75,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("soft memory limit set from --cache-size (GOMEMLIMIT overrides it)", "bytes", limit)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := buildinfo.Get()
+	// coredns_build_info beside our own, for dashboards made for CoreDNS.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build.Gauge("clusterdns_build_info"), build.Gauge("coredns_build_info"))
 
 	var cache *dnscache.Cache
 	if cfg.CacheSize > 0 {

@@ -45,6 +45,9 @@ type config struct {
 	// Pprof adds Go's /debug/pprof/ handlers to the metrics listener
 	// (--pprof, default false).
 	Pprof bool
+	// Version asks for the version line on standard output and nothing
+	// else (--version); the other flags are not checked then.
+	Version bool
 	// LogLevel is the minimum level logged (--log-level, default info).
 	LogLevel slog.Level
 	// Lameduck is how long the service keeps answering after SIGTERM while
@@ -111,6 +114,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve Go's /debug/pprof/ profiles on the --metrics-listen address")
+	showVersion := fs.Bool("version", false, "print the version, commit and Go version, and exit")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	lameduck := fs.Duration("lameduck", 10*time.Second,
 		"after SIGTERM, report not ready (gRPC health, /readyz) but keep answering and streaming for this `duration`, then end the streams")
@@ -142,6 +146,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q (flags only; see --help)", fs.Arg(0))
+	}
+	if *showVersion {
+		return config{Version: true}, nil
 	}
 
 	cfg := config{

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/clusterdns/clusterdns/internal/buildinfo"
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/discovery"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
@@ -65,6 +66,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "recordsvc: %v\n", err)
 		os.Exit(2)
 	}
+	if cfg.Version {
+		fmt.Println(buildinfo.Get().String("recordsvc"))
+		return
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	klog.SetSlogLogger(logger) // client-go logs through klog
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -94,7 +99,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Get().Gauge("clusterdns_build_info"))
 	sec, err := newSecurity(ctx, cfg, schema.Zone(), reg, logger)
 	if err != nil {
 		return err
