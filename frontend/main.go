@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/clusterdns/clusterdns/frontend/internal/corednsmetrics"
 	"github.com/clusterdns/clusterdns/frontend/internal/dnscache"
 	"github.com/clusterdns/clusterdns/frontend/internal/dnsserver"
 	"github.com/clusterdns/clusterdns/frontend/internal/forward"
@@ -177,6 +178,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	scraped := withCoreDNSNames(reg, metrics, srv.UDPAddr().String())
 	log.Info("serving DNS", "udp", srv.UDPAddr(), "tcp", srv.TCPAddr(),
 		"recordsvc", cfg.RecordService, "cluster_domain", cfg.ClusterDomain, "cache_bytes", cfg.CacheSize,
 		"serve_stale", cfg.ServeStale)
@@ -223,7 +225,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			wg.Wait()
 			return fmt.Errorf("--metrics-listen %s: %w", cfg.MetricsListen, err)
 		}
-		ops = &http.Server{Handler: opsHandler(reg, ready, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
+		ops = &http.Server{Handler: opsHandler(scraped, reg, ready, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second}
 		log.Info("serving metrics", "addr", ln.Addr())
 		wg.Go(func() {
 			if err := ops.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -335,14 +337,25 @@ func boundMemory(cacheSize int64) (int64, bool) {
 	return limit, true
 }
 
-// opsHandler serves /metrics from reg, /health (the process answers: 200)
+// withCoreDNSNames returns what /metrics serves: reg, and the CoreDNS-named
+// series (package corednsmetrics) that are read from reg and the by-type
+// duration histogram when scraped. listen is the bound DNS address.
+func withCoreDNSNames(reg *prometheus.Registry, metrics *dnsserver.Metrics, listen string) prometheus.Gatherer {
+	byType := prometheus.NewRegistry()
+	byType.MustRegister(metrics.QtypeDurations())
+	coredns := prometheus.NewRegistry()
+	coredns.MustRegister(corednsmetrics.New(prometheus.Gatherers{reg, byType}, listen))
+	return prometheus.Gatherers{reg, coredns}
+}
+
+// opsHandler serves /metrics from g (promhttp's own metrics go to reg), /health (the process answers: 200)
 // and /ready (200 when ready reports true: the record service answered
 // within the last few seconds, and the frontend is not in its lameduck
 // period; else 503), and Go's /debug/pprof/ profiles when withPprof is
 // true.
-func opsHandler(reg *prometheus.Registry, ready func() bool, withPprof bool) http.Handler {
+func opsHandler(g prometheus.Gatherer, reg prometheus.Registerer, ready func() bool, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -19,7 +19,11 @@ import (
 // Metrics holds the DNS server's Prometheus collectors. A nil *Metrics
 // records nothing.
 type Metrics struct {
-	requests       *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	// duration is observed by query type and transport, so that the
+	// CoreDNS-named histogram can say the type; it is exposed through
+	// QtypeDurations, and clusterdns_frontend_request_duration_seconds
+	// sums it by transport at scrape time (durationByTransport).
 	duration       *prometheus.HistogramVec
 	lookupDuration *prometheus.HistogramVec
 	lookupErrors   *prometheus.CounterVec
@@ -31,12 +35,18 @@ type Metrics struct {
 	// missPath is the handler whose miss path the gauges show.
 	missPath atomic.Pointer[Handler]
 
-	// udpDuration and tcpDuration are the duration histogram's children.
-	udpDuration, tcpDuration prometheus.Observer
-	// counters caches the children of requests by requestKey; it is
-	// replaced, never changed, under mu.
-	counters atomic.Pointer[map[uint64]prometheus.Counter]
-	mu       sync.Mutex
+	// series caches the children of requests and duration by the key
+	// requestSeries computes; it is replaced, never changed, under mu.
+	series atomic.Pointer[map[uint64]requestChildren]
+	mu     sync.Mutex
+}
+
+// requestChildren are the series one answered request moves: one map
+// lookup finds both, so counting by query type costs the duration nothing
+// more than counting the request did.
+type requestChildren struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics creates the server's collectors and registers them on reg (the
@@ -44,7 +54,7 @@ type Metrics struct {
 // it also exports the cache's counters:
 //
 //	clusterdns_frontend_requests_total{qtype,transport,rcode}
-//	clusterdns_frontend_request_duration_seconds{transport}
+//	clusterdns_frontend_request_duration_seconds{transport} (summed over query types when scraped)
 //	clusterdns_frontend_malformed_requests_total
 //	clusterdns_frontend_tcp_connections
 //	clusterdns_frontend_tcp_connections_rejected_total{reason="max_connections"|"per_ip"}
@@ -56,16 +66,19 @@ type Metrics struct {
 //	_invalidated_total, _refused_total, _invalidations_total
 //	clusterdns_frontend_cache_entries
 func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, error) {
+	// 50µs to 6.5s: the top buckets reach past the 4s of the usual CoreDNS
+	// latency alert.
+	durationBuckets := prometheus.ExponentialBuckets(0.00005, 2, 18)
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "requests_total",
 			Help: "DNS requests answered, by query type, transport and response code.",
 		}, []string{"qtype", "transport", "rcode"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "clusterdns", Subsystem: "frontend", Name: "request_duration_seconds",
-			Help:    "Time from receiving a DNS request to having its response ready to write, by transport.",
-			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
-		}, []string{"transport"}),
+			Namespace: "clusterdns", Subsystem: "frontend", Name: "request_duration_by_qtype_seconds",
+			Help:    "Time from receiving a DNS request to having its response ready to write, by query type and transport.",
+			Buckets: durationBuckets,
+		}, []string{"qtype", "transport"}),
 		lookupDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "clusterdns", Subsystem: "frontend", Name: "recordsvc_lookup_duration_seconds",
 			Help:    "Duration of record service Lookup calls, by result (error when the call failed).",
@@ -94,15 +107,13 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 				"by source (cluster: the record service; upstream: the upstream resolvers).",
 		}, []string{"source"}),
 	}
-	m.udpDuration = m.duration.WithLabelValues(transportLabel(clusterdnsv1.Transport_TRANSPORT_UDP))
-	m.tcpDuration = m.duration.WithLabelValues(transportLabel(clusterdnsv1.Transport_TRANSPORT_TCP))
-	m.counters.Store(&map[uint64]prometheus.Counter{})
+	m.series.Store(&map[uint64]requestChildren{})
 	// Both series exist from the start, so that rate() sees the first one.
 	m.stale.WithLabelValues(sourceCluster)
 	m.stale.WithLabelValues(sourceUpstream)
 	m.tcpRejects.WithLabelValues(rejectMaxConnections)
 	m.tcpRejects.WithLabelValues(rejectPerIP)
-	collectors := []prometheus.Collector{m.requests, m.duration, m.lookupDuration, m.lookupErrors, m.malformed, m.tcpOpen, m.tcpRejects, m.stale}
+	collectors := []prometheus.Collector{m.requests, newDurationByTransport(m.duration, durationBuckets), m.lookupDuration, m.lookupErrors, m.malformed, m.tcpOpen, m.tcpRejects, m.stale}
 	if cache != nil {
 		counter := func(name, help string, v func(dnscache.Stats) uint64) prometheus.Collector {
 			return prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -141,35 +152,45 @@ func (m *Metrics) request(qtype uint16, transport clusterdnsv1.Transport, rcode 
 	if m == nil {
 		return
 	}
-	m.requestCounter(qtype, transport, rcode).Inc()
-	if transport == clusterdnsv1.Transport_TRANSPORT_TCP {
-		m.tcpDuration.Observe(d.Seconds())
-	} else {
-		m.udpDuration.Observe(d.Seconds())
-	}
+	s := m.requestSeries(qtype, transport, rcode)
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
-// requestCounter returns the requests counter of a query type, transport
-// and rcode, from the cache of children when it is there.
-func (m *Metrics) requestCounter(qtype uint16, transport clusterdnsv1.Transport, rcode int) prometheus.Counter {
+// requestSeries returns the requests counter of a query type, transport
+// and rcode and the duration histogram of the type and transport, from
+// the cache of children when they are there.
+func (m *Metrics) requestSeries(qtype uint16, transport clusterdnsv1.Transport, rcode int) requestChildren {
 	// Unknown types share one label, and so one key outside uint16.
 	typeKey := uint64(qtype)
 	if _, ok := dns.TypeToString[qtype]; !ok {
 		typeKey = 1 << 16
 	}
 	key := typeKey<<40 | uint64(uint32(rcode))<<8 | uint64(transport)&0xFF
-	if c, ok := (*m.counters.Load())[key]; ok {
-		return c
+	if s, ok := (*m.series.Load())[key]; ok {
+		return s
 	}
-	c := m.requests.WithLabelValues(qtypeLabel(qtype), transportLabel(transport), rcodeLabel(rcode))
+	qt, tr := qtypeLabel(qtype), transportLabel(transport)
+	s := requestChildren{
+		count:    m.requests.WithLabelValues(qt, tr, rcodeLabel(rcode)),
+		duration: m.duration.WithLabelValues(qt, tr),
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := *m.counters.Load()
-	next := make(map[uint64]prometheus.Counter, len(old)+1)
+	old := *m.series.Load()
+	next := make(map[uint64]requestChildren, len(old)+1)
 	maps.Copy(next, old)
-	next[key] = c
-	m.counters.Store(&next)
-	return c
+	next[key] = s
+	m.series.Store(&next)
+	return s
+}
+
+// QtypeDurations is the request duration histogram by query type and
+// transport, for the CoreDNS-named metrics (package corednsmetrics). It is
+// not registered by NewMetrics: register it on a registry of its own, read
+// at scrape time, so that /metrics does not carry it twice.
+func (m *Metrics) QtypeDurations() prometheus.Collector {
+	return m.duration
 }
 
 func (m *Metrics) lookup(resp *clusterdnsv1.LookupResponse, err error, d time.Duration) {
