@@ -20,10 +20,14 @@ var (
 	promqlTokens    = regexp.MustCompile(`[0-9][0-9a-zA-Z_.]*|[a-zA-Z_:][a-zA-Z0-9_:]*\s*\(?`)
 )
 
-// promqlKeywords are the words of PromQL that are not metric names.
-var promqlKeywords = map[string]bool{
-	"and": true, "or": true, "unless": true, "bool": true, "offset": true, "inf": true, "nan": true,
-	"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
+// promqlKeyword reports whether a word of PromQL is a keyword, no metric name.
+func promqlKeyword(word string) bool {
+	switch strings.ToLower(word) {
+	case "and", "or", "unless", "bool", "offset", "inf", "nan",
+		"by", "without", "on", "ignoring", "group_left", "group_right":
+		return true
+	}
+	return false
 }
 
 // metricNames returns the metric names a PromQL expression selects, sorted
@@ -43,7 +47,7 @@ func metricNames(expr string) []string {
 			continue // a number or duration, or a function or aggregation
 		}
 		tok = strings.TrimSpace(tok)
-		if promqlKeywords[strings.ToLower(tok)] {
+		if promqlKeyword(tok) {
 			continue
 		}
 		names = append(names, tok)
