@@ -156,6 +156,9 @@ func (e *env) dispatch(ctx context.Context, args []string) error {
 // wantArgs checks the number of positional arguments of a command.
 func wantArgs(args []string, lo, hi int, synopsis string) error {
 	if len(args) < lo || (hi >= 0 && len(args) > hi) {
+		if len(args) == 0 {
+			return usageError{fmt.Errorf("want %s, got no argument", synopsis)}
+		}
 		return usageError{fmt.Errorf("want %s, got %d argument(s): %s", synopsis, len(args), strings.Join(args, " "))}
 	}
 	return nil

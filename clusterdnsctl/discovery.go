@@ -47,7 +47,9 @@ holding every Service, with the revision and server of the last page).
   clusterdnsctl list services kube-system`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			pageSize := fs.Uint("page-size", 0, "Services per page asked of the server (0: the server's default, 100; at most 1000)")
-			return func(ctx context.Context, e *env, args []string) error { return runListServices(ctx, e, args, *pageSize) }
+			return func(ctx context.Context, e *env, args []string) error {
+				return runListServices(ctx, e, args, *pageSize)
+			}
 		},
 	}
 }
