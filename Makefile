@@ -10,7 +10,7 @@ KUBECTL    := $(BIN)/kubectl
 KUBE_NODE_BINS := $(BIN)/kubelet $(BIN)/kube-proxy $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
 KUBENODE   := $(BIN)/kubenode
 NODE_STATE ?= /var/lib/clusterdns-node
-GO_PKGS    := ./frontend/... ./recordsvc/... ./proto/... ./internal/...
+GO_PKGS    := ./frontend/... ./recordsvc/... ./clusterdnsctl/... ./grpcresolver/... ./proto/... ./internal/...
 RUN_RECORDSVC_LISTEN ?= 127.0.0.1:9090
 RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
 RUN_SOURCE           ?= deploy/examples/cluster.yaml
@@ -26,8 +26,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/frontend and bin/recordsvc
-	go build -o $(BIN)/ ./frontend ./recordsvc
+build: ## build bin/frontend, bin/recordsvc and bin/clusterdnsctl
+	go build -o $(BIN)/ ./frontend ./recordsvc ./clusterdnsctl
 
 .PHONY: run
 run: build ## run the record service on deploy/examples/cluster.yaml and a frontend on 127.0.0.1:1053
@@ -130,4 +130,4 @@ lint: $(BUF) ## go vet, gofmt, buf lint and buf format
 
 .PHONY: clean
 clean: ## remove built binaries (keeps the kube-apiserver build cache)
-	rm -f $(BIN)/frontend $(BIN)/recordsvc
+	rm -f $(BIN)/frontend $(BIN)/recordsvc $(BIN)/clusterdnsctl

@@ -21,29 +21,36 @@ import (
 )
 
 const (
-	// BinDirEnv names a directory holding prebuilt `frontend` and `recordsvc`
-	// binaries. Main sets it after building; set it beforehand to skip the build.
+	// BinDirEnv names a directory holding prebuilt `frontend`, `recordsvc` and
+	// `clusterdnsctl` binaries. Main sets it after building; set it beforehand
+	// to skip the build.
 	BinDirEnv = "CLUSTERDNS_BIN_DIR"
 	// buildErrorEnv carries a failed build's message from Main to Installed, so
 	// that only the tests that need the binaries fail.
 	buildErrorEnv = "CLUSTERDNS_BUILD_ERROR"
-	// buildTimeout bounds `go build` of the two binaries.
+	// buildTimeout bounds `go build` of the binaries.
 	buildTimeout = 10 * time.Minute
 
 	frontendPackage      = "github.com/clusterdns/clusterdns/frontend"
 	recordServicePackage = "github.com/clusterdns/clusterdns/recordsvc"
+	ctlPackage           = "github.com/clusterdns/clusterdns/clusterdnsctl"
 )
 
-// Binaries are the paths of the two clusterdns executables.
+// Binaries are the paths of the clusterdns executables.
 type Binaries struct {
 	// Frontend is the DNS server binary (./frontend).
 	Frontend string
 	// RecordService is the record service binary (./recordsvc).
 	RecordService string
+	// Ctl is the operator CLI (./clusterdnsctl). Installed does not check
+	// it, so that a BinDirEnv directory holding only the two servers keeps
+	// working for the tests that need only them; InstalledCtl does.
+	Ctl string
 }
 
-// Build compiles the frontend and the record service into a new temporary
-// directory (`CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o DIR/ ./frontend ./recordsvc`). The working directory
+// Build compiles the frontend, the record service and clusterdnsctl into a
+// new temporary directory (`CGO_ENABLED=0 go build -trimpath -ldflags="-s -w"
+// -o DIR/ ./frontend ./recordsvc ./clusterdnsctl`). The working directory
 // must lie inside the clusterdns module, as a test's does. cleanup removes
 // the directory.
 func Build(ctx context.Context) (Binaries, func(), error) {
@@ -57,14 +64,14 @@ func Build(ctx context.Context) (Binaries, func(), error) {
 	// Built as deploy/Dockerfile builds them, so that what tests and
 	// benchmarks run (and measure) is what gets deployed.
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w",
-		"-o", dir+string(filepath.Separator), frontendPackage, recordServicePackage)
+		"-o", dir+string(filepath.Separator), frontendPackage, recordServicePackage, ctlPackage)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
 		cleanup()
-		return Binaries{}, nil, fmt.Errorf("go build %s %s: %w\n%s", frontendPackage, recordServicePackage, err, out.String())
+		return Binaries{}, nil, fmt.Errorf("go build %s %s %s: %w\n%s", frontendPackage, recordServicePackage, ctlPackage, err, out.String())
 	}
 	return binariesIn(dir), cleanup, nil
 }
@@ -74,6 +81,7 @@ func binariesIn(dir string) Binaries {
 	return Binaries{
 		Frontend:      filepath.Join(dir, "frontend"),
 		RecordService: filepath.Join(dir, "recordsvc"),
+		Ctl:           filepath.Join(dir, "clusterdnsctl"),
 	}
 }
 
@@ -111,6 +119,17 @@ func Installed(t testing.TB) Binaries {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("stack: %v", err)
 		}
+	}
+	return bins
+}
+
+// InstalledCtl is Installed for tests that also run clusterdnsctl: it
+// fails t when that binary is missing too.
+func InstalledCtl(t testing.TB) Binaries {
+	t.Helper()
+	bins := Installed(t)
+	if _, err := os.Stat(bins.Ctl); err != nil {
+		t.Fatalf("stack: %v (a %s directory built before clusterdnsctl existed?)", err, BinDirEnv)
 	}
 	return bins
 }
