@@ -98,12 +98,17 @@ func waitMoved(t *testing.T, fe *stack.Process, name string, before stack.Metric
 	t.Fatalf("%s did not move within %s", name, pollTimeout)
 }
 
-// answeringUpstream runs a DNS server on loopback (UDP and TCP on one
-// port) that answers every A question with a documentation address, and
-// returns its address.
+// answeringUpstream runs a DNS server on a loopback UDP port that answers
+// every A question with a documentation address, and returns its address.
+// UDP is enough: the frontend forwards over TCP only after a truncated
+// reply.
 func answeringUpstream(t *testing.T) string {
 	t.Helper()
-	answer := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("upstream: %v", err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(req)
 		if q := req.Question[0]; q.Qtype == dns.TypeA {
@@ -113,24 +118,9 @@ func answeringUpstream(t *testing.T) string {
 			})
 		}
 		_ = w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("upstream: %v", err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		_ = pc.Close()
-		t.Fatalf("upstream: %v", err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: answer}
-	tcp := &dns.Server{Listener: ln, Handler: answer}
-	go func() { _ = udp.ActivateAndServe() }()
-	go func() { _ = tcp.ActivateAndServe() }()
-	t.Cleanup(func() {
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
-	})
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
 	return pc.LocalAddr().String()
 }
 

@@ -3,6 +3,7 @@ package corednsmetrics
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -170,7 +171,7 @@ func TestCollector(t *testing.T) {
 			for sample, want := range tt.want {
 				v, ok := got[sample]
 				if !ok {
-					t.Errorf("%s missing; got %v", sample, keys(got))
+					t.Errorf("%s missing; got %v", sample, slices.Sorted(maps.Keys(got)))
 					continue
 				}
 				if v != want {
@@ -250,13 +251,4 @@ func TestCollectorSourceFails(t *testing.T) {
 	if _, err := reg.Gather(); err == nil || !strings.Contains(err.Error(), "broken source") {
 		t.Errorf("Gather error = %v, want the source's", err)
 	}
-}
-
-func keys(m map[string]float64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
