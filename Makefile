@@ -120,13 +120,25 @@ check-generate: $(BUF) ## fail when the generated code is stale
 	  cmp -s $$tmp/$$f $$f || { echo "generated code is stale: $$f (run make generate)" >&2; exit 1; }; \
 	done && echo "generated code is up to date"
 
+# buf breaking compares the API with the previous commit (HEAD~1: on main,
+# the commit before the last merge or push). A shallow clone of depth 1, or a
+# copy without git history, has no previous commit to compare with: the
+# check is then skipped, and says so, rather than failing every such build.
+BUF_BREAKING_AGAINST ?= .git\#ref=HEAD~1
+
 .PHONY: lint
-lint: $(BUF) ## go vet, gofmt, buf lint and buf format
+lint: $(BUF) ## go vet, gofmt, buf lint, buf format and buf breaking against the previous commit
 	go vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$' | grep -v '^test/kubeapiserver/')); \
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '\.pb\.go$$' | grep -v '^test/kubeapiserver/')); \
 	  [ -z "$$out" ] || { echo "gofmt would change: $$out" >&2; exit 1; }
 	buf lint
 	buf format -d --exit-code
+	@if git rev-parse --verify --quiet 'HEAD~1^{commit}' >/dev/null 2>&1; then \
+	  echo "buf breaking --against '$(BUF_BREAKING_AGAINST)'"; \
+	  buf breaking --against '$(BUF_BREAKING_AGAINST)'; \
+	else \
+	  echo "buf breaking: skipped: no previous commit (shallow clone or no git history)"; \
+	fi
 
 .PHONY: clean
 clean: ## remove built binaries (keeps the kube-apiserver build cache)
