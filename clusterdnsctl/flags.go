@@ -57,8 +57,8 @@ func addGlobalFlags(fs *flag.FlagSet, o *globalOptions) {
 	fs.StringVar(&o.ServerName, "recordsvc-tls-server-name", o.ServerName, "name the record service's certificate must be valid for (default: the host of --recordsvc)")
 	fs.StringVar(&o.Output, "o", o.Output, "output format: table or json")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "deadline of each call; for watches, of the wait for the first message")
-	fs.BoolVar(&o.Help, "h", false, "show help")
-	fs.BoolVar(&o.Help, "help", false, "show help")
+	fs.BoolVar(&o.Help, "h", o.Help, "show help")
+	fs.BoolVar(&o.Help, "help", o.Help, "show help")
 }
 
 // newFlagSet returns a flag set of the global flags that reports errors
