@@ -21,10 +21,10 @@ func runCtl(t *testing.T, args ...string) (int, string, string) {
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		args       []string
-		code       int
-		stdout     string
-		stderr     string
+		args   []string
+		code   int
+		stdout string
+		stderr string
 	}{
 		{args: nil, code: exitUsage, stderr: "missing command"},
 		{args: []string{"frobnicate"}, code: exitUsage, stderr: `unknown command "frobnicate"`},
