@@ -66,7 +66,7 @@ func TestKubernetes(t *testing.T) {
 
 	create(t, c, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.ServiceSpec{ClusterIP: "10.96.77.7", Ports: []corev1.ServicePort{{Name: "grpc", Protocol: corev1.ProtocolTCP, Port: 50051}}},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.96.77.7", Ports: []corev1.ServicePort{{Name: "grpc", Protocol: corev1.ProtocolTCP, Port: 50051}}},
 	})
 	services.waitLine(t, "the new Service", func(l string) bool {
 		st := stateOf(parseWatch(t, l), name)
