@@ -33,6 +33,23 @@ func dial(ctx context.Context, o globalOptions, log *slog.Logger) (*grpc.ClientC
 	return cc, nil
 }
 
+// withConn dials the record service, runs f with the connection and
+// closes it. With timeout, f's context ends after --timeout: the bound of
+// a unary call; streams and paged listings bound each call themselves.
+func (e *env) withConn(ctx context.Context, timeout bool, f func(ctx context.Context, cc *grpc.ClientConn) error) error {
+	cc, err := dial(ctx, e.opts, e.log)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	if timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.opts.Timeout)
+		defer cancel()
+	}
+	return f(ctx, cc)
+}
+
 // transportCredentials secures the connection like the frontend's: mutual
 // TLS through internal/mtls when a client certificate is given, TLS with
 // only a CA, plaintext when no TLS flag is set.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
@@ -77,14 +78,11 @@ func runGetService(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cc, err := dial(ctx, e.opts, e.log)
-	if err != nil {
+	var resp *clusterdnsv1.GetServiceResponse
+	err = e.withConn(ctx, true, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp, err = clusterdnsv1.NewDiscoveryServiceClient(cc).GetService(ctx, &clusterdnsv1.GetServiceRequest{Ref: ref})
 		return err
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
-	resp, err := clusterdnsv1.NewDiscoveryServiceClient(cc).GetService(ctx, &clusterdnsv1.GetServiceRequest{Ref: ref})
+	})
 	if err != nil {
 		return fmt.Errorf("get service %s: %w", args[0], err)
 	}
@@ -108,12 +106,12 @@ func runListServices(ctx context.Context, e *env, args []string, pageSize uint) 
 		}
 		req.Namespace = args[0]
 	}
-	cc, err := dial(ctx, e.opts, e.log)
-	if err != nil {
+	var all *clusterdnsv1.ListServicesResponse
+	err := e.withConn(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) error {
+		var err error
+		all, err = listAll(ctx, clusterdnsv1.NewDiscoveryServiceClient(cc), req, e.opts.Timeout)
 		return err
-	}
-	defer cc.Close()
-	all, err := listAll(ctx, clusterdnsv1.NewDiscoveryServiceClient(cc), req, e.opts.Timeout)
+	})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/miekg/dns"
+	"google.golang.org/grpc"
 
 	"github.com/clusterdns/clusterdns/internal/buildinfo"
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
@@ -53,15 +54,12 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cc, err := dial(ctx, e.opts, e.log)
-	if err != nil {
+	var resp *clusterdnsv1.LookupResponse
+	err = e.withConn(ctx, true, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp, err = clusterdnsv1.NewRecordServiceClient(cc).Lookup(ctx, &clusterdnsv1.LookupRequest{
+			Name: name, Qtype: uint32(qtype), Transport: clusterdnsv1.Transport_TRANSPORT_UDP,
+		})
 		return err
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
-	resp, err := clusterdnsv1.NewRecordServiceClient(cc).Lookup(ctx, &clusterdnsv1.LookupRequest{
-		Name: name, Qtype: uint32(qtype), Transport: clusterdnsv1.Transport_TRANSPORT_UDP,
 	})
 	if err != nil {
 		return fmt.Errorf("lookup %s %s: %w", name, typeName(uint32(qtype)), err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -80,13 +81,15 @@ func runWatchServices(ctx context.Context, e *env, args []string, follow bool) e
 		}
 		req.Refs = append(req.Refs, ref)
 	}
-	cc, err := dial(ctx, e.opts, e.log)
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	client := clusterdnsv1.NewDiscoveryServiceClient(cc)
-	return watchLoop(ctx, e, follow, func(ctx context.Context, received func()) error {
+	return e.withConn(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) error {
+		return watchLoop(ctx, e, follow, watchServicesSession(e, clusterdnsv1.NewDiscoveryServiceClient(cc), req))
+	})
+}
+
+// watchServicesSession is one WatchServices stream; it moves req's resume
+// point as messages arrive, so that the next session resumes there.
+func watchServicesSession(e *env, client clusterdnsv1.DiscoveryServiceClient, req *clusterdnsv1.WatchServicesRequest) func(context.Context, func()) error {
+	return func(ctx context.Context, received func()) error {
 		stream, err := client.WatchServices(ctx, req)
 		if err != nil {
 			return fmt.Errorf("watch services: %w", err)
@@ -106,21 +109,23 @@ func runWatchServices(ctx context.Context, e *env, args []string, follow bool) e
 				req.ResumeRevision, req.ResumeServerId = msg.GetRevision(), msg.GetServerId()
 			}
 		}
-	})
+	}
 }
 
 func runWatchChanges(ctx context.Context, e *env, args []string, follow bool) error {
 	if err := wantArgs(args, 0, 0, "no argument"); err != nil {
 		return err
 	}
-	cc, err := dial(ctx, e.opts, e.log)
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	client := clusterdnsv1.NewRecordServiceClient(cc)
 	req := &clusterdnsv1.WatchRequest{ClientName: clientName}
-	return watchLoop(ctx, e, follow, func(ctx context.Context, received func()) error {
+	return e.withConn(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) error {
+		return watchLoop(ctx, e, follow, watchChangesSession(e, clusterdnsv1.NewRecordServiceClient(cc), req))
+	})
+}
+
+// watchChangesSession is one Watch stream; it moves req's resume point as
+// messages arrive.
+func watchChangesSession(e *env, client clusterdnsv1.RecordServiceClient, req *clusterdnsv1.WatchRequest) func(context.Context, func()) error {
+	return func(ctx context.Context, received func()) error {
 		stream, err := client.Watch(ctx, req)
 		if err != nil {
 			return fmt.Errorf("watch changes: %w", err)
@@ -140,7 +145,7 @@ func runWatchChanges(ctx context.Context, e *env, args []string, follow bool) er
 				req.ResumeRevision, req.ResumeServerId, req.ResumeDigest = msg.GetRevision(), msg.GetServerId(), msg.GetStateDigest()
 			}
 		}
-	})
+	}
 }
 
 // streamEnd wraps the error that ended a stream: a clean end (io.EOF)
