@@ -82,34 +82,19 @@ func runWatchServices(ctx context.Context, e *env, args []string, follow bool) e
 		req.Refs = append(req.Refs, ref)
 	}
 	return e.withConn(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) error {
-		return watchLoop(ctx, e, follow, watchServicesSession(e, clusterdnsv1.NewDiscoveryServiceClient(cc), req))
-	})
-}
-
-// watchServicesSession is one WatchServices stream; it moves req's resume
-// point as messages arrive, so that the next session resumes there.
-func watchServicesSession(e *env, client clusterdnsv1.DiscoveryServiceClient, req *clusterdnsv1.WatchServicesRequest) func(context.Context, func()) error {
-	return func(ctx context.Context, received func()) error {
-		stream, err := client.WatchServices(ctx, req)
-		if err != nil {
-			return fmt.Errorf("watch services: %w", err)
+		client := clusterdnsv1.NewDiscoveryServiceClient(cc)
+		open := func(ctx context.Context) (grpc.ServerStreamingClient[clusterdnsv1.WatchServicesResponse], error) {
+			return client.WatchServices(ctx, req)
 		}
-		for {
-			msg, err := stream.Recv()
-			if err != nil {
-				return streamEnd("watch services", err)
-			}
-			received()
-			if err := printWatchServices(e, msg); err != nil {
-				return err
-			}
+		return watchLoop(ctx, e, follow, streamSession("watch services", open, func(msg *clusterdnsv1.WatchServicesResponse) error {
 			// Parts of a split batch but the last repeat the previous resume
 			// point, 0 on a fresh stream: only a non-zero one moves it.
 			if msg.GetRevision() != 0 {
 				req.ResumeRevision, req.ResumeServerId = msg.GetRevision(), msg.GetServerId()
 			}
-		}
-	}
+			return printWatchServices(e, msg)
+		}))
+	})
 }
 
 func runWatchChanges(ctx context.Context, e *env, args []string, follow bool) error {
@@ -118,31 +103,39 @@ func runWatchChanges(ctx context.Context, e *env, args []string, follow bool) er
 	}
 	req := &clusterdnsv1.WatchRequest{ClientName: clientName}
 	return e.withConn(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) error {
-		return watchLoop(ctx, e, follow, watchChangesSession(e, clusterdnsv1.NewRecordServiceClient(cc), req))
-	})
-}
-
-// watchChangesSession is one Watch stream; it moves req's resume point as
-// messages arrive.
-func watchChangesSession(e *env, client clusterdnsv1.RecordServiceClient, req *clusterdnsv1.WatchRequest) func(context.Context, func()) error {
-	return func(ctx context.Context, received func()) error {
-		stream, err := client.Watch(ctx, req)
-		if err != nil {
-			return fmt.Errorf("watch changes: %w", err)
+		client := clusterdnsv1.NewRecordServiceClient(cc)
+		open := func(ctx context.Context) (grpc.ServerStreamingClient[clusterdnsv1.WatchResponse], error) {
+			return client.Watch(ctx, req)
 		}
-		for {
-			msg, err := stream.Recv()
-			if err != nil {
-				return streamEnd("watch changes", err)
-			}
-			received()
-			if err := printWatchChange(e, msg); err != nil {
-				return err
-			}
+		return watchLoop(ctx, e, follow, streamSession("watch changes", open, func(msg *clusterdnsv1.WatchResponse) error {
 			// Only the last message of a revision carries the digest, and
 			// only it is a resume point.
 			if len(msg.GetStateDigest()) > 0 {
 				req.ResumeRevision, req.ResumeServerId, req.ResumeDigest = msg.GetRevision(), msg.GetServerId(), msg.GetStateDigest()
+			}
+			return printWatchChange(e, msg)
+		}))
+	})
+}
+
+// streamSession is one stream of a watch: it opens it, and hands each
+// message to handle (which prints it and moves the resume point the next
+// session opens with) until the stream or handle fails.
+func streamSession[M any](what string, open func(context.Context) (grpc.ServerStreamingClient[M], error),
+	handle func(*M) error) func(context.Context, func()) error {
+	return func(ctx context.Context, received func()) error {
+		stream, err := open(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				return streamEnd(what, err)
+			}
+			received()
+			if err := handle(msg); err != nil {
+				return err
 			}
 		}
 	}
