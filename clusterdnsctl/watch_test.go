@@ -228,3 +228,45 @@ func TestWatchStreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchChangesFollow: watch changes --follow resumes from the last
+// message carrying a state digest (a revision's last part), not from a
+// part without one.
+func TestWatchChangesFollow(t *testing.T) {
+	t.Parallel()
+	resumed := make(chan *clusterdnsv1.WatchRequest, 1)
+	f := &fakeServer{watch: func(n int, req *clusterdnsv1.WatchRequest, s grpc.ServerStreamingServer[clusterdnsv1.WatchResponse]) error {
+		if n == 1 {
+			for _, m := range []*clusterdnsv1.WatchResponse{
+				{Revision: 3, ServerId: "s", Resync: true, StateDigest: []byte{3}},
+				{Revision: 4, ServerId: "s", Keys: []string{"svc/a/b"}},
+			} {
+				if err := s.Send(m); err != nil {
+					return err
+				}
+			}
+			return status.Error(codes.Unavailable, "stopping")
+		}
+		resumed <- req
+		if err := s.Send(&clusterdnsv1.WatchResponse{Revision: 5, ServerId: "s", Resumed: true, StateDigest: []byte{5}}); err != nil {
+			return err
+		}
+		<-s.Context().Done()
+		return nil
+	}}
+	addr := f.serve(t)
+	p := startCtl(t, "--recordsvc", addr, "watch", "changes", "--follow")
+	for _, want := range []string{"revision 3 ", "revision 4 ", "revision 5 "} {
+		if l := p.line(t); !strings.HasPrefix(l, want) {
+			t.Fatalf("line %q, want it to start with %q", l, want)
+		}
+	}
+	req := <-resumed
+	if req.GetResumeRevision() != 3 || req.GetResumeServerId() != "s" || string(req.GetResumeDigest()) != "\x03" {
+		t.Fatalf("resumed with %v", req)
+	}
+	p.cancel()
+	if code := p.exit(t); code != exitOK {
+		t.Fatalf("interrupted watch: exit %d, %s", code, p.stderr)
+	}
+}
