@@ -16,6 +16,11 @@ RUN_FRONTEND_LISTEN  ?= 127.0.0.1:1053
 RUN_SOURCE           ?= deploy/examples/cluster.yaml
 RUN_METRICS_LISTEN   ?= 127.0.0.1:9153
 FUZZTIME   ?= 20s
+# What --version and the build_info metrics report.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDINFO  := github.com/clusterdns/clusterdns/internal/buildinfo
+LDFLAGS    := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 KUBE_VERSION_PKG := k8s.io/component-base/version
 KUBE_LDFLAGS := -X $(KUBE_VERSION_PKG).gitVersion=v1.37.2 -X $(KUBE_VERSION_PKG).gitMajor=1 -X $(KUBE_VERSION_PKG).gitMinor=37
 
@@ -26,8 +31,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/frontend, bin/recordsvc and bin/clusterdnsctl
-	go build -o $(BIN)/ ./frontend ./recordsvc ./clusterdnsctl
+build: ## build bin/frontend, bin/recordsvc and bin/clusterdnsctl, stamped with VERSION and REVISION
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./frontend ./recordsvc ./clusterdnsctl
 
 .PHONY: run
 run: build ## run the record service on deploy/examples/cluster.yaml and a frontend on 127.0.0.1:1053
@@ -42,11 +47,15 @@ run: build ## run the record service on deploy/examples/cluster.yaml and a front
 	wait -n; kill $$fe $$rs 2>/dev/null; wait
 
 .PHONY: test-deps
-test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (etcd, kube-apiserver, kubectl, buf, dnsperf, NSD, CoreDNS)
+test-deps: $(BUF) $(KUBE_APISERVER) $(KUBECTL) ## install what the tests need (etcd, kube-apiserver, kubectl, buf, promtool, dnsperf, NSD, CoreDNS)
 	@command -v etcd >/dev/null || { \
 	  echo "installing Debian's etcd-server"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
 	@command -v etcd >/dev/null || { echo "etcd is still missing after apt-get install etcd-server" >&2; exit 1; }
+	@command -v promtool >/dev/null || { \
+	  echo "installing Debian's prometheus (for promtool, which checks deploy/monitoring)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@command -v promtool >/dev/null || { echo "promtool is still missing after apt-get install prometheus" >&2; exit 1; }
 	bash bench/setup.sh
 
 $(BUF):
