@@ -145,10 +145,16 @@ func (b *Builder) dial() (*grpc.ClientConn, error) {
 		}
 		r.InitialState(st)
 		target = replicasScheme + ":///recordsvc"
-		// TLS verifies the name of the first replica, as it would for a
-		// single HOST:PORT.
-		first, _, _ := strings.Cut(b.cfg.recordService, ",")
-		opts = append(opts, grpc.WithResolvers(r), grpc.WithAuthority(strings.TrimSpace(first)))
+		opts = append(opts, grpc.WithResolvers(r))
+		// Without a server name in the credentials, TLS verifies the name
+		// of the first replica, as it would for a single HOST:PORT. With
+		// one (mtls.ClientConfig always sets it), that name is the
+		// authority: grpc.NewClient refuses a WithAuthority that differs
+		// from it.
+		if creds.Info().ServerName == "" {
+			first, _, _ := strings.Cut(b.cfg.recordService, ",")
+			opts = append(opts, grpc.WithAuthority(strings.TrimSpace(first)))
+		}
 	}
 	opts = append(opts, b.cfg.dialOptions...)
 	conn, err := grpc.NewClient(target, opts...)

@@ -1,11 +1,14 @@
 package grpcresolver
 
 import (
+	"crypto/tls"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/resolver"
 )
 
@@ -88,6 +91,26 @@ func TestNewBuilderOptions(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("NewBuilder: %v; want error with %q", err, tt.wantErr)
 			}
+		})
+	}
+}
+
+// TestDialTLSAuthority: the connection to a HOST:PORT record service can
+// be created whether or not the TLS credentials name the server (grpc-go
+// refuses an authority option that differs from the credentials' name).
+func TestDialTLSAuthority(t *testing.T) {
+	for _, serverName := range []string{"", "clusterdns-recordsvc.kube-system.svc"} {
+		t.Run("server name "+strconv.Quote(serverName), func(t *testing.T) {
+			b, err := NewBuilder(WithRecordService("10.96.0.11:9090,10.96.0.12:9090"),
+				WithTransportCredentials(credentials.NewTLS(&tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS13})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := b.dial()
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			conn.Close()
 		})
 	}
 }

@@ -2,7 +2,8 @@
 // kube-apiserver and etcd, a record service and a frontend: endpoints that
 // scale up and down and terminate reach a round_robin client through the
 // DiscoveryService (and, side by side, through grpc-go's dns:/// resolver
-// and the frontend), many resolvers add no watch on the API server, and a
+// and the frontend), many resolvers add no watch on the API server where as
+// many informers add one each, and, over mutual TLS, a
 // namespace-scoped identity gets an error for a Service it may not see.
 //
 // The backends listen on /32 addresses of 10.253.0.0/24 added to the lo
