@@ -261,9 +261,18 @@ type LookupResponse struct {
 	// the full answer. A DNS server relays them with the TC bit set, so a
 	// client that needs the whole RRset knows it does not have it. result,
 	// keys, ttl and the other sections are those of the full answer.
-	Truncated     bool `protobuf:"varint,10,opt,name=truncated,proto3" json:"truncated,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Truncated bool `protobuf:"varint,10,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// Set when a visibility policy (recordsvc --visibility-policy) makes this
+	// answer differ between clients: it was computed for the client that
+	// asked (its pod's namespace, found from client_ip, or the caller's
+	// identity) and holds for that client only. As for autopath_namespace, a
+	// cache must not serve it to another client (key it by client_ip as well,
+	// or do not keep it). Its keys include "visibility", announced when the
+	// policy changes, and the client's pod key. Unset for answers that hold
+	// for every client.
+	ClientSpecific bool `protobuf:"varint,11,opt,name=client_specific,json=clientSpecific,proto3" json:"client_specific,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LookupResponse) Reset() {
@@ -362,6 +371,13 @@ func (x *LookupResponse) GetAutopathNamespace() string {
 func (x *LookupResponse) GetTruncated() bool {
 	if x != nil {
 		return x.Truncated
+	}
+	return false
+}
+
+func (x *LookupResponse) GetClientSpecific() bool {
+	if x != nil {
+		return x.ClientSpecific
 	}
 	return false
 }
@@ -1371,7 +1387,7 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05qtype\x18\x02 \x01(\rR\x05qtype\x12\x1b\n" +
 	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x126\n" +
-	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\x9e\x03\n" +
+	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\xc7\x03\n" +
 	"\x0eLookupResponse\x12-\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x15.clusterdns.v1.ResultR\x06result\x125\n" +
 	"\x06answer\x18\x02 \x03(\v2\x1d.clusterdns.v1.ResourceRecordR\x06answer\x12;\n" +
@@ -1385,7 +1401,8 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\tserver_id\x18\b \x01(\tR\bserverId\x12-\n" +
 	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\x12\x1c\n" +
 	"\ttruncated\x18\n" +
-	" \x01(\bR\ttruncated\"]\n" +
+	" \x01(\bR\ttruncated\x12'\n" +
+	"\x0fclient_specific\x18\v \x01(\bR\x0eclientSpecific\"]\n" +
 	"\x13LookupStreamRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\"\x8c\x01\n" +
