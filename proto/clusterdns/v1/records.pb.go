@@ -158,7 +158,14 @@ type LookupRequest struct {
 	// Used for server-side search-path completion and verified pod records.
 	ClientIp string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	// Transport the question arrived on.
-	Transport     Transport `protobuf:"varint,4,opt,name=transport,proto3,enum=clusterdns.v1.Transport" json:"transport,omitempty"`
+	Transport Transport `protobuf:"varint,4,opt,name=transport,proto3,enum=clusterdns.v1.Transport" json:"transport,omitempty"`
+	// Topology zone of the DNS client (topology.kubernetes.io/zone), when the
+	// caller knows it: a DNS frontend started with --zone on a node-local
+	// deployment, whose clients all run in its zone. Empty when unknown; the
+	// server then takes the zone of the node of the client pod that has
+	// client_ip, when it watches pods and nodes. Used to order or narrow
+	// zone-aware answers (see LookupResponse.zone_dependent).
+	ClientZone    string `protobuf:"bytes,5,opt,name=client_zone,json=clientZone,proto3" json:"client_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -221,6 +228,13 @@ func (x *LookupRequest) GetTransport() Transport {
 	return Transport_TRANSPORT_UNSPECIFIED
 }
 
+func (x *LookupRequest) GetClientZone() string {
+	if x != nil {
+		return x.ClientZone
+	}
+	return ""
+}
+
 // LookupResponse is the structured answer to a LookupRequest.
 type LookupResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -271,8 +285,24 @@ type LookupResponse struct {
 	// policy changes, and the client's pod key. Unset for answers that hold
 	// for every client.
 	ClientSpecific bool `protobuf:"varint,11,opt,name=client_specific,json=clientSpecific,proto3" json:"client_specific,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set when the answer depends on the client's topology zone: a headless
+	// Service whose ready endpoints lie in more than one zone, answered with
+	// the addresses of zone first, or only those when the Service asks for
+	// it (spec.trafficDistribution PreferClose, or EndpointSlice hints).
+	// Unset for answers that hold in every zone.
+	ZoneDependent bool `protobuf:"varint,12,opt,name=zone_dependent,json=zoneDependent,proto3" json:"zone_dependent,omitempty"`
+	// The zone a zone_dependent answer was computed for: the request's
+	// client_zone when set, else the zone of the client pod's node; empty
+	// when the client's zone is unknown (the answer is then in the order of
+	// a client without a zone). A cache may keep a zone_dependent answer
+	// only for clients it knows to be in this zone (a frontend started with
+	// --zone equal to it, which sent it as client_zone); other
+	// zone_dependent answers hold for the client that asked only. Its keys
+	// include the client's pod and node keys when the zone was found from
+	// client_ip.
+	Zone          string `protobuf:"bytes,13,opt,name=zone,proto3" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupResponse) Reset() {
@@ -380,6 +410,20 @@ func (x *LookupResponse) GetClientSpecific() bool {
 		return x.ClientSpecific
 	}
 	return false
+}
+
+func (x *LookupResponse) GetZoneDependent() bool {
+	if x != nil {
+		return x.ZoneDependent
+	}
+	return false
+}
+
+func (x *LookupResponse) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
 }
 
 // LookupStreamRequest is one question on a LookupStream.
@@ -1382,12 +1426,14 @@ var File_clusterdns_v1_records_proto protoreflect.FileDescriptor
 
 const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1bclusterdns/v1/records.proto\x12\rclusterdns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
+	"\x1bclusterdns/v1/records.proto\x12\rclusterdns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n" +
 	"\rLookupRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05qtype\x18\x02 \x01(\rR\x05qtype\x12\x1b\n" +
 	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x126\n" +
-	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\"\xc7\x03\n" +
+	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\x12\x1f\n" +
+	"\vclient_zone\x18\x05 \x01(\tR\n" +
+	"clientZone\"\x82\x04\n" +
 	"\x0eLookupResponse\x12-\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x15.clusterdns.v1.ResultR\x06result\x125\n" +
 	"\x06answer\x18\x02 \x03(\v2\x1d.clusterdns.v1.ResourceRecordR\x06answer\x12;\n" +
@@ -1402,7 +1448,9 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\x12autopath_namespace\x18\t \x01(\tR\x11autopathNamespace\x12\x1c\n" +
 	"\ttruncated\x18\n" +
 	" \x01(\bR\ttruncated\x12'\n" +
-	"\x0fclient_specific\x18\v \x01(\bR\x0eclientSpecific\"]\n" +
+	"\x0fclient_specific\x18\v \x01(\bR\x0eclientSpecific\x12%\n" +
+	"\x0ezone_dependent\x18\f \x01(\bR\rzoneDependent\x12\x12\n" +
+	"\x04zone\x18\r \x01(\tR\x04zone\"]\n" +
 	"\x13LookupStreamRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\"\x8c\x01\n" +
