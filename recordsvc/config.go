@@ -68,6 +68,11 @@ type config struct {
 	AuthzPolicy string
 	// Limits bound connections and streams per client and in total.
 	Limits limits
+	// VisibilityPolicy is the visibility policy file (--visibility-policy);
+	// empty (the default) lets every client resolve every namespace.
+	VisibilityPolicy string
+	// QueryLog logs one line per Lookup naming the asking pod (--query-log).
+	QueryLog bool
 }
 
 // limits are the admission bounds of the gRPC listener (defaults in security.go).
@@ -126,6 +131,10 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	tlsCA := fs.String("tls-client-ca", "", "PEM `file` of the CAs client certificates must be issued by (reloaded when it changes)")
 	policy := fs.String("authz-policy", "", "YAML authorization policy `file` naming client identities and their role or namespaces\n"+
 		"(reloaded when it changes; default: only the identity frontend is authorized). Needs --tls-cert")
+	visibilityPolicy := fs.String("visibility-policy", "", "YAML visibility policy `file`: which namespaces' names the pods of a namespace\n"+
+		"(or a record API identity) may resolve; others answer as names that do not exist. Reloaded when it changes;\n"+
+		"requires --pods verified (default: every client resolves every namespace)")
+	queryLog := fs.Bool("query-log", false, "log one line per Lookup: name, type, client address, its pod and namespace, result, duration")
 	lim := limits{}
 	fs.IntVar(&lim.MaxConnections, "max-connections", defaultMaxConnections, "open gRPC `connections` at most (0: no limit)")
 	fs.IntVar(&lim.MaxConnectionsPerIP, "max-connections-per-ip", defaultMaxConnectionsPerIP, "open gRPC `connections` per client address at most (0: no limit)")
@@ -161,6 +170,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		TLS:               mtls.Files{Cert: *tlsCert, Key: *tlsKey, CA: *tlsCA},
 		AuthzPolicy:       *policy,
 		Limits:            lim,
+		VisibilityPolicy:  *visibilityPolicy,
+		QueryLog:          *queryLog,
 	}
 	if err := checkAddress(*listen); err != nil {
 		return config{}, fmt.Errorf("--listen: %w", err)
@@ -200,6 +211,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, fmt.Errorf("--autopath: requires --pods verified (the client's namespace comes from the watched pods), got --pods %s", mode)
 	}
 	cfg.Autopath = *autopath
+	if *visibilityPolicy != "" && mode != dnsschema.PodsVerified {
+		return config{}, fmt.Errorf("--visibility-policy: requires --pods verified (a client's namespace comes from the watched pods), got --pods %s", mode)
+	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *logLevel)
 	}

@@ -86,7 +86,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ix := kubeindex.New(kubeindex.Config{})
+	ix := kubeindex.New(kubeindex.Config{PodNames: cfg.QueryLog})
 	// The source keeps the indexes current through the lameduck period: it
 	// stops at cancel, after the signal.
 	signalled := ctx
@@ -111,6 +111,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	lis = sec.listener(lis)
 	srv := recordserver.New(schema, ix, logger)
+	srv.SetQueryLog(cfg.QueryLog)
+	if err := startVisibility(ctx, cfg, srv, reg, logger); err != nil {
+		return err
+	}
 	gs := grpc.NewServer(append(append(recordserver.ServerOptions(),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinPingInterval, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),

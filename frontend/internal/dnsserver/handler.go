@@ -536,10 +536,10 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	// again gives the same cut.
 	m.Truncated = resp.GetTruncated()
 	m.RecursionAvailable = h.forwarder != nil
-	// An answer completed from the asking client's search path holds for
-	// that client only: it is not cached.
+	// An answer computed for the asking client only (its search path, its
+	// visibility) is not cached.
 	// A shared answer was cached by the caller that made the lookup.
-	if h.cache != nil && !shared && resp.GetAutopathNamespace() == "" {
+	if h.cache != nil && !shared && !perClient(resp) {
 		h.cache.Set(key, fill, dnscache.Response{
 			Rcode:     m.Rcode,
 			Answer:    m.Answer,

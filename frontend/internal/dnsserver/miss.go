@@ -31,9 +31,9 @@ func (h *Handler) fetch(x *exchange, q dns.Question, key dnscache.Key) (resp *cl
 		return resp, err
 	}
 	resp, err, shared, leaderIP := h.flights.do(flightKey(key.ID(), x.transport), ip, call)
-	if shared && err == nil && resp.GetAutopathNamespace() != "" && leaderIP != ip {
-		// Completed from the other client's search path: not this
-		// client's answer.
+	if shared && err == nil && perClient(resp) && leaderIP != ip {
+		// Computed for the other client (its search path, its
+		// visibility): not this client's answer.
 		resp, err = call()
 		shared = false
 	}
@@ -59,7 +59,7 @@ func (h *Handler) shed(x *exchange, key dnscache.Key, reason string) (m *dns.Msg
 // cluster would otherwise cost a round trip to the record service. The
 // verdict is kept exact by the Watch stream like any cluster answer.
 func (h *Handler) cacheNotAuthoritative(key dnscache.Key, fill dnscache.Fill, resp *clusterdnsv1.LookupResponse) {
-	if h.cache == nil || resp.GetAutopathNamespace() != "" {
+	if h.cache == nil || perClient(resp) {
 		return
 	}
 	ttl := resp.GetTtl()

@@ -31,6 +31,10 @@ type Config struct {
 	// means 4096 changes and 65536 keys (a few MiB).
 	HistoryChanges int
 	HistoryKeys    int
+	// PodNames keeps, for each pod IP, the pods that hold it, so that
+	// PodsByIP can name the pod behind a client address (query logs).
+	// Off by default: it costs a map entry per pod IP.
+	PodNames bool
 }
 
 func (c Config) subscriberBuffer() int {
@@ -97,6 +101,8 @@ type Index struct {
 	// each namespace that have an IP.
 	pods     map[objectKey][]netip.Addr
 	podsByIP map[netip.Addr]map[string]int
+	// podNames is kept with Config.PodNames only (podns.go).
+	podNames map[netip.Addr][]objectKey
 	subs     map[*Subscription]struct{}
 }
 
@@ -641,6 +647,7 @@ func (ix *Index) setPodLocked(p Pod, keys keySet) {
 			ix.podIPAddedLocked(k.namespace, ip, keys)
 		}
 	}
+	ix.notePodIPsLocked(k, old, ips)
 }
 
 func (ix *Index) deletePodLocked(k objectKey, keys keySet) {
@@ -653,6 +660,7 @@ func (ix *Index) deletePodLocked(k objectKey, keys keySet) {
 	for _, ip := range old {
 		ix.podIPGoneLocked(k.namespace, ip, keys)
 	}
+	ix.notePodIPsLocked(k, old, nil)
 }
 
 func (ix *Index) podIPAddedLocked(namespace string, ip netip.Addr, keys keySet) {

@@ -167,7 +167,8 @@ func (a *Authorizer) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		// Only frontends relay their DNS clients' addresses; anyone else
 		// asks as itself, so it cannot borrow a pod's autopath or identity.
 		lr.ClientIp = peerIP(ctx)
-		resp, err := handler(ctx, lr)
+		// The grant names the caller to the visibility policy.
+		resp, err := handler(authz.NewContext(ctx, g), lr)
 		if err != nil {
 			return nil, err
 		}

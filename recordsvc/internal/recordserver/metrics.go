@@ -90,7 +90,7 @@ func newMetrics(ix *kubeindex.Index) *metrics {
 func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
 	m := s.metrics
 	for _, c := range []prometheus.Collector{m.lookups, m.lookupDuration, m.watchStreams, m.watchOverflows,
-		m.watchStarts, m.autopath, m.revision, m.synced, m.programmingDelay} {
+		m.watchStarts, m.autopath, m.revision, m.synced, m.programmingDelay, s.clients.requests} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register record service metrics: %w", err)
 		}

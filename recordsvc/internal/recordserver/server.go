@@ -37,6 +37,9 @@ type Server struct {
 	metrics *metrics
 
 	memo *answerMemo
+	// clients attributes Lookups and holds the visibility policy
+	// (attribution.go, visibility.go).
+	clients *clients
 	// lameduck is set by Lameduck: not ready, still answering.
 	lameduck atomic.Bool
 
@@ -55,8 +58,12 @@ func New(schema *dnsschema.Schema, ix *kubeindex.Index, logger *slog.Logger) *Se
 		health:  health.NewServer(),
 		metrics: newMetrics(ix),
 		memo:    newAnswerMemo(memoEntries),
+		clients: newClients(ix, logger),
 		done:    make(chan struct{}),
 	}
+	pruneCtx, stopPrune := context.WithCancel(context.Background())
+	go func() { <-s.done; stopPrune() }()
+	go s.clients.pruneDeleted(pruneCtx)
 	for _, name := range s.healthNames() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
@@ -127,8 +134,8 @@ func (s *Server) Shutdown() {
 }
 
 // Lookup answers one DNS question.
-func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
-	resp, err := s.answer(req)
+func (s *Server) Lookup(ctx context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
+	resp, err := s.answerAs(scopedIdentity(ctx), req)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -140,19 +147,39 @@ func (s *Server) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*cl
 // while the revision they were computed at is current: the response is
 // shared then, and must not be modified.
 func (s *Server) answer(req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
+	return s.answerAs("", req)
+}
+
+// answerAs is answer for a caller that is not a frontend when identity is
+// set (its record API identity, which a visibility policy may name).
+func (s *Server) answerAs(identity string, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
 	start := time.Now()
 	if err := validateRequest(req); err != nil {
 		s.metrics.invalid.Inc()
 		return nil, err
 	}
+	cl := s.clients.attribute(req.GetClientIp())
+	var resp *clusterdnsv1.LookupResponse
+	if s.clients.policy != nil {
+		resp = s.answerVisible(identity, cl, req)
+	} else {
+		resp = s.sharedAnswer(req)
+	}
+	d := time.Since(start)
+	s.metrics.observe(resp, d)
+	s.clients.observe(req, cl, resp, d)
+	return resp, nil
+}
+
+// sharedAnswer is the answer of the full index, the same for every client
+// but an autopath completion.
+func (s *Server) sharedAnswer(req *clusterdnsv1.LookupRequest) *clusterdnsv1.LookupResponse {
 	key := memoKey{name: req.GetName(), qtype: req.GetQtype()}
-	resp := s.memo.answer(key, s.ix.Revision(), func() *clusterdnsv1.LookupResponse {
+	return s.memo.answer(key, s.ix.Revision(), func() *clusterdnsv1.LookupResponse {
 		resp := s.schema.Answer(s.ix, req)
 		resp.ServerId = s.id
 		return resp
 	})
-	s.metrics.observe(resp, time.Since(start))
-	return resp, nil
 }
 
 // ServerOptions are the gRPC server options the record service wants beside

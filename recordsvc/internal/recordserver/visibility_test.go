@@ -1,0 +1,215 @@
+package recordserver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/visibility"
+)
+
+// visibilityServer serves an index with namespaces team (restricted to
+// shared), secret and shared, a Service in each, and pods of team and
+// other, under a policy loaded from a file the test may rewrite.
+func visibilityServer(t *testing.T) (*testServer, string) {
+	t.Helper()
+	ts := startSchema(t, dnsschema.Config{Pods: dnsschema.PodsVerified}, kubeindex.Config{PodNames: true})
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("rules:\n- from: [team]\n  to: [shared]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := visibility.LoadFile(t.Context(), path, ts.srv.VisibilityChanged, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.SetVisibility(src)
+	for i, ns := range []string{"team", "secret", "shared", "other"} {
+		ts.ix.SetNamespace(ns)
+		ts.ix.SetService(kubeindex.Service{Namespace: ns, Name: "db",
+			ClusterIPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 96, 0, byte(10 + i)})}})
+	}
+	ts.ix.SetPod(kubeindex.Pod{Namespace: "team", Name: "client", IPs: []netip.Addr{netip.MustParseAddr("10.244.0.2")}})
+	ts.ix.SetPod(kubeindex.Pod{Namespace: "other", Name: "client", IPs: []netip.Addr{netip.MustParseAddr("10.244.0.3")}})
+	ts.ix.MarkSynced()
+	return ts, path
+}
+
+// TestLookupVisibility: the restricted pod gets the answer of a missing name
+// for a hidden namespace (same SOA), answers that differ by client are
+// marked client_specific with the pod key, answers that do not are not,
+// and every answer depends on visibility.Key.
+func TestLookupVisibility(t *testing.T) {
+	ts, _ := visibilityServer(t)
+	ctx := callCtx(t)
+	lookup := func(name, ip string, qtype uint32) *clusterdnsv1.LookupResponse {
+		resp, err := ts.rs.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: name, Qtype: qtype, ClientIp: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	const team, other, unknown = "10.244.0.2", "10.244.0.3", "10.0.0.9"
+	tests := []struct {
+		name     string
+		qname    string
+		qtype    uint32
+		client   string
+		result   clusterdnsv1.Result
+		specific bool
+	}{
+		{"hidden Service", "db.secret.svc.cluster.local.", 1, team, clusterdnsv1.Result_RESULT_NAME_ERROR, true},
+		{"hidden Service, AAAA", "db.secret.svc.cluster.local.", 28, team, clusterdnsv1.Result_RESULT_NAME_ERROR, true},
+		{"hidden namespace", "secret.svc.cluster.local.", 1, team, clusterdnsv1.Result_RESULT_NAME_ERROR, true},
+		{"hidden PTR", "11.0.96.10.in-addr.arpa.", 12, team, clusterdnsv1.Result_RESULT_NOT_AUTHORITATIVE, true},
+		// team and shared are all the restricted clients see: their
+		// answers are everyone's.
+		{"own namespace", "db.team.svc.cluster.local.", 1, team, clusterdnsv1.Result_RESULT_SUCCESS, false},
+		{"allowed namespace", "db.shared.svc.cluster.local.", 1, team, clusterdnsv1.Result_RESULT_SUCCESS, false},
+		{"open pod", "db.secret.svc.cluster.local.", 1, other, clusterdnsv1.Result_RESULT_SUCCESS, true},
+		{"open pod, AAAA", "db.secret.svc.cluster.local.", 28, other, clusterdnsv1.Result_RESULT_NO_DATA, true},
+		{"open pod, PTR", "11.0.96.10.in-addr.arpa.", 12, other, clusterdnsv1.Result_RESULT_SUCCESS, true},
+		{"unknown address is open", "db.secret.svc.cluster.local.", 1, unknown, clusterdnsv1.Result_RESULT_SUCCESS, true},
+		{"no address is open", "db.secret.svc.cluster.local.", 1, "", clusterdnsv1.Result_RESULT_SUCCESS, true},
+		// The apex depends on the nameserver Service in kube-system,
+		// which team does not see.
+		{"apex", "cluster.local.", 6, team, clusterdnsv1.Result_RESULT_SUCCESS, true},
+		{"dns-version", "dns-version.cluster.local.", 16, team, clusterdnsv1.Result_RESULT_SUCCESS, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := lookup(tt.qname, tt.client, tt.qtype)
+			if resp.GetResult() != tt.result || resp.GetClientSpecific() != tt.specific {
+				t.Fatalf("%v client_specific %v, want %v %v", resp.GetResult(), resp.GetClientSpecific(), tt.result, tt.specific)
+			}
+			if !slices.Contains(resp.GetKeys(), visibility.Key) {
+				t.Errorf("keys %v lack %q", resp.GetKeys(), visibility.Key)
+			}
+			if ip, err := netip.ParseAddr(tt.client); err == nil && tt.specific && !slices.Contains(resp.GetKeys(), kubeindex.PodKey(ip)) {
+				t.Errorf("client-specific answer's keys %v lack the client's pod key", resp.GetKeys())
+			}
+		})
+	}
+	denied := lookup("db.secret.svc.cluster.local.", team, 1)
+	missing := lookup("db.nowhere.svc.cluster.local.", team, 1)
+	if !proto.Equal(denied.GetAuthority()[0], withOwner(missing.GetAuthority()[0], denied.GetAuthority()[0].GetName())) ||
+		denied.GetTtl() != missing.GetTtl() {
+		t.Fatalf("denied authority %v ttl %d, missing name's %v ttl %d", denied.GetAuthority(), denied.GetTtl(),
+			missing.GetAuthority(), missing.GetTtl())
+	}
+}
+
+func withOwner(rr *clusterdnsv1.ResourceRecord, owner string) *clusterdnsv1.ResourceRecord {
+	c := proto.CloneOf(rr)
+	c.Name = owner
+	return c
+}
+
+// TestVisibilityPolicyChange: a new policy is announced as visibility.Key
+// under a new revision, moves the state digest, and applies at once; a bad
+// edit keeps the last good policy.
+func TestVisibilityPolicyChange(t *testing.T) {
+	ts, path := visibilityServer(t)
+	ctx := callCtx(t)
+	sub := ts.ix.Subscribe(ctx)
+	defer sub.Close()
+	digest := ts.ix.Digest()
+	ask := func() clusterdnsv1.Result {
+		resp, err := ts.rs.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: "db.secret.svc.cluster.local.", Qtype: 1, ClientIp: "10.244.0.2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetResult()
+	}
+	if err := os.WriteFile(path, []byte("rules: [oops"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past a reload
+	if got := ask(); got != clusterdnsv1.Result_RESULT_NAME_ERROR {
+		t.Fatalf("after a bad edit: %v, want the last good policy's NAME_ERROR", got)
+	}
+	if err := os.WriteFile(path, []byte("rules:\n- from: [team]\n  to: [secret]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ch, err := sub.Next(wctx)
+	if err != nil {
+		t.Fatalf("no change announced after the policy edit: %v", err)
+	}
+	if !slices.Equal(ch.Keys, []string{visibility.Key}) || ch.Digest == digest {
+		t.Fatalf("change %v digest %v (was %v), want keys [%s] and a new digest", ch.Keys, ch.Digest, digest, visibility.Key)
+	}
+	if got := ask(); got != clusterdnsv1.Result_RESULT_SUCCESS {
+		t.Fatalf("after the policy opened secret to team: %v, want SUCCESS", got)
+	}
+}
+
+// TestRequestsByNamespace: Lookups are counted by the asking pod's
+// namespace, unknown and host otherwise, and a deleted namespace's series
+// goes away.
+func TestRequestsByNamespace(t *testing.T) {
+	ts := startSchema(t, dnsschema.Config{Pods: dnsschema.PodsVerified}, kubeindex.Config{})
+	reg := prometheus.NewRegistry()
+	if err := ts.srv.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	ts.ix.SetNamespace("app")
+	ts.ix.SetNamespace("sys")
+	ts.ix.SetPod(kubeindex.Pod{Namespace: "app", Name: "a", IPs: []netip.Addr{netip.MustParseAddr("10.244.0.2")}})
+	for _, ns := range []string{"app", "sys"} { // two host-network pods on one node address
+		ts.ix.SetPod(kubeindex.Pod{Namespace: ns, Name: "host", IPs: []netip.Addr{netip.MustParseAddr("192.168.0.1")}})
+	}
+	ts.ix.MarkSynced()
+	ctx := callCtx(t)
+	for _, ip := range []string{"10.244.0.2", "10.244.0.2", "192.168.0.1", "10.9.9.9", ""} {
+		if _, err := ts.rs.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: "x.app.svc.cluster.local.", Qtype: 1, ClientIp: ip}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := requestsByNamespace(t, reg), map[string]float64{"app": 2, clientHost: 1, clientUnknown: 2}; !maps.Equal(got, want) {
+		t.Errorf("requests by namespace %v, want %v", got, want)
+	}
+	ts.ix.DeletePod("app", "a")
+	ts.ix.DeletePod("app", "host")
+	ts.ix.DeleteNamespace("app")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(requestsByNamespace(t, reg)) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("series %v after namespace app was deleted, want host and unknown", requestsByNamespace(t, reg))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// requestsByNamespace reads clusterdns_recordsvc_requests_by_namespace_total
+// from reg by namespace label.
+func requestsByNamespace(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "clusterdns_recordsvc_requests_by_namespace_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
