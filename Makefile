@@ -79,7 +79,7 @@ test: test-deps check-generate lint ## install what is missing, then run every t
 	go test -count=1 -race $(GO_PKGS)
 	$(MAKE) --no-print-directory fuzz
 	go test -count=1 -timeout 30m $$(go list ./test/... | grep -v '/test/nodee2e$$')
-	go test -count=1 -timeout 20m ./bench/
+	go test -count=1 -timeout 20m ./bench/ ./bench/fanout/
 	go test -count=1 -timeout 60m ./test/nodee2e/
 
 .PHONY: node-deps
@@ -110,6 +110,10 @@ bench: test-deps ## side-by-side benchmarks vs CoreDNS and NSD at full scale (~1
 .PHONY: bench-go
 bench-go: ## Go benchmarks of the frontend hot path, with allocations
 	go test -run='^$$' -bench=. -benchmem ./frontend/internal/dnsserver ./frontend/internal/dnscache
+
+.PHONY: bench-fanout
+bench-fanout: test-deps ## one record service and 5,000 Watch subscribers under churn, restarted (~15 min); writes bench/results/fanout.md
+	CLUSTERDNS_FANOUT=full go test -count=1 -timeout 60m -run TestFanout -v ./bench/fanout/
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
