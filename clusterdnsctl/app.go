@@ -44,6 +44,7 @@ func commands() []command {
 		watchServicesCommand(),
 		watchChangesCommand(),
 		statsCommand(),
+		importCorefileCommand(),
 		versionCommand(),
 	}
 }

@@ -43,7 +43,10 @@ func exitCode(err error) int {
 	if ue := (usageError{}); errors.As(err, &ue) {
 		return exitUsage
 	}
-	if errors.Is(err, errNegative) {
+	if ie := (inputError{}); errors.As(err, &ie) {
+		return exitUsage
+	}
+	if errors.Is(err, errNegative) || errors.Is(err, errNotCarried) {
 		return exitNegative
 	}
 	if errors.Is(err, errUnreachable) || errors.Is(err, context.DeadlineExceeded) {

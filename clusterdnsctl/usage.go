@@ -10,9 +10,11 @@ import (
 const exitCodesHelp = `Exit codes:
   0  success
   1  the answer is negative: lookup NXDOMAIN (NAME_ERROR), NODATA (NO_DATA) or
-     NOT_AUTHORITATIVE; get service: the Service does not exist
+     NOT_AUTHORITATIVE; get service: the Service does not exist;
+     import-corefile --strict: something is not carried over (nothing written)
   2  usage error: unknown command or flag, bad or missing argument (the message
-     names it); also a request the record service rejects as INVALID_ARGUMENT
+     names it); also a request the record service rejects as INVALID_ARGUMENT,
+     and a Corefile or ConfigMap import-corefile cannot read or parse
   3  the server is unreachable or refuses: UNAVAILABLE, DEADLINE_EXCEEDED,
      PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_EXHAUSTED, a TLS failure, a
      lookup answered NOT_READY, a watch stream that ended, a frontend metrics
@@ -26,7 +28,8 @@ func mainUsage() string {
 	b.WriteString(`Usage: clusterdnsctl [flags] COMMAND [ARGS] [flags]
 
 clusterdnsctl asks the clusterdns record service over gRPC (RecordService and
-DiscoveryService), and a frontend's /metrics for its cache statistics.
+DiscoveryService), and a frontend's /metrics for its cache statistics; it also
+turns a CoreDNS Corefile into a frontend configuration file.
 
 Commands:
 `)
