@@ -147,6 +147,8 @@ type Config struct {
 	// reporting 503, after SIGTERM before it drains and exits (--lameduck,
 	// default 5s).
 	Lameduck time.Duration
+	// NodeLocal is the node-local mode (--node-local-*; nodelocal.go).
+	NodeLocal nodeLocalConfig
 
 	// ReadyFailOpen is how long the record service may stay unreachable
 	// before /ready reports ready again anyway (--ready-fail-open, default
@@ -226,6 +228,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "UDP sockets bound to --listen with SO_REUSEPORT, each with its own read loop (0: one per GOMAXPROCS)")
 	fs.DurationVar(&cfg.ReadyFailOpen, "ready-fail-open", 30*time.Second, "report ready again after the record service has been unreachable this long, so a cluster-wide outage keeps cached and external answers reachable (0: never)")
 	fs.DurationVar(&cfg.Lameduck, "lameduck", 5*time.Second, "after SIGTERM, keep answering this long with /ready failing, then drain and exit")
+	registerNodeLocalFlags(fs, &cfg.NodeLocal)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -310,6 +313,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.Lameduck < 0 {
 		return Config{}, fmt.Errorf("--lameduck %s: must not be negative", cfg.Lameduck)
+	}
+	if err := checkNodeLocal(&cfg); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }

@@ -171,11 +171,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}
 	}
-	srv, err := dnsserver.New(dnsCfg)
+	srv, err := serveDNS(ctx, dnsCfg, cfg.NodeLocal, log)
 	if err != nil {
-		return err
-	}
-	if err := srv.Start(ctx); err != nil {
 		return err
 	}
 	scraped := withCoreDNSNames(reg, metrics, srv.UDPAddr().String())

@@ -152,7 +152,10 @@ func listen(ctx context.Context, addr string, udpSockets int) ([]net.PacketConn,
 	}
 	var udpConfig, tcpConfig net.ListenConfig
 	if udpSockets > 1 {
+		// TCP too, so that a second process (a node-local frontend's
+		// successor during an upgrade) can bind the same address.
 		udpConfig.Control = reusePort
+		tcpConfig.Control = reusePort
 	}
 	const attempts = 20
 	for i := 0; ; i++ {
