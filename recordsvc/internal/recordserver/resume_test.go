@@ -38,6 +38,7 @@ func TestWatchResume(t *testing.T) {
 	for _, ix := range []*kubeindex.Index{ts.ix, other.ix} {
 		ix.SetNamespace("a")
 		ix.SetNamespace("b")
+		ix.MarkSynced() // resuming watchers wait for it
 	}
 	stream, err := ts.rs.Watch(ctx, &clusterdnsv1.WatchRequest{ClientName: "test"})
 	if err != nil {
@@ -122,6 +123,7 @@ func TestWatchResumeLargeCatchUp(t *testing.T) {
 		names = append(names, fmt.Sprintf("ns%d", i))
 	}
 	ts.ix.Replace(kubeindex.Snapshot{Namespaces: names})
+	ts.ix.MarkSynced()
 	s, err := ts.rs.Watch(ctx, &clusterdnsv1.WatchRequest{ResumeRevision: start, ResumeServerId: ts.srv.ID()})
 	if err != nil {
 		t.Fatal(err)

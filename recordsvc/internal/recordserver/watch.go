@@ -29,6 +29,11 @@ const (
 func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse]) error {
 	ctx := stream.Context()
 	from, asked := s.resumePoint(req)
+	if asked {
+		if err := s.waitSynced(ctx); err != nil {
+			return err
+		}
+	}
 	sub := s.ix.SubscribeFrom(ctx, from)
 	defer sub.Close()
 	s.metrics.watchStreams.Inc()
@@ -79,6 +84,24 @@ func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreami
 			logger.Debug("watch ended by shutdown")
 			return status.Error(codes.Unavailable, "record service shutting down")
 		}
+	}
+}
+
+// waitSynced holds a watcher that asks to resume until the indexes have
+// synced. A replica that just started (a restart, a rolling update) knows
+// the digest of the watcher's resume point only once it holds the same
+// objects: answered earlier, every one of a fleet of frontends would be
+// told to resync against a half-loaded index and drop its whole cache,
+// then refill it with a storm of lookups. A fresh watcher has nothing to
+// keep and starts at once.
+func (s *Server) waitSynced(ctx context.Context) error {
+	select {
+	case <-s.ix.SyncedChan():
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-s.done:
+		return status.Error(codes.Unavailable, "record service shutting down")
 	}
 }
 
