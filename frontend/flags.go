@@ -76,6 +76,10 @@ type Config struct {
 	// LookupTimeout bounds each record service call (--lookup-timeout,
 	// default 2s).
 	LookupTimeout time.Duration
+	// Zone is the topology zone of this frontend's clients (--zone, default
+	// unknown): a node-local frontend's own node's zone, sent with every
+	// lookup for zone-aware answers.
+	Zone string
 	// LogFormat is text or json (--log-format, default text).
 	LogFormat string
 	// QueryLog logs one line per query (--query-log, default off).
@@ -206,6 +210,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Version, "version", false, "print the version, commit and Go version, and exit")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.LookupTimeout, "lookup-timeout", 2*time.Second, "deadline of each record service lookup")
+	fs.StringVar(&cfg.Zone, "zone", "", "topology zone of this frontend's clients (node-local: its node's topology.kubernetes.io/zone), sent with lookups for zone-aware answers")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&cfg.QueryLog, "query-log", false, "log one line per query (name, type, client, rcode, duration, cache hit)")
 	fs.Var(listFlag{&cfg.Upstreams}, "upstream", "upstream resolver for names outside the cluster zone, IP:PORT (repeatable; default: nameservers of --resolv-conf)")
@@ -276,6 +281,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.LookupTimeout <= 0 {
 		return Config{}, fmt.Errorf("--lookup-timeout %s: must be positive", cfg.LookupTimeout)
+	}
+	if err := checkZone(cfg.Zone); err != nil {
+		return Config{}, fmt.Errorf("--zone %q: %w", cfg.Zone, err)
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("--log-format %q: want text or json", cfg.LogFormat)

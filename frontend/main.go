@@ -114,6 +114,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	client, err := recordclient.New(recordclient.Config{
 		Target:        cfg.RecordService,
 		LookupTimeout: cfg.LookupTimeout,
+		Zone:          cfg.Zone,
 		Logger:        log,
 		Metrics:       rcMetrics,
 		Credentials:   creds,

@@ -36,6 +36,9 @@ type config struct {
 	// Autopath turns on server-side search-path completion (--autopath,
 	// default false); it needs Pods == PodsVerified.
 	Autopath bool
+	// ZoneAware orders headless answers by the client's zone (--zone-aware,
+	// default false); with Pods == PodsVerified it also watches Nodes.
+	ZoneAware bool
 	// NameserverService is namespace/name of the Service whose IPs the zone's
 	// NS record points to (--nameserver-service, default kube-system/kube-dns).
 	NameserverService string
@@ -97,7 +100,7 @@ func (c config) TLSEnabled() bool { return c.TLS.Cert != "" }
 // schemaConfig is the dnsschema part of the configuration.
 func (c config) schemaConfig() dnsschema.Config {
 	return dnsschema.Config{Zone: c.ClusterDomain, TTL: c.TTL, Pods: c.Pods, NameserverService: c.NameserverService,
-		Autopath: c.Autopath}
+		Autopath: c.Autopath, ZoneAware: c.ZoneAware}
 }
 
 // parseFlags parses the command line into a config. Every invalid value is
@@ -115,6 +118,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	autopath := fs.Bool("autopath", false,
 		"complete a pod's search path server-side (CoreDNS's autopath): X.<ns>.svc.<zone> from a pod of <ns> that would\n"+
 			"find X further down its search list inside the zone gets a CNAME to that name; requires --pods verified")
+	zoneAware := fs.Bool("zone-aware", false,
+		"answer headless Services with the client's zone's endpoints first (only those with trafficDistribution PreferClose\n"+
+			"or hints); the zone is a frontend's --zone, else, with --pods verified, the client pod's node's zone (watches Node metadata)")
 	nameserver := fs.String("nameserver-service", dnsschema.DefaultNameserverService,
 		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
@@ -211,6 +217,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 		return config{}, fmt.Errorf("--autopath: requires --pods verified (the client's namespace comes from the watched pods), got --pods %s", mode)
 	}
 	cfg.Autopath = *autopath
+	cfg.ZoneAware = *zoneAware
 	if *visibilityPolicy != "" && mode != dnsschema.PodsVerified {
 		return config{}, fmt.Errorf("--visibility-policy: requires --pods verified (a client's namespace comes from the watched pods), got --pods %s", mode)
 	}

@@ -61,6 +61,10 @@ type Config struct {
 	Target string
 	// LookupTimeout bounds each Lookup call. Default 2s.
 	LookupTimeout time.Duration
+	// Zone is the topology zone of every DNS client of this frontend (a
+	// node-local frontend's node's zone), sent as client_zone; empty when
+	// unknown (zone.go).
+	Zone string
 	// ClientName is sent in WatchRequest for the server's logs. Default
 	// "clusterdns-frontend".
 	ClientName string
@@ -269,10 +273,11 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
 	defer cancel()
 	req := &clusterdnsv1.LookupRequest{
-		Name:      name,
-		Qtype:     uint32(qtype),
-		ClientIp:  clientIP,
-		Transport: transport,
+		Name:       name,
+		Qtype:      uint32(qtype),
+		ClientIp:   clientIP,
+		Transport:  transport,
+		ClientZone: c.cfg.Zone,
 	}
 	var (
 		resp *clusterdnsv1.LookupResponse
@@ -290,6 +295,7 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 		}
 		return nil, fmt.Errorf("lookup %s type %d: %w", name, qtype, err)
 	}
+	c.markZoneDependent(resp)
 	if resp.GetResult() == clusterdnsv1.Result_RESULT_NOT_READY {
 		c.markDown()
 	} else {

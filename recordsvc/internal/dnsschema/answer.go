@@ -75,7 +75,7 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 	if ss, ok := store.(SerialStore); ok {
 		serial = ss.Serial()
 	}
-	l := &lookup{s: s, store: store, serial: serial}
+	l := &lookup{s: s, store: store, serial: serial, zv: zoneView{req: req}}
 	qtype := qtypeOf(req.GetQtype())
 	var out outcome
 	if err != nil {
@@ -90,6 +90,7 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 		}
 	}
 
+	l.markZone(resp)
 	resp.Result = out.result
 	resp.Keys = l.keys
 	switch out.result {
@@ -151,6 +152,8 @@ type lookup struct {
 	serial uint32
 	keys   []string
 	chain  []string
+	// zv is the client's zone, for zone-aware answers (zone.go).
+	zv zoneView
 }
 
 // depend records that the answer depends on key.
@@ -295,7 +298,7 @@ func (l *lookup) service(name Name, owner string, qtype uint16) outcome {
 	}
 	ttl := l.s.ttl
 	if svc.Headless {
-		eps := l.readyEndpoints(name.Namespace, name.Service)
+		eps := l.byZone(svc, l.readyEndpoints(name.Namespace, name.Service))
 		if len(eps) == 0 {
 			return nameError()
 		}

@@ -83,6 +83,9 @@ type Config struct {
 	// records. It needs Pods == PodsVerified, whose pod index maps the
 	// client IP to its namespace. Default false.
 	Autopath bool
+	// ZoneAware orders or narrows the endpoint addresses of headless
+	// Services by the client's topology zone (zone.go). Default false.
+	ZoneAware bool
 }
 
 // Schema answers questions about one cluster zone (and the reverse zones)
@@ -94,6 +97,7 @@ type Schema struct {
 	soaTTL     uint32 // TTL of the SOA record itself: min(ttl, 300) as CoreDNS
 	pods       PodMode
 	autopath   bool
+	zoneAware  bool
 	nsNS       string // namespace of the nameserver service
 	nsName     string // name of the nameserver service
 	nsHost     string // "ns.dns.<zone>."
@@ -151,6 +155,7 @@ func New(cfg Config) (*Schema, error) {
 		soaTTL:     min(ttl, maxSOATTL),
 		pods:       cfg.Pods,
 		autopath:   cfg.Autopath,
+		zoneAware:  cfg.ZoneAware,
 		nsNS:       nsNS,
 		nsName:     nsName,
 		nsHost:     "ns.dns." + fqdn,

@@ -131,6 +131,7 @@ func serviceHash(k objectKey, s Service) Digest {
 	o.addrs(s.ClusterIPs)
 	o.str(s.ExternalName)
 	o.ports(s.Ports)
+	o.str(s.TrafficDistribution)
 	return o.sum()
 }
 
@@ -148,6 +149,10 @@ func sliceHash(k objectKey, s EndpointSlice) Digest {
 		o.bool(ep.Terminating)
 		o.str(ep.NodeName)
 		o.str(ep.Zone)
+		o.uint(uint64(len(ep.ForZones)))
+		for _, z := range ep.ForZones {
+			o.str(z)
+		}
 		o.str(ep.TargetRef.Kind)
 		o.str(ep.TargetRef.Namespace)
 		o.str(ep.TargetRef.Name)

@@ -35,6 +35,10 @@ type Config struct {
 	// PodsByIP can name the pod behind a client address (query logs).
 	// Off by default: it costs a map entry per pod IP.
 	PodNames bool
+	// ClientZones keeps the node of each pod IP, so that ClientZone can
+	// name a client's zone (nodes.go). Off by default: it costs a map
+	// entry per pod IP.
+	ClientZones bool
 }
 
 func (c Config) subscriberBuffer() int {
@@ -104,6 +108,9 @@ type Index struct {
 	// podNames is kept with Config.PodNames only (podns.go).
 	podNames map[netip.Addr][]objectKey
 	subs     map[*Subscription]struct{}
+
+	// zones holds the nodes of pods and the zones of nodes (nodes.go).
+	zones zoneState
 }
 
 // New returns an empty, unsynced Index.
@@ -648,6 +655,7 @@ func (ix *Index) setPodLocked(p Pod, keys keySet) {
 		}
 	}
 	ix.notePodIPsLocked(k, old, ips)
+	ix.notePodNodeLocked(k, p.NodeName, old, ips, keys)
 }
 
 func (ix *Index) deletePodLocked(k objectKey, keys keySet) {
@@ -661,6 +669,7 @@ func (ix *Index) deletePodLocked(k objectKey, keys keySet) {
 		ix.podIPGoneLocked(k.namespace, ip, keys)
 	}
 	ix.notePodIPsLocked(k, old, nil)
+	ix.notePodNodeLocked(k, "", old, nil, keys)
 }
 
 func (ix *Index) podIPAddedLocked(namespace string, ip netip.Addr, keys keySet) {
@@ -769,12 +778,13 @@ func addEndpointAddressKeys(eps []Endpoint, keys keySet) {
 func serviceEqual(a, b Service) bool {
 	return a.Namespace == b.Namespace && a.Name == b.Name && a.Type == b.Type && a.Headless == b.Headless &&
 		a.ExternalName == b.ExternalName && slices.Equal(a.ClusterIPs, b.ClusterIPs) &&
-		slices.Equal(a.Ports, b.Ports)
+		slices.Equal(a.Ports, b.Ports) && a.TrafficDistribution == b.TrafficDistribution
 }
 
 func endpointEqual(a, b Endpoint) bool {
 	return a.Hostname == b.Hostname && a.Ready == b.Ready && a.Serving == b.Serving &&
 		a.Terminating == b.Terminating && a.NodeName == b.NodeName && a.Zone == b.Zone && a.TargetRef == b.TargetRef &&
+		slices.Equal(a.ForZones, b.ForZones) &&
 		slices.Equal(a.Addresses, b.Addresses) && slices.Equal(a.Ports, b.Ports)
 }
 

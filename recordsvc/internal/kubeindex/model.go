@@ -24,6 +24,10 @@ type Service struct {
 	ExternalName string
 	// Ports are the service's ports (SRV records for ClusterIP services).
 	Ports []Port
+	// TrafficDistribution is spec.trafficDistribution ("PreferClose"...),
+	// empty when unset: headless answers then narrow to the client's zone
+	// (zone.go in dnsschema).
+	TrafficDistribution string
 }
 
 // Port is one named or unnamed port of a Service or an EndpointSlice.
@@ -54,6 +58,9 @@ type Endpoint struct {
 	// say. They are interned: a node's name is stored once.
 	NodeName string
 	Zone     string
+	// ForZones are the zones of the endpoint's hints.forZones, nil when
+	// the slice gives no hints.
+	ForZones []string
 	// TargetRef names the object behind the endpoint (usually its Pod);
 	// zero when the slice names none.
 	TargetRef TargetRef
@@ -118,4 +125,7 @@ type Pod struct {
 	Name      string
 	// IPs from status.podIPs, only while the pod is Running.
 	IPs []netip.Addr
+	// NodeName is spec.nodeName: the client's zone is its node's
+	// (nodes.go).
+	NodeName string
 }

@@ -147,7 +147,8 @@ func transformPod(obj any) (any, error) {
 // ServiceFromAPI converts a core/v1 Service into its slim form. Addresses the
 // API server would not have accepted are skipped.
 func ServiceFromAPI(s *corev1.Service) Service {
-	out := Service{Namespace: s.Namespace, Name: s.Name, Type: string(s.Spec.Type)}
+	out := Service{Namespace: s.Namespace, Name: s.Name, Type: string(s.Spec.Type),
+		TrafficDistribution: deref(s.Spec.TrafficDistribution)}
 	if out.Type == "" {
 		out.Type = string(corev1.ServiceTypeClusterIP)
 	}
@@ -214,6 +215,11 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		if e.Conditions.Serving != nil {
 			ep.Serving = *e.Conditions.Serving
 		}
+		if e.Hints != nil {
+			for _, z := range e.Hints.ForZones {
+				ep.ForZones = append(ep.ForZones, intern(z.Name))
+			}
+		}
 		if r := e.TargetRef; r != nil {
 			ep.TargetRef = TargetRef{Kind: intern(r.Kind), Namespace: intern(r.Namespace), Name: r.Name}
 		}
@@ -265,7 +271,7 @@ func triggerTime(m metav1.ObjectMeta) time.Time {
 // PodFromAPI converts a core/v1 Pod into its slim form: the IPs count only
 // while the pod is Running.
 func PodFromAPI(p *corev1.Pod) Pod {
-	out := Pod{Namespace: p.Namespace, Name: p.Name}
+	out := Pod{Namespace: p.Namespace, Name: p.Name, NodeName: intern(p.Spec.NodeName)}
 	if p.Status.Phase != corev1.PodRunning {
 		return out
 	}

@@ -47,9 +47,10 @@ func newAnswerMemo(max int) *answerMemo {
 }
 
 // worthMemoizing reports whether resp is large and holds for every client
-// (an autopath answer holds only for the client that asked).
+// (an autopath answer holds only for the client that asked, a zone-dependent
+// one for its zone).
 func worthMemoizing(resp *clusterdnsv1.LookupResponse) bool {
-	return resp.GetAutopathNamespace() == "" &&
+	return resp.GetAutopathNamespace() == "" && !resp.GetZoneDependent() &&
 		(resp.GetTruncated() || len(resp.GetAnswer())+len(resp.GetAdditional()) >= memoMinRecords)
 }
 
