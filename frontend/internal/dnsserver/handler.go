@@ -187,6 +187,10 @@ type Config struct {
 	// once. A query beyond either bound is shed (admission.go). Default
 	// 1000.
 	MaxConcurrentMisses int
+	// Local are the hosts entries, static zones and rewrites applied
+	// before the record service, the upstreams and the cache; nil: none.
+	// Handler.SetLocal replaces them while serving.
+	Local *Local
 }
 
 func (c Config) withDefaults() Config {
@@ -278,6 +282,9 @@ type Handler struct {
 	misses, dispatch *gate
 	// flights shares identical cluster lookups in flight (flight.go).
 	flights flights
+	// local holds the hosts entries, static zones and rewrites (local.go);
+	// nil when there are none.
+	local atomic.Pointer[Local]
 }
 
 // NewHandler creates a handler. ctx carries values to the record service
@@ -305,6 +312,7 @@ func NewHandler(ctx context.Context, cfg Config) (*Handler, error) {
 		dispatch:  newGate(2 * cfg.MaxConcurrentMisses),
 	}
 	h.scratch.New = func() any { return new(hitScratch) }
+	h.SetLocal(cfg.Local)
 	h.metrics.attachMissPath(h)
 	return h, nil
 }
@@ -412,10 +420,21 @@ func (h *Handler) answer(x *exchange) *dns.Msg {
 		h.loopDetected(q.Name)
 		return h.rcode(req, dns.RcodeServerFailure)
 	}
-	if h.inRecordZones(q.Name) {
+	if l := h.local.Load(); l != nil {
+		if m, ok := h.answerLocal(x, l); ok {
+			return m
+		}
+	}
+	return h.resolve(x)
+}
+
+// resolve answers x's question through the record service or the
+// upstreams.
+func (h *Handler) resolve(x *exchange) *dns.Msg {
+	if h.inRecordZones(x.req.Question[0].Name) {
 		return h.cluster(x)
 	}
-	return h.upstream(x, req)
+	return h.upstream(x, x.req)
 }
 
 // ednsOf returns the request's OPT record, and false when the additional

@@ -93,9 +93,10 @@ type hitScratch struct {
 }
 
 // fastEnabled reports whether the hot path may answer: with a cache, and
-// without the logs the general path writes for each query.
+// without the logs the general path writes for each query, and without
+// hosts entries, static zones or rewrites, which come before the cache.
 func (h *Handler) fastEnabled() bool {
-	return h.cache != nil && !h.queryLog && !h.log.Enabled(h.ctx, slog.LevelDebug)
+	return h.cache != nil && !h.queryLog && !h.log.Enabled(h.ctx, slog.LevelDebug) && h.local.Load() == nil
 }
 
 // parseRaw reads a query's header, question and OPT record from its wire

@@ -4,10 +4,14 @@
 // Every query leaves from a fresh UDP socket (a random source port chosen by the kernel) with a new random
 // ID; a reply is used only when its ID and question match the query, so a spoofed or late datagram is
 // ignored while the read goes on until the attempt's timeout. A truncated UDP reply is retried over TCP to
-// the same upstream. Upstreams that time out are marked down and probed until they answer again.
+// the same upstream. Upstreams may also be TCP-only or DNS over TLS (RFC 7858), whose connections are kept
+// for later queries (stream.go). Upstreams that time out are marked down and probed until they answer again.
 package forward
 
-import "time"
+import (
+	"crypto/x509"
+	"time"
+)
 
 // Selection policies for Config.Policy.
 const (
@@ -79,6 +83,10 @@ type Config struct {
 	// marked down and skipped while another of its set is up; when all are down they are tried anyway.
 	// Default 2.
 	MaxFails int
+
+	// TLSRootCAs verify the certificates of DNS-over-TLS upstreams. Default: the system's roots (on Linux
+	// SSL_CERT_FILE and SSL_CERT_DIR name other ones).
+	TLSRootCAs *x509.CertPool
 
 	// Metrics, when set, receives upstream latency, errors, overload refusals and health state. Default:
 	// none (see NewMetrics).

@@ -3,10 +3,8 @@ package forward
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -67,12 +65,12 @@ func attemptConn(ctx context.Context, network, addr string, timeout time.Duratio
 // exchangeUDP sends query from a new socket (a fresh ephemeral port) and returns the first reply that
 // matches it. Datagrams that do not unpack or do not match are counted and skipped; the read goes on until
 // the attempt's deadline.
-func (f *Forwarder) exchangeUDP(ctx context.Context, addr string, query *dns.Msg) (*dns.Msg, error) {
+func (f *Forwarder) exchangeUDP(ctx context.Context, addr string, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	wire, err := query.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
 	}
-	conn, stop, err := attemptConn(ctx, "udp", addr, f.cfg.Timeout)
+	conn, stop, err := attemptConn(ctx, "udp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -106,38 +104,22 @@ func (f *Forwarder) exchangeUDP(ctx context.Context, addr string, query *dns.Msg
 	}
 }
 
-// exchangeTCP sends query over a new TCP connection and returns its reply, which must match.
-func (f *Forwarder) exchangeTCP(ctx context.Context, addr string, query *dns.Msg) (*dns.Msg, error) {
+// exchangeTCP sends query over a new TCP connection and returns its reply, which must match (the retry of
+// a truncated UDP reply).
+func (f *Forwarder) exchangeTCP(ctx context.Context, addr string, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	wire, err := query.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("pack query: %w", err)
 	}
-	conn, stop, err := attemptConn(ctx, "tcp", addr, f.cfg.Timeout)
+	conn, stop, err := attemptConn(ctx, "tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	defer stop()
-	framed := make([]byte, 2+len(wire))
-	binary.BigEndian.PutUint16(framed, uint16(len(wire)))
-	copy(framed[2:], wire)
-	if _, err := conn.Write(framed); err != nil {
-		return nil, fmt.Errorf("write tcp %s: %w", addr, err)
-	}
-	var size [2]byte
-	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		return nil, fmt.Errorf("read tcp %s: %w", addr, err)
-	}
-	body := make([]byte, binary.BigEndian.Uint16(size[:]))
-	if _, err := io.ReadFull(conn, body); err != nil {
-		return nil, fmt.Errorf("read tcp %s: %w", addr, err)
-	}
-	reply := new(dns.Msg)
-	if err := reply.Unpack(body); err != nil {
-		return nil, fmt.Errorf("unpack tcp reply from %s: %w", addr, err)
-	}
-	if !matches(query, reply) {
-		return nil, fmt.Errorf("tcp %s: %w", addr, errMismatch)
+	reply, err := roundTrip(ctx, conn, wire, query, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("tcp %s: %w", addr, err)
 	}
 	return reply, nil
 }

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,13 +27,19 @@ type Forwarder struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	defaults  []string            // default upstreams, "ip:port"
-	flagStubs map[string][]string // Config.StubDomains, normalised
-
 	routes atomic.Pointer[routes]
 
-	mu    sync.Mutex           // serialises routing table rebuilds
-	known map[string]*upstream // upstreams of the current table, by address; guarded by mu
+	mu sync.Mutex // serialises routing table rebuilds and guards the fields below
+	// defaults are the default upstreams; flagStubs the stub domains of Config.StubDomains or the last
+	// Update; fileStubs those of Config.StubDomainsFile; all in ParseUpstream's form.
+	defaults             []string
+	flagStubs, fileStubs map[string][]string
+	policy               string
+	timeout              time.Duration
+	known                map[string]*upstream // upstreams of the current table, by address
+
+	// sessions resumes TLS sessions with DNS-over-TLS upstreams.
+	sessions tls.ClientSessionCache
 
 	stubFile stubFileState // touched only by New and the reload loop
 
@@ -57,8 +64,10 @@ func New(cfg Config, logger *slog.Logger) (*Forwarder, error) {
 		cfg:       cfg,
 		log:       logger.With("component", "forward"),
 		metrics:   cfg.Metrics,
-		flagStubs: make(map[string][]string, len(cfg.StubDomains)),
+		policy:    cfg.Policy,
+		timeout:   cfg.Timeout,
 		known:     make(map[string]*upstream),
+		sessions:  tls.NewLRUClientSessionCache(0),
 		probeName: newProbeName(),
 		buffers: sync.Pool{New: func() any {
 			b := make([]byte, maxUDPReply)
@@ -70,23 +79,8 @@ func New(cfg Config, logger *slog.Logger) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
-	for zone, ups := range cfg.StubDomains {
-		z, err := parseZone(zone)
-		if err != nil {
-			return nil, fmt.Errorf("stub domain %q: %w", zone, err)
-		}
-		if len(ups) == 0 {
-			return nil, fmt.Errorf("stub domain %s: no upstreams", z)
-		}
-		for _, u := range ups {
-			a, err := ParseUpstream(u)
-			if err != nil {
-				return nil, fmt.Errorf("stub domain %s: %w", z, err)
-			}
-			if !slices.Contains(f.flagStubs[z], a) {
-				f.flagStubs[z] = append(f.flagStubs[z], a)
-			}
-		}
+	if f.flagStubs, err = normaliseStubs(cfg.StubDomains); err != nil {
+		return nil, err
 	}
 	var fileStubs map[string][]string
 	if cfg.StubDomainsFile != "" {
@@ -131,22 +125,89 @@ func defaultUpstreams(cfg Config) ([]string, error) {
 	return ups, nil
 }
 
-// install builds and publishes the routing table from the default upstreams, the flag stub domains and
-// fileStubs (which override flag stub domains of the same zone).
+// normaliseStubs returns stubs with lower-case fully qualified zones and upstreams in ParseUpstream's form.
+func normaliseStubs(stubs map[string][]string) (map[string][]string, error) {
+	out := make(map[string][]string, len(stubs))
+	for zone, ups := range stubs {
+		z, err := parseZone(zone)
+		if err != nil {
+			return nil, fmt.Errorf("stub domain %q: %w", zone, err)
+		}
+		if len(ups) == 0 {
+			return nil, fmt.Errorf("stub domain %s: no upstreams", z)
+		}
+		for _, u := range ups {
+			a, err := ParseUpstream(u)
+			if err != nil {
+				return nil, fmt.Errorf("stub domain %s: %w", z, err)
+			}
+			if !slices.Contains(out[z], a) {
+				out[z] = append(out[z], a)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Update is what of the forwarding configuration can change while serving.
+type Update struct {
+	// Upstreams replace Config.Upstreams; empty: the nameservers of Config.ResolvConf, read again.
+	Upstreams []string
+	// StubDomains replace Config.StubDomains; Config.StubDomainsFile still applies over them.
+	StubDomains map[string][]string
+	// Policy and Timeout replace Config.Policy and Config.Timeout; empty and 0 select the defaults.
+	Policy  string
+	Timeout time.Duration
+}
+
+// Update validates u and applies it to the queries that start from now on. Upstreams that stay keep
+// their health and their open connections. On an error nothing changes.
+func (f *Forwarder) Update(u Update) error {
+	c := Config{Upstreams: u.Upstreams, ResolvConf: f.cfg.ResolvConf, Policy: u.Policy, Timeout: u.Timeout}.withDefaults()
+	switch c.Policy {
+	case PolicyRandom, PolicyRoundRobin, PolicySequential:
+	default:
+		return fmt.Errorf("forward policy %q: want %s, %s or %s", c.Policy, PolicyRandom, PolicyRoundRobin, PolicySequential)
+	}
+	defaults, err := defaultUpstreams(c)
+	if err != nil {
+		return err
+	}
+	stubs, err := normaliseStubs(u.StubDomains)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.defaults, f.flagStubs, f.policy, f.timeout = defaults, stubs, c.Policy, c.Timeout
+	f.installLocked()
+	return nil
+}
+
+// install records fileStubs, the content of the stub domains file, and rebuilds the routing table.
 func (f *Forwarder) install(fileStubs map[string][]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fileStubs = fileStubs
+	f.installLocked()
+}
+
+// installLocked builds and publishes the routing table from the default upstreams, the flag stub domains
+// and the file's (which override flag stub domains of the same zone). f.mu is held.
+func (f *Forwarder) installLocked() {
 	stubs := maps.Clone(f.flagStubs)
-	for zone, ups := range fileStubs {
+	for zone, ups := range f.fileStubs {
 		if _, ok := stubs[zone]; ok {
 			f.log.Warn("stub domains file overrides a --stub-domain zone", "zone", zone, "file", f.cfg.StubDomainsFile)
 		}
 		stubs[zone] = ups
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	r, known := buildRoutes(f.defaults, stubs, f.known)
-	for addr := range f.known {
+	r.policy, r.timeout = f.policy, f.timeout
+	for addr, u := range f.known {
 		if _, ok := known[addr]; !ok {
 			f.metrics.forget(addr)
+			u.closeIdle()
 		}
 	}
 	for addr, u := range known {
@@ -158,8 +219,14 @@ func (f *Forwarder) install(fileStubs map[string][]string) {
 	f.routes.Store(r)
 }
 
-// Upstreams returns the default upstreams, "ip:port", in configured order.
-func (f *Forwarder) Upstreams() []string { return slices.Clone(f.defaults) }
+// Upstreams returns the default upstreams, in ParseUpstream's form, in configured order.
+func (f *Forwarder) Upstreams() []string {
+	var out []string
+	for _, u := range f.routes.Load().defaults.upstreams {
+		out = append(out, u.addr)
+	}
+	return out
+}
 
 // StubDomains returns the stub domains in effect (flags merged with the file), zone -> upstreams.
 func (f *Forwarder) StubDomains() map[string][]string {
@@ -226,12 +293,13 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 		lastErr  error
 		fallback *dns.Msg
 	)
-	order := f.order(f.routes.Load().poolFor(name))
+	r := f.routes.Load()
+	order := f.order(r, r.poolFor(name))
 	for i, u := range order {
 		if ctx.Err() != nil {
 			break
 		}
-		reply, err := f.attempt(ctx, u, query)
+		reply, err := f.attempt(ctx, u, query, r.timeout)
 		if err != nil {
 			lastErr = err
 			if reply != nil { // truncated reply whose TCP retry failed
@@ -259,12 +327,23 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 	return nil, fmt.Errorf("forward %s: no upstream answered (%d tried): %w", name, len(order), lastErr)
 }
 
-// attempt runs one query against u: UDP, then TCP when the UDP reply is truncated. It updates u's health
-// and the metrics. On a failed TCP retry it returns the truncated UDP reply along with the error.
-func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg) (*dns.Msg, error) {
+// attempt runs one query against u: over TCP or TLS for such upstreams, else UDP, then TCP when the UDP
+// reply is truncated. It updates u's health and the metrics. On a failed TCP retry it returns the
+// truncated UDP reply along with the error.
+func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	start := time.Now()
 	query.Id = newID()
-	reply, err := f.exchangeUDP(ctx, u.addr, query)
+	if u.proto != protoUDP {
+		reply, err := f.exchangeStream(ctx, u, query, timeout)
+		if err != nil {
+			f.attemptFailed(ctx, u, err)
+			return nil, err
+		}
+		u.succeeded(f.log, f.metrics)
+		f.metrics.observe(u.addr, reply.Rcode, time.Since(start))
+		return reply, nil
+	}
+	reply, err := f.exchangeUDP(ctx, u.hostPort, query, timeout)
 	if err != nil {
 		f.attemptFailed(ctx, u, err)
 		return nil, err
@@ -276,7 +355,7 @@ func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg) (*
 	}
 	truncated := reply
 	query.Id = newID()
-	reply, err = f.exchangeTCP(ctx, u.addr, query)
+	reply, err = f.exchangeTCP(ctx, u.hostPort, query, timeout)
 	if err != nil {
 		// The upstream answered over UDP, so it stays up; only the TCP path failed.
 		f.metrics.failure(u.addr, reasonTCP)
@@ -302,7 +381,7 @@ func (f *Forwarder) attemptFailed(ctx context.Context, u *upstream, err error) {
 }
 
 // order returns the upstreams of p to try, in policy order: the healthy ones, or all when none is healthy.
-func (f *Forwarder) order(p *pool) []*upstream {
+func (f *Forwarder) order(r *routes, p *pool) []*upstream {
 	list := make([]*upstream, 0, len(p.upstreams))
 	for _, u := range p.upstreams {
 		if !u.down.Load() {
@@ -312,7 +391,7 @@ func (f *Forwarder) order(p *pool) []*upstream {
 	if len(list) == 0 {
 		list = append(list, p.upstreams...)
 	}
-	switch f.cfg.Policy {
+	switch r.policy {
 	case PolicyRandom:
 		rand.Shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
 	case PolicyRoundRobin:

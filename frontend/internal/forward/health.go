@@ -40,7 +40,7 @@ func (f *Forwarder) probe(ctx context.Context, u *upstream) {
 	m := new(dns.Msg)
 	m.SetQuestion(".", dns.TypeNS)
 	m.Id = newID()
-	if _, err := f.exchangeUDP(ctx, u.addr, m); err != nil {
+	if _, err := f.exchangeOnce(ctx, u, m, f.routes.Load().timeout); err != nil {
 		if ctx.Err() == nil {
 			f.log.Debug("health probe failed", "upstream", u.addr, "err", err)
 			u.failed(f.log, f.metrics, f.cfg.MaxFails, err)

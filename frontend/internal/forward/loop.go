@@ -39,12 +39,14 @@ func (f *Forwarder) LoopProbeName() string { return f.probeName }
 func (f *Forwarder) CheckLoop(ctx context.Context) error {
 	for round := range loopProbeRounds {
 		var wg sync.WaitGroup
-		for _, addr := range f.defaults {
+		r := f.routes.Load()
+		for _, u := range r.defaults.upstreams {
+			addr := u.addr
 			wg.Go(func() {
 				m := new(dns.Msg)
 				m.SetQuestion(f.probeName, dns.TypeHINFO)
 				m.Id = newID()
-				reply, err := f.exchangeUDP(ctx, addr, m)
+				reply, err := f.exchangeOnce(ctx, u, m, r.timeout)
 				if err != nil {
 					f.log.Debug("loop probe got no reply", "upstream", addr, "round", round, "err", err)
 					return

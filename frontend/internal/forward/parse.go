@@ -12,32 +12,88 @@ import (
 	"github.com/miekg/dns"
 )
 
-// ParseUpstream validates an upstream address and returns it as "ip:port": "10.0.0.53", "10.0.0.53:5353",
-// "fd00::53", "[fd00::53]" and "[fd00::53]:5353" are accepted; the port defaults to 53. The host must be an
-// IP address: resolving a resolver's name would itself need a resolver.
+// Upstream protocol schemes of ParseUpstream.
+const (
+	schemeUDP = "udp://"
+	schemeTCP = "tcp://"
+	schemeTLS = "tls://"
+)
+
+// ParseUpstream validates an upstream and returns it in the canonical form the forwarder keys it by (and
+// its metrics label it with):
+//   - "10.0.0.53", "10.0.0.53:5353", "fd00::53", "[fd00::53]" and "[fd00::53]:5353" (also with "udp://") are
+//     UDP, retried over TCP when truncated, returned as "ip:port"; the port defaults to 53;
+//   - "tcp://IP[:PORT]" is TCP only, returned as "tcp://ip:port";
+//   - "tls://IP[:PORT]#NAME" is DNS over TLS (RFC 7858) to a server whose certificate must be valid for
+//     NAME, returned as "tls://ip:port#name"; the port defaults to 853.
+//
+// The host must be an IP address: resolving a resolver's name would itself need a resolver.
 func ParseUpstream(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", errors.New("empty upstream address")
 	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
+	switch {
+	case strings.HasPrefix(s, schemeTCP):
+		a, err := parseAddrPort(s, s[len(schemeTCP):], 53)
+		if err != nil {
+			return "", err
+		}
+		return schemeTCP + a, nil
+	case strings.HasPrefix(s, schemeTLS):
+		hostPort, name, ok := strings.Cut(s[len(schemeTLS):], "#")
+		if !ok || name == "" {
+			return "", fmt.Errorf("upstream %q: want tls://IP[:PORT]#SERVER-NAME (the name its certificate carries)", s)
+		}
+		if _, ok := dns.IsDomainName(name); !ok {
+			return "", fmt.Errorf("upstream %q: server name %q is not a host name", s, name)
+		}
+		a, err := parseAddrPort(s, hostPort, 853)
+		if err != nil {
+			return "", err
+		}
+		return schemeTLS + a + "#" + strings.ToLower(strings.TrimSuffix(name, ".")), nil
+	case strings.HasPrefix(s, schemeUDP):
+		return parseAddrPort(s, s[len(schemeUDP):], 53)
+	case strings.Contains(s, "://"):
+		return "", fmt.Errorf("upstream %q: protocol must be udp://, tcp:// or tls://", s)
+	}
+	return parseAddrPort(s, s, 53)
+}
+
+// parseAddrPort returns hostPort as "ip:port", port defaulting to def; s is the whole value, for errors.
+func parseAddrPort(s, hostPort string, def uint16) (string, error) {
+	if ap, err := netip.ParseAddrPort(hostPort); err == nil {
 		if ap.Port() == 0 {
 			return "", fmt.Errorf("upstream %q: port 0 is not allowed", s)
 		}
 		return ap.String(), nil
 	}
-	host := s
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		host = s[1 : len(s)-1]
+	host := hostPort
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(a, 53).String(), nil
+		return netip.AddrPortFrom(a, def).String(), nil
 	}
 	return "", fmt.Errorf("upstream %q: want IP or IP:PORT (IPv6 as [IP]:PORT)", s)
 }
 
-// ParseStubDomain parses the value of a --stub-domain flag, "ZONE=HOST:PORT[,HOST:PORT]", into a lower-case
-// fully qualified zone and its upstreams as "ip:port" (port 53 when missing; duplicates dropped).
+// endpoint splits a canonical upstream (ParseUpstream's result) into its protocol, "ip:port" and TLS
+// server name.
+func endpoint(key string) (proto, hostPort, serverName string) {
+	switch {
+	case strings.HasPrefix(key, schemeTCP):
+		return protoTCP, key[len(schemeTCP):], ""
+	case strings.HasPrefix(key, schemeTLS):
+		hostPort, name, _ := strings.Cut(key[len(schemeTLS):], "#")
+		return protoTLS, hostPort, name
+	}
+	return protoUDP, key, ""
+}
+
+// ParseStubDomain parses the value of a --stub-domain flag, "ZONE=UPSTREAM[,UPSTREAM]", into a lower-case
+// fully qualified zone and its upstreams in ParseUpstream's form (duplicates dropped).
 func ParseStubDomain(s string) (zone string, upstreams []string, err error) {
 	z, list, ok := strings.Cut(s, "=")
 	if !ok {

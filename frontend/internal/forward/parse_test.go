@@ -26,6 +26,15 @@ func TestParseUpstream(t *testing.T) {
 		{in: "10.0.0.53:dns", wantErr: "want IP or IP:PORT"},
 		{in: "10.0.0.256", wantErr: "want IP or IP:PORT"},
 		{in: "fd00::53:5353:", wantErr: "want IP or IP:PORT"},
+		{in: "udp://10.0.0.53", want: "10.0.0.53:53"},
+		{in: "tcp://10.0.0.53", want: "tcp://10.0.0.53:53"},
+		{in: "tcp://[fd00::53]:5353", want: "tcp://[fd00::53]:5353"},
+		{in: "tls://10.0.0.53#DNS.Example.", want: "tls://10.0.0.53:853#dns.example"},
+		{in: "tls://10.0.0.53:8853#dns.example", want: "tls://10.0.0.53:8853#dns.example"},
+		{in: "tls://10.0.0.53", wantErr: "want tls://IP[:PORT]#SERVER-NAME"},
+		{in: "tls://10.0.0.53#", wantErr: "want tls://IP[:PORT]#SERVER-NAME"},
+		{in: "https://10.0.0.53", wantErr: "protocol must be"},
+		{in: "tcp://dns.example", wantErr: "want IP or IP:PORT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

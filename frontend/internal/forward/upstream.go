@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -13,9 +14,25 @@ import (
 // upstream is one resolver address with its health. One value exists per address, shared by every set
 // (default upstreams, stub domains) that lists it, so all of them see the same health.
 type upstream struct {
-	addr  string
+	addr  string       // canonical form (ParseUpstream), the metrics label
 	fails atomic.Int32 // consecutive failed attempts
 	down  atomic.Bool
+
+	proto      string // protoUDP, protoTCP or protoTLS
+	hostPort   string // "ip:port"
+	serverName string // for protoTLS
+	// idle holds open TCP or TLS connections between queries (stream.go).
+	idle chan *streamConn
+}
+
+// newUpstream returns the upstream of a canonical address.
+func newUpstream(addr string) *upstream {
+	u := &upstream{addr: addr}
+	u.proto, u.hostPort, u.serverName = endpoint(addr)
+	if u.proto != protoUDP {
+		u.idle = make(chan *streamConn, maxIdleConns)
+	}
+	return u
 }
 
 // succeeded records a matching reply: the upstream is alive.
@@ -43,8 +60,10 @@ type pool struct {
 	next      atomic.Uint64 // round-robin position
 }
 
-// routes is an immutable routing table; a reload of the stub domains builds a new one.
+// routes is an immutable routing table; a reload of the stub domains or an Update builds a new one.
 type routes struct {
+	policy   string
+	timeout  time.Duration
 	defaults *pool
 	stubs    map[string]*pool // lower-case fully qualified zone -> pool
 	all      []*upstream      // every distinct upstream, for health checking
@@ -78,7 +97,7 @@ func buildRoutes(defaults []string, stubs map[string][]string, known map[string]
 		}
 		u, ok := known[addr]
 		if !ok {
-			u = &upstream{addr: addr}
+			u = newUpstream(addr)
 		}
 		next[addr] = u
 		r.all = append(r.all, u)
