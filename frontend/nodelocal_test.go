@@ -1,0 +1,42 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestNodeLocalFlags(t *testing.T) {
+	base := []string{"--listen", "169.254.20.10:53"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		sockets int
+	}{
+		{name: "off", args: nil, sockets: 0},
+		{name: "two addresses", args: []string{"--node-local-addresses", "169.254.20.10,10.96.0.10"}, sockets: 2},
+		{name: "sockets kept", args: []string{"--node-local-addresses", "169.254.20.10", "--udp-sockets", "4"}, sockets: 4},
+		{name: "one socket", args: []string{"--node-local-addresses", "169.254.20.10", "--udp-sockets", "1"}, wantErr: "--udp-sockets 1"},
+		{name: "bad address", args: []string{"--node-local-addresses", "169.254.20"}, wantErr: "--node-local-addresses"},
+		{name: "upstream loop", args: []string{"--node-local-addresses", "169.254.20.10,10.96.0.10", "--upstream", "10.96.0.10:53"}, wantErr: "--upstream 10.96.0.10:53"},
+		{name: "port 0", args: []string{"--node-local-addresses", "169.254.20.10", "--listen", "169.254.20.10:0"}, wantErr: "fixed port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(append(append([]string{}, base...), tt.args...), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.UDPSockets != tt.sockets {
+				t.Fatalf("UDPSockets %d, want %d", cfg.UDPSockets, tt.sockets)
+			}
+		})
+	}
+}
