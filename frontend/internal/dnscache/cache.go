@@ -294,6 +294,14 @@ type Stats struct {
 type Cache struct {
 	cfg Config
 	rc  *ristretto.Cache[string, *entry]
+	// settings are cfg's MaxBytes and lifetimes as Reconfigure last set
+	// them (reload.go); counters is ristretto's NumCounters.
+	settings atomic.Pointer[Config]
+	counters int64
+	// fwdSeq numbers the upstream answers stored and the DropForwarded
+	// calls; fwdDrop is what those retired (reload.go).
+	fwdSeq  atomic.Uint64
+	fwdDrop atomic.Pointer[forwardDrop]
 	// clock is true when Config.Now was given: the cache then never takes
 	// the time from its caller (Peek).
 	clock bool
@@ -364,6 +372,7 @@ type entry struct {
 	keys      []string
 	epoch     uint64
 	gen       uint64
+	fwdSeq    uint64
 	dead      atomic.Bool
 	costBytes int64
 	// attached is what Hit.Attach stored: the DNS server's wire form.
@@ -390,6 +399,9 @@ func New(cfg Config) (*Cache, error) {
 	// counters and the set buffer are memory of their own, which the
 	// entries leave room for.
 	counters := max(cfg.MaxBytes/1000*10, 1024)
+	c.counters = counters
+	c.settings.Store(&cfg)
+	c.fwdDrop.Store(&forwardDrop{})
 	maxCost := max(cfg.MaxBytes-ristrettoFixed(counters), cfg.MaxBytes/2, 1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 		NumCounters: counters,
@@ -451,7 +463,7 @@ func (c *Cache) Get(k Key) (Response, bool) {
 // TTLs (0 for an exact entry).
 func (c *Cache) servable(id string, now time.Time) (*entry, uint32, bool) {
 	e, ok := c.rc.Get(id)
-	if !ok || e == nil || e.id != id || e.dead.Load() {
+	if !ok || e == nil || e.id != id || e.dead.Load() || c.retired(e) {
 		return nil, 0, false
 	}
 	if c.clock || now.IsZero() {
@@ -478,16 +490,16 @@ func (c *Cache) servable(id string, now time.Time) (*entry, uint32, bool) {
 // when the source of the answer failed (RFC 8767); it finds nothing when
 // serve-stale is off.
 func (c *Cache) GetStale(k Key) (Response, bool) {
-	if c.cfg.MaxStale <= 0 {
+	if c.live().MaxStale <= 0 {
 		return Response{}, false
 	}
 	e, ok := c.rc.Get(k.id)
-	if !ok || e == nil || e.id != k.id || e.dead.Load() || !c.cfg.Now().Before(e.staleEnd) {
+	if !ok || e == nil || e.id != k.id || e.dead.Load() || c.retired(e) || !c.cfg.Now().Before(e.staleEnd) {
 		return Response{}, false
 	}
 	c.stale.Add(1)
 	r := e.response(k.name, 0)
-	ttl := uint32(min(c.cfg.StaleTTL/time.Second, math.MaxUint32))
+	ttl := uint32(min(c.live().StaleTTL/time.Second, math.MaxUint32))
 	for _, section := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
 		SetTTL(section, ttl)
 	}
@@ -527,12 +539,12 @@ func (c *Cache) Lifetime(r Response) uint32 {
 	if ttl == 0 || r.Cluster {
 		return ttl
 	}
-	maxTTL := c.cfg.MaxTTL
+	maxTTL := c.live().MaxTTL
 	if negative(r.Rcode, r.Answer) {
-		maxTTL = c.cfg.MaxNegativeTTL
+		maxTTL = c.live().MaxNegativeTTL
 	}
 	ceiling := uint32(min(maxTTL/time.Second, math.MaxUint32))
-	floor := uint32(min(c.cfg.MinTTL/time.Second, math.MaxUint32))
+	floor := uint32(min(c.live().MinTTL/time.Second, math.MaxUint32))
 	return min(max(ttl, floor), ceiling)
 }
 
@@ -567,6 +579,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 	}
 	e.hold = e.expires
 	if !e.cluster {
+		e.fwdSeq = c.fwdSeq.Add(1)
 		for _, section := range [][]dns.RR{e.answer, e.ns, e.extra} {
 			SetTTL(section, ttl)
 		}
@@ -584,7 +597,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 	if e.exact && e.hold.After(e.staleEnd) {
 		e.staleEnd = e.hold
 	}
-	e.staleEnd = e.staleEnd.Add(c.cfg.MaxStale)
+	e.staleEnd = e.staleEnd.Add(c.live().MaxStale)
 	lifetime := e.staleEnd.Sub(now)
 	if !c.rc.SetWithTTL(e.id, e, e.costBytes, lifetime) {
 		if e.cluster {
@@ -623,7 +636,7 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 				return false
 			}
 		}
-		if hold := e.stored.Add(c.cfg.ClusterTTL); hold.After(e.hold) {
+		if hold := e.stored.Add(c.live().ClusterTTL); hold.After(e.hold) {
 			e.hold = hold
 		}
 	} else {
@@ -715,7 +728,7 @@ func (c *Cache) Disconnected() {
 // number of entries demoted is counted here.
 func (c *Cache) resyncLocked(serverID string, revision uint64) []*entry {
 	var victims []*entry
-	if c.cfg.MaxStale > 0 {
+	if c.live().MaxStale > 0 {
 		gen, demoted := c.gen.Load(), uint64(0)
 		for e := range c.cluster {
 			if e.gen == gen {
