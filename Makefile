@@ -34,6 +34,10 @@ help: ## list the targets
 build: ## build bin/frontend, bin/recordsvc and bin/clusterdnsctl, stamped with VERSION and REVISION
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./frontend ./recordsvc ./clusterdnsctl
 
+.PHONY: images
+images: ## release images of frontend and recordsvc for linux/amd64 and linux/arm64, no Docker engine: OCI layouts in bin/images/<command>/ (reproducible: dated SOURCE_DATE_EPOCH, else the commit time)
+	go run ./test/images/cmd/releaseimages -out $(BIN)/images -version '$(VERSION)' -revision '$(REVISION)'
+
 .PHONY: run
 run: build ## run the record service on deploy/examples/cluster.yaml and a frontend on 127.0.0.1:1053
 	@echo "record service on $(RUN_RECORDSVC_LISTEN) (source $(RUN_SOURCE)), frontend on $(RUN_FRONTEND_LISTEN)"

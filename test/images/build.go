@@ -93,12 +93,12 @@ func (b *Builder) clusterdns(ctx context.Context, cmd string) (ocilayout.Image, 
 	if err := addHostFile(l, bin, "/"+cmd); err != nil {
 		return ocilayout.Image{}, err
 	}
-	return ocilayout.Image{Layers: []*ocilayout.Layer{l}, Config: clusterdnsConfig(cmd)}, nil
+	return ocilayout.Image{Layers: []*ocilayout.Layer{l}, Config: ClusterDNSConfig(cmd)}, nil
 }
 
-// clusterdnsConfig is the config of deploy/Dockerfile's stage for cmd (a test
+// ClusterDNSConfig is the config of deploy/Dockerfile's stage for cmd (a test
 // holds the two in step).
-func clusterdnsConfig(cmd string) ocilayout.Config {
+func ClusterDNSConfig(cmd string) ocilayout.Config {
 	ports := []string{"9090/tcp", "9153/tcp"}
 	if cmd == "frontend" {
 		ports = []string{"53/udp", "53/tcp", "9153/tcp"}

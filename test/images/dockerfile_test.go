@@ -59,7 +59,7 @@ func TestMatchesDockerfile(t *testing.T) {
 			if !ok {
 				t.Fatalf("deploy/Dockerfile has no %s stage", cmd)
 			}
-			cfg := clusterdnsConfig(cmd)
+			cfg := ClusterDNSConfig(cmd)
 			// EXPOSE without a protocol means TCP.
 			var want []string
 			for _, p := range st.ports {

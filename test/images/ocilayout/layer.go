@@ -48,6 +48,8 @@ type Entry struct {
 // Parent directories are created implicitly (0755, root-owned).
 type Layer struct {
 	entries map[string]Entry
+	// modTime dates every entry; the zero value means epoch.
+	modTime time.Time
 	// packed caches build's result for layers shared by several images;
 	// Add clears it.
 	packed *packedLayer
@@ -61,6 +63,14 @@ type packedLayer struct {
 // NewLayer returns an empty layer.
 func NewLayer() *Layer {
 	return &Layer{entries: map[string]Entry{}}
+}
+
+// NewLayerAt returns an empty layer whose entries are all dated t (whole
+// seconds, UTC) rather than the Unix epoch: release images date their files
+// to the source they were built from (SOURCE_DATE_EPOCH) and stay
+// reproducible.
+func NewLayerAt(t time.Time) *Layer {
+	return &Layer{entries: map[string]Entry{}, modTime: t.UTC().Truncate(time.Second)}
 }
 
 // Add puts e into the layer, creating its parent directories.
@@ -159,7 +169,7 @@ func (l *Layer) build() (compressed blob, diffID string, err error) {
 	var raw bytes.Buffer
 	tw := tar.NewWriter(&raw)
 	for _, p := range paths {
-		if err := writeEntry(tw, l.entries[p]); err != nil {
+		if err := writeEntry(tw, l.entries[p], l.entryTime()); err != nil {
 			return blob{}, "", err
 		}
 	}
@@ -187,7 +197,15 @@ func (l *Layer) build() (compressed blob, diffID string, err error) {
 	return compressed, diffID, nil
 }
 
-func writeEntry(tw *tar.Writer, e Entry) error {
+// entryTime is the modification time of the layer's entries.
+func (l *Layer) entryTime() time.Time {
+	if l.modTime.IsZero() {
+		return epoch
+	}
+	return l.modTime
+}
+
+func writeEntry(tw *tar.Writer, e Entry, modTime time.Time) error {
 	// Layer tars name entries relative to the root, without a leading slash,
 	// as image builders do.
 	name := strings.TrimPrefix(e.Path, "/")
@@ -197,7 +215,7 @@ func writeEntry(tw *tar.Writer, e Entry) error {
 		Mode:     int64(e.Mode.Perm()),
 		Uid:      e.UID,
 		Gid:      e.GID,
-		ModTime:  epoch,
+		ModTime:  modTime,
 		Format:   tar.FormatPAX,
 	}
 	if e.Mode&fs.ModeSetuid != 0 {

@@ -66,17 +66,19 @@ type Platform struct {
 
 // Index is index.json.
 type Index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Manifests     []Descriptor `json:"manifests"`
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Manifests     []Descriptor      `json:"manifests"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
 // Manifest is an image manifest.
 type Manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Config        Descriptor   `json:"config"`
-	Layers        []Descriptor `json:"layers"`
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Config        Descriptor        `json:"config"`
+	Layers        []Descriptor      `json:"layers"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
 // ImageConfig is the image configuration blob.
@@ -131,54 +133,24 @@ func Write(w io.Writer, images ...Image) error {
 	if len(images) == 0 {
 		return fmt.Errorf("write image layout: no image")
 	}
-	blobs := map[string]blob{}
+	set := newBlobSet()
 	index := Index{SchemaVersion: 2, MediaType: MediaTypeIndex}
-	built := map[*Layer][2]string{} // digest of the blob, diff ID
 	for _, img := range images {
 		if img.Name == "" || len(img.Layers) == 0 {
 			return fmt.Errorf("write image layout: image %q needs a name and a layer", img.Name)
 		}
-		m := Manifest{SchemaVersion: 2, MediaType: MediaTypeManifest}
-		cfg := ImageConfig{
-			Created: created, Architecture: "amd64", OS: "linux",
-			Config: runtimeConfig(img.Config),
-			RootFS: RootFS{Type: "layers"},
-		}
-		for i, l := range img.Layers {
-			ids, ok := built[l]
-			if !ok {
-				b, diffID, err := l.build()
-				if err != nil {
-					return fmt.Errorf("image %s layer %d: %w", img.Name, i, err)
-				}
-				blobs[b.digest] = b
-				ids = [2]string{b.digest, diffID}
-				built[l] = ids
-			}
-			b := blobs[ids[0]]
-			m.Layers = append(m.Layers, Descriptor{MediaType: b.mediaType, Digest: b.digest, Size: int64(len(b.data))})
-			cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, ids[1])
-			cfg.History = append(cfg.History, History{Created: created, CreatedBy: fmt.Sprintf("clusterdns test/images layer %d", i)})
-		}
-		cb, err := jsonBlob(MediaTypeConfig, cfg)
-		if err != nil {
-			return err
-		}
-		blobs[cb.digest] = cb
-		m.Config = Descriptor{MediaType: cb.mediaType, Digest: cb.digest, Size: int64(len(cb.data))}
-		mb, err := jsonBlob(MediaTypeManifest, m)
-		if err != nil {
-			return err
-		}
-		blobs[mb.digest] = mb
-		index.Manifests = append(index.Manifests, Descriptor{
-			MediaType: mb.mediaType, Digest: mb.digest, Size: int64(len(mb.data)),
-			Platform: &Platform{Architecture: "amd64", OS: "linux"},
-			Annotations: map[string]string{
-				AnnotationImageName: img.Name,
-				AnnotationRefName:   Tag(img.Name),
-			},
+		d, err := set.manifest(manifestSpec{
+			name: img.Name, platform: Platform{Architecture: "amd64", OS: "linux"},
+			config: img.Config, layers: img.Layers, created: created, createdBy: "clusterdns test/images",
 		})
+		if err != nil {
+			return err
+		}
+		d.Annotations = map[string]string{
+			AnnotationImageName: img.Name,
+			AnnotationRefName:   Tag(img.Name),
+		}
+		index.Manifests = append(index.Manifests, d)
 	}
 	indexJSON, err := json.Marshal(index)
 	if err != nil {
@@ -204,13 +176,8 @@ func Write(w io.Writer, images ...Image) error {
 			return fmt.Errorf("write %s: %w", dir, err)
 		}
 	}
-	digests := make([]string, 0, len(blobs))
-	for d := range blobs {
-		digests = append(digests, d)
-	}
-	sort.Strings(digests)
-	for _, d := range digests {
-		if err := writeFile(tw, "blobs/sha256/"+strings.TrimPrefix(d, "sha256:"), blobs[d].data); err != nil {
+	for _, b := range set.sorted() {
+		if err := writeFile(tw, "blobs/sha256/"+strings.TrimPrefix(b.digest, "sha256:"), b.data); err != nil {
 			return err
 		}
 	}
@@ -218,6 +185,91 @@ func Write(w io.Writer, images ...Image) error {
 		return fmt.Errorf("close image layout: %w", err)
 	}
 	return nil
+}
+
+// blobSet collects the blobs of one layout; a layer shared by several
+// images is packed and stored once.
+type blobSet struct {
+	blobs map[string]blob
+	built map[*Layer][2]string // digest of the blob, diff ID
+}
+
+func newBlobSet() *blobSet {
+	return &blobSet{blobs: map[string]blob{}, built: map[*Layer][2]string{}}
+}
+
+// manifestSpec is one platform's image for blobSet.manifest.
+type manifestSpec struct {
+	name        string // for errors
+	platform    Platform
+	config      Config
+	layers      []*Layer
+	created     string // RFC 3339
+	createdBy   string // history prefix
+	annotations map[string]string
+}
+
+// manifest packs the layers, config and manifest of one image into the set
+// and returns the manifest's descriptor, platform included.
+func (s *blobSet) manifest(spec manifestSpec) (Descriptor, error) {
+	m := Manifest{SchemaVersion: 2, MediaType: MediaTypeManifest, Annotations: spec.annotations}
+	cfg := ImageConfig{
+		Created: spec.created, Architecture: spec.platform.Architecture, OS: spec.platform.OS,
+		Config: runtimeConfig(spec.config),
+		RootFS: RootFS{Type: "layers"},
+	}
+	for i, l := range spec.layers {
+		ids, ok := s.built[l]
+		if !ok {
+			b, diffID, err := l.build()
+			if err != nil {
+				return Descriptor{}, fmt.Errorf("image %s layer %d: %w", spec.name, i, err)
+			}
+			s.blobs[b.digest] = b
+			ids = [2]string{b.digest, diffID}
+			s.built[l] = ids
+		}
+		b := s.blobs[ids[0]]
+		m.Layers = append(m.Layers, Descriptor{MediaType: b.mediaType, Digest: b.digest, Size: int64(len(b.data))})
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, ids[1])
+		cfg.History = append(cfg.History, History{Created: spec.created, CreatedBy: fmt.Sprintf("%s layer %d", spec.createdBy, i)})
+	}
+	cb, err := s.addJSON(MediaTypeConfig, cfg)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	m.Config = cb
+	d, err := s.addJSON(MediaTypeManifest, m)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	platform := spec.platform
+	d.Platform = &platform
+	return d, nil
+}
+
+// addJSON stores v encoded as a blob of mediaType and returns its descriptor.
+func (s *blobSet) addJSON(mediaType string, v any) (Descriptor, error) {
+	b, err := jsonBlob(mediaType, v)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	s.blobs[b.digest] = b
+	return Descriptor{MediaType: b.mediaType, Digest: b.digest, Size: int64(len(b.data))}, nil
+}
+
+// sorted returns the blobs by digest, the order layouts are written in.
+func (s *blobSet) sorted() []blob {
+	digests := make([]string, 0, len(s.blobs))
+	for d := range s.blobs {
+		digests = append(digests, d)
+	}
+	sort.Strings(digests)
+	out := make([]blob, 0, len(digests))
+	for _, d := range digests {
+		out = append(out, s.blobs[d])
+	}
+	return out
 }
 
 func runtimeConfig(c Config) RuntimeConfig {
