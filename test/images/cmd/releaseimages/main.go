@@ -90,7 +90,7 @@ func creationTime(ctx context.Context, repo, epoch string) (time.Time, error) {
 	}
 	sec, err := strconv.ParseInt(epoch, 10, 64)
 	if err != nil || sec < 0 {
-		return time.Time{}, fmt.Errorf("source date epoch %q: want Unix seconds", epoch)
+		return time.Time{}, fmt.Errorf("-source-date-epoch (or SOURCE_DATE_EPOCH) %q: want Unix seconds", epoch)
 	}
 	return time.Unix(sec, 0).UTC(), nil
 }
