@@ -17,10 +17,10 @@ import (
 // readNamed reads a file the Corefile names: from the ConfigMap's data
 // when its last path element is a key there, else from this machine,
 // relative paths from the block's root directive or the Corefile's
-// directory. source says where it came from, for notes.
-func (im *importer) readNamed(b *block, name string) (text, source string, err error) {
+// directory.
+func (im *importer) readNamed(b *block, name string) (string, error) {
 	if v, ok := im.data[path.Base(name)]; ok {
-		return v, "ConfigMap key " + path.Base(name), nil
+		return v, nil
 	}
 	p := name
 	if !filepath.IsAbs(p) {
@@ -28,9 +28,9 @@ func (im *importer) readNamed(b *block, name string) (text, source string, err e
 	}
 	data, err := im.readFile(p)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	return string(data), p, nil
+	return string(data), nil
 }
 
 // hostsDirective maps the hosts plugin: inline entries and those of its
@@ -47,13 +47,13 @@ func (im *importer) hostsDirective(b *block, d *directive) error {
 		im.note(d.line, "hosts", false, "the default file is the CoreDNS container's /etc/hosts, which is not imported: name a file to import it")
 	} else {
 		file := d.args[0]
-		text, source, err := im.readNamed(b, file)
+		text, err := im.readNamed(b, file)
 		if err != nil {
 			im.note(d.line, joinWords("hosts", file), false, "cannot be read here (%v): its entries are not imported", err)
 		} else {
 			for i, l := range strings.Split(text, "\n") {
 				if before, _, _ := strings.Cut(l, "#"); strings.TrimSpace(before) != "" {
-					im.hostsLine(h, fmt.Sprintf("%s line %d", source, i+1), d.line, strings.Fields(before))
+					im.hostsLine(h, fmt.Sprintf("%s line %d", file, i+1), d.line, strings.Fields(before))
 				}
 			}
 		}
@@ -136,7 +136,7 @@ func (im *importer) fileDirective(b *block, d *directive) error {
 		}
 	}
 	what := joinWords("file", d.args[0])
-	text, _, err := im.readNamed(b, d.args[0])
+	text, err := im.readNamed(b, d.args[0])
 	if err != nil {
 		im.note(d.line, what, false, "cannot be read here (%v): zone %s not imported", err, strings.Join(zones, " "))
 		return nil

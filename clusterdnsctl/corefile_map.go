@@ -136,16 +136,16 @@ func (im *importer) serverBlock(sb *serverBlock, rootBlocks *int) (*block, bool,
 			b.root = true
 		}
 	}
-	for p := range ports {
-		if p != "53" {
-			im.note(sb.line, b.label, false, "port %s: the port is the frontend's flag --listen (deploy/ listens on 53)", p)
-		}
-	}
 	if b.root {
 		*rootBlocks++
 		if *rootBlocks > 1 {
 			im.note(sb.line, b.label, false, "a second server block for the root zone; the frontend serves one: only the first is carried over")
 			return nil, true, nil
+		}
+	}
+	for p := range ports {
+		if p != "53" {
+			im.note(sb.line, b.label, false, "port %s: the port is the frontend's flag --listen (deploy/ listens on 53)", p)
 		}
 	}
 	return b, false, nil
@@ -244,6 +244,8 @@ func (im *importer) directive(b *block, d *directive) error {
 		im.note(d.line, what, true, "the frontend rotates A and AAAA answers")
 	case "log":
 		im.note(d.line, joinWords(append([]string{what}, d.args...)...), false, "the frontend's flag --query-log (one line per query, its own format)")
+	case "proxy":
+		im.note(d.line, joinWords(append([]string{what}, d.args...)...), false, "removed in CoreDNS 1.6: rewrite it as forward and import again")
 	case "bind":
 		im.note(d.line, joinWords(append([]string{what}, d.args...)...), false, "the frontend's flag --listen")
 	default:
@@ -323,6 +325,8 @@ func (im *importer) kubernetes(b *block, d *directive) error {
 				continue
 			}
 			im.note(o.line, what, false, "a record service flag: --ttl %d", n)
+		case "upstream":
+			im.note(o.line, what, true, "the frontend resolves ExternalName targets through its upstreams")
 		case "kubeconfig", "endpoint", "tls":
 			im.note(o.line, what, false, "the record service's flag --kubeconfig (default: the in-cluster config)")
 		default:
