@@ -32,14 +32,13 @@ type nodeLocalConfig struct {
 // registerNodeLocalFlags adds the node-local flags to fs.
 func registerNodeLocalFlags(fs *flag.FlagSet, c *nodeLocalConfig) {
 	fs.StringVar(&c.Addresses, "node-local-addresses", "", "node-local mode: comma-separated addresses (e.g. 169.254.20.10,10.96.0.10) held on a TUN device of this process and served at the port of --listen; needs CAP_NET_ADMIN on the node's network")
-	fs.StringVar(&c.Device, "node-local-device", nodelocal.DefaultDevice, "node-local mode: name of the TUN device; %d is replaced by the first free number so that an upgrade's two frontends overlap")
-	fs.StringVar(&c.Table, "node-local-table", nodelocal.DefaultTable, "node-local mode: nftables table (family inet) of the NOTRACK rules")
+	fs.StringVar(&c.Device, "node-local-device", "", "node-local mode: name of the TUN device; %d is replaced by the first free number so that an upgrade's two frontends overlap (default "+nodelocal.DefaultDevice+")")
+	fs.StringVar(&c.Table, "node-local-table", "", "node-local mode: nftables table (family inet) of the NOTRACK rules (default "+nodelocal.DefaultTable+")")
 }
 
 // checkNodeLocal validates the node-local flags against the rest of cfg:
 // the addresses parse, --listen gives the port, and no --upstream points
-// back at a node-local address (a loop). The mode binds several UDP sockets
-// per address, since SO_REUSEPORT is what lets a successor bind beside it.
+// back at a node-local address (a loop).
 func checkNodeLocal(cfg *Config) error {
 	c := &cfg.NodeLocal
 	if c.Addresses == "" {
@@ -61,12 +60,6 @@ func checkNodeLocal(cfg *Config) error {
 		if ap, err := netip.ParseAddrPort(u); err == nil && containsAddr(addrs, ap.Addr().Unmap()) {
 			return fmt.Errorf("--upstream %s: is a node-local address of this frontend (a forwarding loop)", u)
 		}
-	}
-	if cfg.UDPSockets == 1 {
-		return errors.New("--udp-sockets 1: node-local mode needs at least 2 (SO_REUSEPORT lets an upgrade's successor bind the same addresses)")
-	}
-	if cfg.UDPSockets == 0 {
-		cfg.UDPSockets = 2
 	}
 	c.addrs, c.port = addrs, uint16(port)
 	return nil
@@ -113,6 +106,9 @@ func serveDNS(ctx context.Context, dnsCfg dnsserver.Config, nl nodeLocalConfig, 
 	for _, a := range nl.addrs {
 		c := dnsCfg
 		c.Listen = netip.AddrPortFrom(a, nl.port).String()
+		// SO_REUSEPORT on every socket lets an upgrade's successor bind
+		// the addresses while this frontend still answers.
+		c.ShareAddress = true
 		srv, err := dnsserver.New(c)
 		if err == nil {
 			err = srv.Start(ctx)

@@ -12,12 +12,12 @@ func TestNodeLocalFlags(t *testing.T) {
 		name    string
 		args    []string
 		wantErr string
-		sockets int
+		// want is how many node-local addresses the config holds.
+		want int
 	}{
-		{name: "off", args: nil, sockets: 0},
-		{name: "two addresses", args: []string{"--node-local-addresses", "169.254.20.10,10.96.0.10"}, sockets: 2},
-		{name: "sockets kept", args: []string{"--node-local-addresses", "169.254.20.10", "--udp-sockets", "4"}, sockets: 4},
-		{name: "one socket", args: []string{"--node-local-addresses", "169.254.20.10", "--udp-sockets", "1"}, wantErr: "--udp-sockets 1"},
+		{name: "off", args: nil},
+		{name: "two addresses", args: []string{"--node-local-addresses", "169.254.20.10,10.96.0.10"}, want: 2},
+		{name: "IPv6", args: []string{"--node-local-addresses", "fd00::a"}, want: 1},
 		{name: "bad address", args: []string{"--node-local-addresses", "169.254.20"}, wantErr: "--node-local-addresses"},
 		{name: "upstream loop", args: []string{"--node-local-addresses", "169.254.20.10,10.96.0.10", "--upstream", "10.96.0.10:53"}, wantErr: "--upstream 10.96.0.10:53"},
 		{name: "port 0", args: []string{"--node-local-addresses", "169.254.20.10", "--listen", "169.254.20.10:0"}, wantErr: "fixed port"},
@@ -34,8 +34,8 @@ func TestNodeLocalFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.UDPSockets != tt.sockets {
-				t.Fatalf("UDPSockets %d, want %d", cfg.UDPSockets, tt.sockets)
+			if len(cfg.NodeLocal.addrs) != tt.want || (tt.want > 0 && cfg.NodeLocal.port != 53) {
+				t.Fatalf("node-local addresses %v port %d, want %d addresses on port 53", cfg.NodeLocal.addrs, cfg.NodeLocal.port, tt.want)
 			}
 		})
 	}

@@ -177,6 +177,12 @@ type Config struct {
 	// so that the kernel spreads the queries over them. Default
 	// runtime.GOMAXPROCS(0); 1 binds a single socket without SO_REUSEPORT.
 	UDPSockets int
+	// ShareAddress binds the TCP listener and the UDP sockets with
+	// SO_REUSEPORT, so that another process of the same user serves the
+	// same address meanwhile (a node-local frontend and its successor
+	// during an upgrade). Otherwise a second server on a used address fails
+	// to start.
+	ShareAddress bool
 	// MaxTCPQueries is how many queries one TCP connection may send (they
 	// are answered in order) before the server closes it; -1 is unlimited.
 	// Default 128.

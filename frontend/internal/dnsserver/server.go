@@ -47,7 +47,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.handler = h
-	pcs, ln, err := listen(ctx, s.cfg.Listen, s.cfg.UDPSockets)
+	pcs, ln, err := listen(ctx, s.cfg.Listen, s.cfg.UDPSockets, s.cfg.ShareAddress)
 	if err != nil {
 		return err
 	}
@@ -142,19 +142,20 @@ func newDNSServers(cfg Config, h *Handler, pcs []net.PacketConn, ln net.Listener
 }
 
 // listen binds udpSockets UDP sockets (with SO_REUSEPORT when more than
-// one) and a TCP listener to the same address. With port 0 the kernel
+// one, or when share is set) and a TCP listener (with SO_REUSEPORT when
+// share is set) to the same address. With port 0 the kernel
 // picks the UDP port and the rest take the same one, retrying when TCP
 // finds it taken.
-func listen(ctx context.Context, addr string, udpSockets int) ([]net.PacketConn, net.Listener, error) {
+func listen(ctx context.Context, addr string, udpSockets int, share bool) ([]net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dnsserver: listen address %q: %w", addr, err)
 	}
 	var udpConfig, tcpConfig net.ListenConfig
-	if udpSockets > 1 {
-		// TCP too, so that a second process (a node-local frontend's
-		// successor during an upgrade) can bind the same address.
+	if udpSockets > 1 || share {
 		udpConfig.Control = reusePort
+	}
+	if share {
 		tcpConfig.Control = reusePort
 	}
 	const attempts = 20
