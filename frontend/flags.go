@@ -153,6 +153,8 @@ type Config struct {
 	Lameduck time.Duration
 	// NodeLocal is the node-local mode (--node-local-*; nodelocal.go).
 	NodeLocal nodeLocalConfig
+	// File is the configuration file (--config; config.go).
+	File configFile
 
 	// ReadyFailOpen is how long the record service may stay unreachable
 	// before /ready reports ready again anyway (--ready-fail-open, default
@@ -181,6 +183,12 @@ func (f listFlag) Set(v string) error {
 // parseFlags parses the command line (without the program name). Usage and
 // errors go to out. A bad value is an error naming its flag.
 func parseFlags(args []string, out io.Writer) (Config, error) {
+	return parseFlagsFile(args, out, nil)
+}
+
+// parseFlagsFile is parseFlags with file as the content of --config (nil:
+// read it); a configuration reload passes the content it read (config.go).
+func parseFlagsFile(args []string, out io.Writer, file []byte) (Config, error) {
 	fs := flag.NewFlagSet("frontend", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -234,6 +242,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.ReadyFailOpen, "ready-fail-open", 30*time.Second, "report ready again after the record service has been unreachable this long, so a cluster-wide outage keeps cached and external answers reachable (0: never)")
 	fs.DurationVar(&cfg.Lameduck, "lameduck", 5*time.Second, "after SIGTERM, keep answering this long with /ready failing, then drain and exit")
 	registerNodeLocalFlags(fs, &cfg.NodeLocal)
+	registerConfigFlags(fs, &cfg.File)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -242,6 +251,9 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.Version {
 		return Config{Version: true}, nil
+	}
+	if err := mergeConfigFile(fs, &cfg, &logLevel, &stubs, args, file); err != nil {
+		return Config{}, err
 	}
 	if err := checkHostPort(cfg.Listen); err != nil {
 		return Config{}, fmt.Errorf("--listen %q: %w", cfg.Listen, err)

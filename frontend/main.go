@@ -50,7 +50,10 @@ func main() {
 		fmt.Println(buildinfo.Get().String("frontend"))
 		return
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	// A --config reload may change the level.
+	cfg.File.level = new(slog.LevelVar)
+	cfg.File.level.Set(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: cfg.File.level}
 	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if cfg.LogFormat == "json" {
 		handler = slog.NewJSONHandler(os.Stderr, opts)
@@ -83,19 +86,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	var cache *dnscache.Cache
 	if cfg.CacheSize > 0 {
-		clusterTTL := cfg.ClusterCacheTTL
-		if clusterTTL == 0 {
-			clusterTTL = -1 // dnscache: negative disables the extension
-		}
-		c, err := dnscache.New(dnscache.Config{
-			MaxBytes:       cfg.CacheSize,
-			ClusterTTL:     clusterTTL,
-			MaxTTL:         cfg.CacheMaxTTL,
-			MinTTL:         cfg.CacheMinTTL,
-			MaxNegativeTTL: cfg.CacheMaxNegativeTTL,
-			MaxStale:       cfg.ServeStale,
-			StaleTTL:       cfg.StaleTTL,
-		})
+		c, err := dnscache.New(cacheConfig(cfg))
 		if err != nil {
 			return err
 		}
@@ -161,6 +152,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		UDPSockets:        cfg.UDPSockets,
 	}
 	dnsCfg.MaxConcurrentMisses = cfg.MaxConcurrentMisses
+	dnsCfg.Local = cfg.File.local
 	loops := make(chan string, 1)
 	if fwd != nil {
 		dnsCfg.Forwarder = fwd
@@ -192,6 +184,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		watcher = cache
 	}
 	wg.Go(func() { _ = client.Watch(life, watcher) })
+	if cfg.File.Path != "" {
+		w, err := newConfigWatcher(cfg, reg, log, cache, fwd, srv.servers)
+		if err != nil {
+			_ = srv.Shutdown(context.WithoutCancel(ctx))
+			endLife()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() { w.Run(life) })
+	}
 	if fwd != nil {
 		wg.Go(func() { _ = fwd.Run(life) })
 		// The listeners are up: a probe that comes back reaches our

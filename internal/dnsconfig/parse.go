@@ -34,10 +34,11 @@ func Marshal(f *Frontend) ([]byte, error) {
 // name the field ("unknown field \"cache.sise\"") but nothing a reader needs.
 func cleanYAMLError(err error) string {
 	msg := err.Error()
-	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
+	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: ", "while decoding JSON: ",
+		"json: ", "yaml: unmarshal errors:"} {
 		msg = strings.ReplaceAll(msg, p, "")
 	}
-	return msg
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // Port is the default port of a server of protocol p.
@@ -62,7 +63,7 @@ func (s Server) AddrPort() (netip.AddrPort, error) {
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 	ip, err := netip.ParseAddr(host)
-	if err != nil || strings.Contains(host, "%") {
+	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("%q: want IP or IP:PORT ([IPv6]:PORT); a name would need a resolver itself", a)
 	}
 	return netip.AddrPortFrom(ip.Unmap(), Port(s.Protocol)), nil
