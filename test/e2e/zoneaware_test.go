@@ -142,7 +142,9 @@ func startPodOn(ctx context.Context, t *testing.T, c *kubecluster.Cluster, ns, n
 }
 
 // waitForAddresses asks name A from src until the answer's addresses come
-// in the order want, within propagationBound.
+// in the order want, within propagationBound, and then checks that the
+// next answers keep that order: the frontend rotates other A answers from
+// one reply to the next, never a zone-aware one.
 func waitForAddresses(ctx context.Context, t *testing.T, addr, src, name string, tcp bool, want []string) {
 	t.Helper()
 	deadline := time.Now().Add(propagationBound)
@@ -150,6 +152,11 @@ func waitForAddresses(ctx context.Context, t *testing.T, addr, src, name string,
 	for {
 		got = addressesOf(queryFrom(ctx, t, addr, src, name, dns.TypeA, tcp))
 		if slices.Equal(got, want) {
+			for range 3 {
+				if again := addressesOf(queryFrom(ctx, t, addr, src, name, dns.TypeA, tcp)); !slices.Equal(again, want) {
+					t.Fatalf("%s A from %s over %s at %s: %v after %v: the order moved", name, src, stack.Transport(tcp), addr, again, want)
+				}
+			}
 			return
 		}
 		if time.Now().After(deadline) {

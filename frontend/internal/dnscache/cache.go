@@ -248,6 +248,9 @@ type Response struct {
 	// NotAuthoritative marks the record service's verdict that the name is
 	// for the upstreams to answer (Cluster, no records); it lives for TTL.
 	NotAuthoritative bool
+	// Ordered marks an answer whose record order means something (a
+	// zone-aware answer, the client's zone first): it is never rotated.
+	Ordered bool
 
 	// Cluster marks an answer of the record service; the fields below
 	// describe it.
@@ -357,6 +360,7 @@ type entry struct {
 	ad        bool
 	tc        bool
 	notAuth   bool
+	ordered   bool
 	answer    []dns.RR
 	ns        []dns.RR
 	extra     []dns.RR
@@ -566,6 +570,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		ad:       r.AuthenticatedData,
 		tc:       r.Truncated,
 		notAuth:  r.NotAuthoritative,
+		ordered:  r.Ordered,
 		answer:   copyRRs(r.Answer),
 		ns:       copyRRs(r.Ns),
 		extra:    copyRRs(r.Extra),
@@ -862,6 +867,7 @@ func (e *entry) response(name string, age uint32) Response {
 		AuthenticatedData: e.ad,
 		Truncated:         e.tc,
 		NotAuthoritative:  e.notAuth,
+		Ordered:           e.ordered,
 		Answer:            e.copyFor(e.answer, name, age),
 		Ns:                e.copyFor(e.ns, name, age),
 		Extra:             e.copyFor(e.extra, name, age),

@@ -335,6 +335,9 @@ type exchange struct {
 	parts, hits int
 	// stale is set when part of the answer was served stale.
 	stale bool
+	// ordered is set when the cluster answer's record order means
+	// something (zone-aware: the client's zone first) and is not rotated.
+	ordered bool
 }
 
 func (x *exchange) lookedUp(hit bool) {
@@ -493,7 +496,9 @@ func (h *Handler) cluster(x *exchange) *dns.Msg {
 			return h.chase(x, m, target)
 		}
 	}
-	h.rotate(m, q.Qtype)
+	if !x.ordered {
+		h.rotate(m, q.Qtype)
+	}
 	return m
 }
 
@@ -513,6 +518,7 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 			return nil, true
 		}
 		if ok {
+			x.ordered = r.Ordered
 			if h.log.Enabled(h.ctx, slog.LevelDebug) {
 				h.log.Debug("cache hit", "name", q.Name, "qtype", dns.Type(q.Qtype).String(), "rcode", dns.RcodeToString[r.Rcode])
 			}
@@ -561,6 +567,7 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	// again gives the same cut.
 	m.Truncated = resp.GetTruncated()
 	m.RecursionAvailable = h.forwarder != nil
+	x.ordered = resp.GetZoneDependent()
 	// An answer computed for the asking client only (its search path, its
 	// visibility) is not cached.
 	// A shared answer was cached by the caller that made the lookup.
@@ -571,6 +578,7 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 			Ns:        m.Ns,
 			Extra:     m.Extra,
 			Truncated: m.Truncated,
+			Ordered:   resp.GetZoneDependent(),
 			TTL:       resp.GetTtl(),
 			Cluster:   true,
 			Revision:  resp.GetRevision(),
@@ -593,6 +601,7 @@ func (h *Handler) staleCluster(x *exchange, key dnscache.Key) (m *dns.Msg, notAu
 				return nil, true
 			}
 			x.stale = true
+			x.ordered = r.Ordered
 			h.metrics.staleAnswer(sourceCluster)
 			m := h.reply(x.req, r.Rcode)
 			m.Authoritative = true

@@ -406,7 +406,7 @@ func (h *Handler) packWire(hit dnscache.Hit, q *hitQuery) *wireAnswer {
 	}
 	w := &wireAnswer{msg: msg, qname: msg[12 : 12+len(q.qname)], plainLen: plain}
 	off := 12 + len(q.qname) + 4
-	rotate := rotatable(m.Answer, q.qtype)
+	rotate := !r.Ordered && rotatable(m.Answer, q.qtype)
 	counts := [3]int{len(m.Answer), len(m.Ns), len(m.Extra)}
 	for section, n := range counts {
 		for i := range n {
