@@ -86,7 +86,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ix := kubeindex.New(kubeindex.Config{PodNames: cfg.QueryLog, ClientZones: cfg.ZoneAware})
+	ix := kubeindex.New(kubeindex.Config{PodNames: cfg.QueryLog})
 	// The source keeps the indexes current through the lameduck period: it
 	// stops at cancel, after the signal.
 	signalled := ctx
@@ -124,6 +124,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	disc := discovery.New(ix, srv.ID(), srv.Done(), logger)
+	disc.SetVisibility(srv.DiscoveryView)
 	clusterdnsv1.RegisterDiscoveryServiceServer(gs, disc)
 	for _, c := range disc.Collectors() {
 		if err := reg.Register(c); err != nil {
@@ -193,9 +194,6 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 	}
 	in, err := kubeindex.NewInformers(client, ix, kubeindex.InformerConfig{WatchPods: cfg.Pods == dnsschema.PodsVerified}, logger)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := addNodeInformer(in, restCfg, cfg); err != nil {
 		return nil, nil, err
 	}
 	collectTightlyUntil(ix.SyncedChan())

@@ -13,7 +13,9 @@ import (
 
 	"github.com/miekg/dns"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -87,7 +89,10 @@ func TestVisibilityPolicy(t *testing.T) {
 				if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 					t.Fatalf("%s: want one A record\n%v", name, r)
 				}
-				if complaint := checkAnswer(t, r, want); want != "" && complaint != "" {
+				if want == "" {
+					continue
+				}
+				if complaint := checkAnswer(t, r, want); complaint != "" {
 					t.Fatalf("%s: %s\n%v", name, complaint, r)
 				}
 			}
@@ -144,6 +149,43 @@ func TestVisibilityPolicy(t *testing.T) {
 		}
 		if shared := lookup("kubernetes.default.svc.cluster.local", restrictedClientIP); shared.GetClientSpecific() {
 			t.Fatalf("kubernetes.default (visible to every client) marked client_specific: %v", shared)
+		}
+	})
+
+	t.Run("DiscoveryService called from the restricted pod's address", func(t *testing.T) {
+		// Programs call the DiscoveryService themselves: the caller's
+		// address is its pod's.
+		dialFrom := func(src string) clusterdnsv1.DiscoveryServiceClient {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			cc, err := grpc.NewClient(rs.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cc.Close() })
+			return clusterdnsv1.NewDiscoveryServiceClient(cc)
+		}
+		restricted, open := dialFrom(restrictedClientIP), dialFrom(openClientIP)
+		get := func(dc clusterdnsv1.DiscoveryServiceClient, ns string) error {
+			_, err := dc.GetService(ctx, &clusterdnsv1.GetServiceRequest{Ref: &clusterdnsv1.ServiceRef{Namespace: ns, Name: "db"}})
+			return err
+		}
+		if err := get(open, "vis-secret"); err != nil {
+			t.Fatalf("open pod GetService vis-secret/db: %v", err)
+		}
+		denied, missing := get(restricted, "vis-secret"), get(restricted, "vis-nowhere")
+		if status.Code(denied) != codes.NotFound || status.Code(missing) != codes.NotFound ||
+			strings.ReplaceAll(status.Convert(denied).Message(), "vis-secret", "X") != strings.ReplaceAll(status.Convert(missing).Message(), "vis-nowhere", "X") {
+			t.Fatalf("restricted pod GetService: hidden %v, missing %v; want the same NOT_FOUND", denied, missing)
+		}
+		list, err := restricted.ListServices(ctx, &clusterdnsv1.ListServicesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, svc := range list.GetServices() {
+			if svc.GetNamespace() == "vis-secret" {
+				t.Fatalf("restricted pod's listing holds %s/%s", svc.GetNamespace(), svc.GetName())
+			}
 		}
 	})
 

@@ -46,6 +46,8 @@ type Server struct {
 
 	calls    *prometheus.CounterVec
 	watchers prometheus.Gauge
+	// view is the visibility policy's filter of each caller (visibility.go).
+	view ViewFunc
 }
 
 // New returns a Server answering from ix. id is the server_id it sends (the
@@ -113,7 +115,7 @@ func (s *Server) getService(ctx context.Context, req *clusterdnsv1.GetServiceReq
 	if err := s.synced(); err != nil {
 		return nil, err
 	}
-	st := s.ix.ServiceState(req.GetRef().GetNamespace(), req.GetRef().GetName())
+	st := s.stateFor(req.GetRef(), s.shows(ctx))
 	if !st.Exists {
 		return nil, status.Errorf(codes.NotFound, "service %s/%s not found", req.GetRef().GetNamespace(), req.GetRef().GetName())
 	}
@@ -148,7 +150,7 @@ func (s *Server) listServices(ctx context.Context, req *clusterdnsv1.ListService
 	case size > maxPageSize:
 		size = maxPageSize
 	}
-	page := s.ix.ListServices(req.GetNamespace(), afterNS, afterName, size, g.AllowsNamespace)
+	page := s.ix.ListServices(req.GetNamespace(), afterNS, afterName, size, allowBoth(g.AllowsNamespace, s.shows(ctx)))
 	resp := &clusterdnsv1.ListServicesResponse{Revision: page.Revision, ServerId: s.id,
 		Services: make([]*clusterdnsv1.Service, 0, len(page.Services))}
 	for _, svc := range page.Services {

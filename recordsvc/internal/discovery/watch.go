@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,7 +70,7 @@ func (s *Server) watchServices(req *clusterdnsv1.WatchServicesRequest, stream gr
 	first := make([]int, 0, len(refs))
 	if sub.Resumed() {
 		safe = req.GetResumeRevision()
-		first = touched(sub.CatchUp(), byKey, first)
+		first = policyChanged(sub.CatchUp(), refs, touched(sub.CatchUp(), byKey, first))
 		logger.Debug("discovery watch resumed", "from_revision", safe, "revision", sub.Revision(), "changed", len(first))
 	} else {
 		for i := range refs {
@@ -77,7 +78,7 @@ func (s *Server) watchServices(req *clusterdnsv1.WatchServicesRequest, stream gr
 		}
 		logger.Debug("discovery watch started", "revision", sub.Revision())
 	}
-	w := &watchStream{s: s, stream: stream, refs: refs, safe: safe}
+	w := &watchStream{s: s, ctx: ctx, stream: stream, refs: refs, safe: safe}
 	if err := w.send(first, sub.Revision(), sub.Resumed()); err != nil {
 		return err
 	}
@@ -163,6 +164,7 @@ func ended(ctxErr, subErr error, logger *slog.Logger) error {
 // watchStream sends the states of one WatchServices stream.
 type watchStream struct {
 	s      *Server
+	ctx    context.Context
 	stream grpc.ServerStreamingServer[clusterdnsv1.WatchServicesResponse]
 	refs   []watched
 	// safe is the last resume point sent.
@@ -174,6 +176,7 @@ type watchStream struct {
 func (w *watchStream) changed(c kubeindex.Change, byKey map[string]int, dst []int) []int {
 	before := len(dst)
 	dst = touched(c.Keys, byKey, dst)
+	dst = policyChanged(c.Keys, w.refs, dst)
 	kept := dst[:before]
 	for _, i := range dst[before:] {
 		if c.Revision > w.refs[i].sentAt && !slices.Contains(kept, i) {
@@ -197,8 +200,9 @@ func (w *watchStream) send(idx []int, revision uint64, resumed bool) error {
 	}
 	msg := &clusterdnsv1.WatchServicesResponse{ServerId: w.s.id, Resumed: resumed}
 	size := 0
+	shows := w.s.shows(w.ctx)
 	for _, i := range idx {
-		st := w.s.ix.ServiceState(w.refs[i].ref.GetNamespace(), w.refs[i].ref.GetName())
+		st := w.s.stateFor(w.refs[i].ref, shows)
 		w.refs[i].sentAt = st.Revision
 		state := toState(w.refs[i].ref, st)
 		stateSize := proto.Size(state)

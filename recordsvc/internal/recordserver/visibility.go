@@ -125,3 +125,21 @@ func scopedIdentity(ctx context.Context) string {
 	}
 	return ""
 }
+
+// DiscoveryView is the DiscoveryService's visibility of a caller
+// (discovery.ViewFunc): the policy's view of its identity when the policy
+// names it, else of the pod at its address (programs call the
+// DiscoveryService themselves, so their address is their pod's). nil
+// without a policy.
+func (s *Server) DiscoveryView(ctx context.Context) func(namespace string) bool {
+	if s.clients.policy == nil {
+		return nil
+	}
+	p := s.clients.policy.Policy()
+	if g, ok := authz.FromContext(ctx); ok && g.Role == authz.RoleScoped {
+		if view, named := p.ForIdentity(g.Identity); named {
+			return view.Allows
+		}
+	}
+	return p.ForNamespace(s.clients.attribute(peerIP(ctx)).namespace).Allows
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -212,4 +213,61 @@ func requestsByNamespace(t *testing.T, reg *prometheus.Registry) map[string]floa
 		}
 	}
 	return out
+}
+
+// BenchmarkLookupClients answers kubernetes.default A for a pod among
+// 10,000: the schema alone (the peer), the server with attribution only,
+// and the server under a policy for an open and a restricted pod.
+func BenchmarkLookupClients(b *testing.B) {
+	schema, err := dnsschema.New(dnsschema.Config{Pods: dnsschema.PodsVerified})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix := kubeindex.New(kubeindex.Config{})
+	feed(ix)
+	ix.SetNamespace("team")
+	for i := range 10000 {
+		ns := "default"
+		if i == 0 {
+			ns = "team"
+		}
+		ix.SetPod(kubeindex.Pod{Namespace: ns, Name: "p" + strconv.Itoa(i), IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)})}})
+	}
+	ix.MarkSynced()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	plain := New(schema, ix, logger)
+	defer plain.Shutdown()
+	withPolicy := New(schema, ix, logger)
+	defer withPolicy.Shutdown()
+	path := filepath.Join(b.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("rules:\n- from: [team]\n  to: [default]\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	src, err := visibility.LoadFile(b.Context(), path, withPolicy.VisibilityChanged, logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	withPolicy.SetVisibility(src)
+	req := func(ip string) *clusterdnsv1.LookupRequest {
+		return &clusterdnsv1.LookupRequest{Name: "kubernetes.default.svc.cluster.local.", Qtype: 1, ClientIp: ip}
+	}
+	const restricted, open = "10.244.0.0", "10.244.0.1"
+	b.Run("schema", func(b *testing.B) {
+		for b.Loop() {
+			schema.Answer(ix, req(open))
+		}
+	})
+	for _, bb := range []struct {
+		name string
+		srv  *Server
+		ip   string
+	}{{"attribution", plain, open}, {"policy-open", withPolicy, open}, {"policy-restricted", withPolicy, restricted}} {
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bb.srv.answer(req(bb.ip)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
