@@ -86,7 +86,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ix := kubeindex.New(kubeindex.Config{PodNames: cfg.QueryLog})
+	ix := kubeindex.New(kubeindex.Config{PodNames: cfg.QueryLog, ClientZones: cfg.ZoneAware})
 	// The source keeps the indexes current through the lameduck period: it
 	// stops at cancel, after the signal.
 	signalled := ctx
@@ -194,6 +194,9 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 	}
 	in, err := kubeindex.NewInformers(client, ix, kubeindex.InformerConfig{WatchPods: cfg.Pods == dnsschema.PodsVerified}, logger)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := addNodeInformer(in, restCfg, cfg); err != nil {
 		return nil, nil, err
 	}
 	collectTightlyUntil(ix.SyncedChan())
