@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/authz"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/visibility"
@@ -269,5 +270,43 @@ func BenchmarkLookupClients(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestLookupVisibilityIdentity: a scoped record API identity the policy
+// names gets its identity's view whatever its address; one the policy does
+// not name gets the view of the pod at its address.
+func TestLookupVisibilityIdentity(t *testing.T) {
+	ts, path := visibilityServer(t)
+	if err := os.WriteFile(path, []byte("rules:\n- from: [team]\n  to: [shared]\n- identities: [billing]\n  to: [shared]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, named := ts.srv.clients.policy.Policy().ForIdentity("billing"); !named; _, named = ts.srv.clients.policy.Policy().ForIdentity("billing") {
+		if time.Now().After(deadline) {
+			t.Fatal("the policy edit naming billing was not applied")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tests := []struct {
+		identity, ip, ns string
+		want             clusterdnsv1.Result
+		specific         bool
+	}{
+		{"billing", "10.244.0.3", "secret", clusterdnsv1.Result_RESULT_NAME_ERROR, true},   // named: its view, not its pod's
+		{"billing", "10.244.0.3", "shared", clusterdnsv1.Result_RESULT_SUCCESS, false},     // every restricted client sees shared
+		{"reporting", "10.244.0.2", "secret", clusterdnsv1.Result_RESULT_NAME_ERROR, true}, // not named: its pod's (team)
+		{"reporting", "10.244.0.3", "secret", clusterdnsv1.Result_RESULT_SUCCESS, true},
+	}
+	for _, tt := range tests {
+		ctx := authz.NewContext(callCtx(t), authz.Grant{Identity: tt.identity, Role: authz.RoleScoped})
+		resp, err := ts.srv.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: "db." + tt.ns + ".svc.cluster.local.", Qtype: 1, ClientIp: tt.ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetResult() != tt.want || resp.GetClientSpecific() != tt.specific {
+			t.Errorf("%s at %s asks about %s: %v client_specific %v, want %v %v", tt.identity, tt.ip, tt.ns,
+				resp.GetResult(), resp.GetClientSpecific(), tt.want, tt.specific)
+		}
 	}
 }
