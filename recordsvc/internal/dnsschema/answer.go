@@ -83,7 +83,7 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 	} else {
 		out = l.resolve(name, fqdn(qname), qtype)
 	}
-	if s.autopath && out.result == clusterdnsv1.Result_RESULT_NAME_ERROR {
+	if s.autopath && !name.Set && out.result == clusterdnsv1.Result_RESULT_NAME_ERROR {
 		if completed, namespace, ok := l.autopath(qname, req.GetClientIp(), qtype); ok {
 			out = completed
 			resp.AutopathNamespace = namespace
@@ -101,6 +101,9 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 		fitMessage(resp, qname)
 	case clusterdnsv1.Result_RESULT_NO_DATA, clusterdnsv1.Result_RESULT_NAME_ERROR:
 		resp.Authority = []*clusterdnsv1.ResourceRecord{s.soa(s.zone, l.serial)}
+		if name.Set {
+			resp.Authority[0] = s.setSOA(s.set.zone, l.serial)
+		}
 		resp.Ttl = s.negativeTTL()
 	}
 	return resp
@@ -167,6 +170,9 @@ func (l *lookup) depend(key string) {
 // records (the query name, letter case preserved).
 func (l *lookup) resolve(name Name, owner string, qtype uint16) outcome {
 	s := l.s
+	if name.Set {
+		return l.resolveSet(name, owner, qtype)
+	}
 	switch name.Kind {
 	case KindApex:
 		return l.apex(owner, qtype)
@@ -528,6 +534,9 @@ func (l *lookup) reverse(ip netip.Addr, owner string, qtype uint16) outcome {
 			host := asciiLower(ref.Service) + "." + asciiLower(ref.Namespace) + l.s.svcSuffix
 			targets = appendUnique(targets, endpointLabel(ref.Endpoint, ip)+"."+host)
 		}
+	}
+	if len(targets) == 0 {
+		targets = l.setPTRTargets(ip)
 	}
 	if len(targets) == 0 {
 		return notAuthoritative()

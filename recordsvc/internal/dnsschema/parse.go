@@ -40,6 +40,9 @@ const (
 	// KindReverse is the full reverse name of one address in in-addr.arpa or
 	// ip6.arpa.
 	KindReverse
+	// KindCluster is <clusterid>.<service>.<ns>.svc.<clusterset zone>
+	// (clusterset.go).
+	KindCluster
 )
 
 // String names the kind for messages and tests.
@@ -71,6 +74,8 @@ func (k Kind) String() string {
 		return "pod"
 	case KindReverse:
 		return "reverse"
+	case KindCluster:
+		return "cluster"
 	default:
 		return fmt.Sprintf("Kind(%d)", int(k))
 	}
@@ -92,6 +97,10 @@ type Name struct {
 	Protocol string
 	// IP is the address of KindPod and KindReverse.
 	IP netip.Addr
+	// Set marks a name of the clusterset zone (clusterset.go), whose
+	// endpoint names also carry the Cluster label.
+	Set     bool
+	Cluster string
 }
 
 // ParseErrorKind classifies a name Parse rejects; each maps to one answer.
@@ -156,6 +165,11 @@ func Parse(zone, qname string) (Name, error) {
 
 // parse is Parse with the zone labels the Schema computed once.
 func (s *Schema) parse(qname string) (Name, error) {
+	if s.set != nil {
+		if name, err, in := s.parseSet(qname); in {
+			return name, err
+		}
+	}
 	return parseLabels(s.zoneLabels, qname)
 }
 

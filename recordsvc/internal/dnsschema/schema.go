@@ -86,6 +86,10 @@ type Config struct {
 	// ZoneAware orders or narrows the endpoint addresses of headless
 	// Services by the client's topology zone (zone.go). Default false.
 	ZoneAware bool
+	// MulticlusterZone, when set, is the clusterset zone answered from
+	// ServiceImports (clusterset.go); it must not overlap Zone. Default
+	// off.
+	MulticlusterZone string
 }
 
 // Schema answers questions about one cluster zone (and the reverse zones)
@@ -103,6 +107,9 @@ type Schema struct {
 	nsHost     string // "ns.dns.<zone>."
 	hostmaster string // "hostmaster.<zone>."
 	svcSuffix  string // ".svc.<zone>."
+
+	// set is the clusterset zone; nil when off.
+	set *setZone
 }
 
 // maxSOATTL caps the SOA record's own TTL, as CoreDNS does.
@@ -147,8 +154,16 @@ func New(cfg Config) (*Schema, error) {
 		return nil, fmt.Errorf("invalid nameserver service %q: want namespace/name", cfg.NameserverService)
 	}
 
+	var set *setZone
+	if cfg.MulticlusterZone != "" {
+		if set, err = newSetZone(cfg.MulticlusterZone, zone); err != nil {
+			return nil, fmt.Errorf("invalid multicluster zone %q: %w", cfg.MulticlusterZone, err)
+		}
+	}
+
 	fqdn := zone + "."
 	return &Schema{
+		set:        set,
 		zone:       fqdn,
 		zoneLabels: labels,
 		ttl:        ttl,

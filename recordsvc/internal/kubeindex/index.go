@@ -111,6 +111,8 @@ type Index struct {
 
 	// zones holds the nodes of pods and the zones of nodes (nodes.go).
 	zones zoneState
+	// mcs holds ServiceImports and their slices (serviceimports.go).
+	mcs importState
 }
 
 // New returns an empty, unsynced Index.
@@ -323,7 +325,10 @@ func (ix *Index) SetEndpointSliceAt(s EndpointSlice, triggered time.Time) {
 
 // DeleteEndpointSlice removes an EndpointSlice by its own namespace/name.
 func (ix *Index) DeleteEndpointSlice(namespace, name string) {
-	ix.write(func(k keySet) { ix.deleteSliceLocked(keyOf(namespace, name), k) })
+	ix.write(func(k keySet) {
+		ix.deleteImportSliceLocked(keyOf(namespace, name), k)
+		ix.deleteSliceLocked(keyOf(namespace, name), k)
+	})
 }
 
 // SetPod adds or updates a pod; a pod without IPs is removed.
@@ -376,6 +381,11 @@ func (ix *Index) Replace(s Snapshot) {
 		for k := range ix.slices {
 			if _, ok := sliceKeys[k]; !ok {
 				ix.deleteSliceLocked(k, keys)
+			}
+		}
+		for k := range ix.mcs.slices {
+			if _, ok := sliceKeys[k]; !ok {
+				ix.deleteImportSliceLocked(k, keys)
 			}
 		}
 		for k := range ix.pods {
@@ -493,6 +503,7 @@ func (ix *Index) deleteServiceLocked(k objectKey, keys keySet) {
 
 func (ix *Index) setSliceLocked(s EndpointSlice, keys keySet) {
 	k := keyOf(s.Namespace, s.Name)
+	ix.setImportSliceLocked(k, s, keys)
 	if s.Service == "" {
 		ix.deleteSliceLocked(k, keys)
 		return

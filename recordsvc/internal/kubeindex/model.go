@@ -112,6 +112,12 @@ type EndpointSlice struct {
 	// Service is the value of the kubernetes.io/service-name label; a slice
 	// without it belongs to no Service and contributes nothing.
 	Service string
+	// MultiClusterService is the multicluster.kubernetes.io/service-name
+	// label: the slice is an imported one of that ServiceImport, from the
+	// cluster ClusterID (multicluster.kubernetes.io/source-cluster label);
+	// see serviceimports.go. Both empty for other slices.
+	MultiClusterService string
+	ClusterID           string
 	// Endpoints of the slice, each carrying the slice's ports. Endpoints of
 	// type FQDN are dropped: DNS serves addresses only.
 	Endpoints []Endpoint

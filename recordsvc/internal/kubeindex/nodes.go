@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/tools/cache"
 )
 
 // Client zones for zone-aware answers (dnsschema zone.go): a client's zone
@@ -189,52 +185,15 @@ var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"
 // before Run.
 func (in *Informers) AddNodes(client metadata.Interface) error {
 	nodes := client.Resource(nodesResource)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			list, err := nodes.List(ctx, o)
-			in.observe(err)
-			return list, err
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			w, err := nodes.Watch(ctx, o)
-			in.observe(err)
-			return w, err
-		},
-	}
-	informer := cache.NewSharedIndexInformerWithOptions(lw, &metav1.PartialObjectMetadata{},
-		cache.SharedIndexInformerOptions{ObjectDescription: "Node"})
-	if err := informer.SetTransform(transformNode); err != nil {
-		return fmt.Errorf("node informer: set transform: %w", err)
-	}
-	set := func(obj any) {
-		if o, ok := obj.(*nodeObject); ok {
-			in.ix.SetNode(o.Name, o.Zone)
-			return
-		}
-		in.unexpected("Node", obj)
-	}
-	reg, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
-		DeleteFunc: func(obj any) {
-			if _, name, ok := in.deletedKey("Node", obj); ok {
-				in.ix.DeleteNode(strings.TrimSpace(name))
+	return in.addInformer("Node", &metav1.PartialObjectMetadata{},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return nodes.List(ctx, o) },
+		nodes.Watch, transformNode,
+		func(obj any) {
+			if o, ok := obj.(*nodeObject); ok {
+				in.ix.SetNode(o.Name, o.Zone)
+				return
 			}
+			in.unexpected("Node", obj)
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("node informer: add event handler: %w", err)
-	}
-	in.informers = append(in.informers, informer)
-	in.synced = append(in.synced, reg.HasSynced)
-	return nil
-}
-
-// observe reports the outcome of one list or watch call to the health.
-func (in *Informers) observe(err error) {
-	if err != nil {
-		in.health.failed(time.Now())
-		return
-	}
-	in.health.succeeded()
+		func(_, name string) { in.ix.DeleteNode(name) })
 }

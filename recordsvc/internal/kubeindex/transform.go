@@ -179,7 +179,8 @@ func ServiceFromAPI(s *corev1.Service) Service {
 // form. Endpoints of FQDN slices, unparsable addresses and ports without a
 // number are skipped. All endpoints share one Ports slice.
 func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
-	out := EndpointSlice{Namespace: s.Namespace, Name: s.Name, Service: s.Labels[serviceLabel]}
+	out := EndpointSlice{Namespace: s.Namespace, Name: s.Name, Service: s.Labels[serviceLabel],
+		MultiClusterService: s.Labels[multiClusterServiceLabel], ClusterID: s.Labels[sourceClusterLabel]}
 	if s.AddressType == discoveryv1.AddressTypeFQDN {
 		return out
 	}
