@@ -76,6 +76,8 @@ type config struct {
 	VisibilityPolicy string
 	// QueryLog logs one line per Lookup naming the asking pod (--query-log).
 	QueryLog bool
+	// File is the --config file (configfile.go); nil without one.
+	File *configFile
 }
 
 // limits are the admission bounds of the gRPC listener (defaults in security.go).
@@ -103,10 +105,11 @@ func (c config) schemaConfig() dnsschema.Config {
 		Autopath: c.Autopath, ZoneAware: c.ZoneAware}
 }
 
-// parseFlags parses the command line into a config. Every invalid value is
-// an error naming its flag. flag.ErrHelp is returned after printing the
-// usage to output for -h/--help.
-func parseFlags(args []string, output io.Writer) (config, error) {
+// parseFlagsFile parses the command line into a config, with file as the
+// content of --config (nil: read it). Every invalid value is an error naming
+// its flag (or the file's field). flag.ErrHelp is returned after printing
+// the usage to output for -h/--help.
+func parseFlagsFile(args []string, output io.Writer, file []byte) (config, error) {
 	fs := flag.NewFlagSet("recordsvc", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, usage printed on request only
 	listen := fs.String("listen", "127.0.0.1:9090", "gRPC listen `address` (HOST:PORT)")
@@ -149,6 +152,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&lim.MaxStreams, "max-streams", defaultMaxStreams, "open streaming calls (Watch, LookupStream) of all clients at most (0: no limit)")
 	fs.IntVar(&lim.MaxStreamsPerClient, "max-streams-per-client", defaultMaxStreamsPerClient,
 		"open streaming calls per client (identity and address; address without TLS) at most (0: no limit)")
+	cfgFile := registerConfigFlags(fs)
 	fs.Usage = func() {
 		fs.SetOutput(output)
 		fmt.Fprintf(output, "Usage: recordsvc [flags]\n\nAnswers Kubernetes cluster DNS questions over gRPC from watched cluster state.\n\nFlags:\n")
@@ -164,6 +168,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	}
 	if *showVersion {
 		return config{Version: true}, nil
+	}
+	if err := cfgFile.merge(fs, args, file); err != nil {
+		return config{}, err
 	}
 
 	cfg := config{
@@ -251,6 +258,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if err := checkSecurity(cfg); err != nil {
 		return config{}, err
 	}
+	cfg.File = cfgFile.finish(cfg.LogLevel)
 	return cfg, nil
 }
 

@@ -70,7 +70,7 @@ func main() {
 		fmt.Println(buildinfo.Get().String("recordsvc"))
 		return
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := newLogger(os.Stderr, cfg)
 	klog.SetSlogLogger(logger) // client-go logs through klog
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -101,6 +101,9 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildinfo.Get().Gauge("clusterdns_build_info"))
+	if err := startConfigWatch(ctx, cfg, reg, logger); err != nil {
+		return err
+	}
 	sec, err := newSecurity(ctx, cfg, schema.Zone(), reg, logger)
 	if err != nil {
 		return err
