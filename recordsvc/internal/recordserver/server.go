@@ -37,6 +37,8 @@ type Server struct {
 	metrics *metrics
 
 	memo *answerMemo
+	// encoded shares each change's Watch message between streams.
+	encoded encodedChanges
 	// clients attributes Lookups and holds the visibility policy
 	// (attribution.go, visibility.go).
 	clients *clients

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
@@ -61,6 +62,7 @@ func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreami
 	if err := s.sendFirst(stream, sub); err != nil {
 		return err
 	}
+	shared := shareable(ctx, stream)
 	var batch []kubeindex.Change
 	for {
 		select {
@@ -68,7 +70,7 @@ func (s *Server) Watch(req *clusterdnsv1.WatchRequest, stream grpc.ServerStreami
 			var open bool
 			batch, open = sub.Take(batch[:0])
 			for _, c := range batch {
-				if err := s.sendChange(stream, c); err != nil {
+				if err := s.sendChange(stream, c, shared); err != nil {
 					logger.Debug("watch send failed", "err", err)
 					return err
 				}
@@ -153,23 +155,46 @@ func (s *Server) sendFirst(stream grpc.ServerStreamingServer[clusterdnsv1.WatchR
 // revisions only.
 const maxKeysPerMessage = 8192
 
-func (s *Server) sendChange(stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse], c kubeindex.Change) error {
+// sendChange sends c, over as many messages as its keys need. A change
+// that fits one message goes to a shared stream encoded once for all of
+// them (encoded.go).
+func (s *Server) sendChange(stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse], c kubeindex.Change, shared bool) error {
+	if shared && len(c.Keys) <= maxKeysPerMessage {
+		pm, err := s.encoded.get(c.Revision, func() (*grpc.PreparedMsg, int, error) {
+			msg := s.changeMessage(c, c.Keys, true)
+			pm := new(grpc.PreparedMsg)
+			if err := pm.Encode(stream, msg); err != nil {
+				return nil, 0, err
+			}
+			return pm, proto.Size(msg), nil
+		})
+		if err != nil {
+			return err
+		}
+		return stream.SendMsg(pm)
+	}
 	keys := c.Keys
 	for {
 		n := min(len(keys), maxKeysPerMessage)
-		msg := &clusterdnsv1.WatchResponse{Revision: c.Revision, Keys: keys[:n], ServerId: s.id,
-			ChangeTime: timestamppb.New(c.ChangeTime)}
-		keys = keys[n:]
-		if len(keys) == 0 {
-			msg.StateDigest = c.Digest[:]
-		}
-		if err := stream.Send(msg); err != nil {
+		last := n == len(keys)
+		if err := stream.Send(s.changeMessage(c, keys[:n], last)); err != nil {
 			return err
 		}
-		if len(keys) == 0 {
+		if last {
 			return nil
 		}
+		keys = keys[n:]
 	}
+}
+
+// changeMessage is one message of change c carrying keys; the last of its
+// messages carries the state digest.
+func (s *Server) changeMessage(c kubeindex.Change, keys []string, last bool) *clusterdnsv1.WatchResponse {
+	msg := &clusterdnsv1.WatchResponse{Revision: c.Revision, Keys: keys, ServerId: s.id, ChangeTime: timestamppb.New(c.ChangeTime)}
+	if last {
+		msg.StateDigest = c.Digest[:]
+	}
+	return msg
 }
 
 func (s *Server) watchEnded(ctx context.Context, logger *slog.Logger, err error) error {
