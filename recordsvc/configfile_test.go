@@ -5,11 +5,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
+	"github.com/clusterdns/clusterdns/recordsvc/internal/svcconfig"
 )
 
 // writeConfig writes content to a file of the test's and returns its path.
@@ -169,5 +176,72 @@ func TestRestartNeeded(t *testing.T) {
 				t.Errorf("restart needed for %q: %q, want %q", tt.file, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDeployConfigFile checks deploy/recordsvc.yaml: its ConfigMap
+// clusterdns-recordsvc holds a file this version accepts together with the
+// Deployment's flags, mounted where --config points.
+func TestDeployConfigFile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "deploy", "recordsvc.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		dep  *appsv1.Deployment
+		file string
+	)
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "Deployment":
+			dep = &appsv1.Deployment{}
+			if err := yaml.UnmarshalStrict([]byte(doc), dep); err != nil {
+				t.Fatal(err)
+			}
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if err := yaml.UnmarshalStrict([]byte(doc), &cm); err != nil {
+				t.Fatal(err)
+			}
+			if cm.Name == "clusterdns-recordsvc" {
+				file = cm.Data["recordsvc.yaml"]
+			}
+		}
+	}
+	if dep == nil || file == "" {
+		t.Fatalf("Deployment found %v, ConfigMap clusterdns-recordsvc with recordsvc.yaml found %v", dep != nil, file != "")
+	}
+	if _, err := svcconfig.Parse([]byte(file)); err != nil {
+		t.Fatalf("ConfigMap clusterdns-recordsvc, recordsvc.yaml: %v", err)
+	}
+	ctr := dep.Spec.Template.Spec.Containers[0]
+	const arg = "--config=/etc/clusterdns/config/recordsvc.yaml"
+	if !slices.Contains(ctr.Args, arg) {
+		t.Fatalf("args %q lack %s", ctr.Args, arg)
+	}
+	mounted := slices.ContainsFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == "config" && m.MountPath == "/etc/clusterdns/config"
+	})
+	fromCM := slices.ContainsFunc(dep.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Name == "config" && v.ConfigMap != nil && v.ConfigMap.Name == "clusterdns-recordsvc"
+	})
+	if !mounted || !fromCM {
+		t.Fatalf("/etc/clusterdns/config mounted %v, from ConfigMap clusterdns-recordsvc %v; want both", mounted, fromCM)
+	}
+	// The Deployment's flags with the file, certificate paths aside, pass
+	// the start's checks.
+	path := writeConfig(t, file)
+	args := []string{"--config=" + path}
+	for _, a := range ctr.Args {
+		if !strings.HasPrefix(a, "--config=") {
+			args = append(args, a)
+		}
+	}
+	if _, err := parseFlags(args, io.Discard); err != nil {
+		t.Fatalf("the Deployment's flags with its file: %v", err)
 	}
 }

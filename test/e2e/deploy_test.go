@@ -37,6 +37,7 @@ var deployObjects = []string{
 	"job.batch/clusterdns-bootstrap-certs",
 	"cronjob.batch/clusterdns-renew-certs",
 	"configmap/clusterdns-authz",
+	"configmap/clusterdns-recordsvc",
 	"networkpolicy.networking.k8s.io/clusterdns-recordsvc",
 }
 
