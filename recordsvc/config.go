@@ -39,6 +39,9 @@ type config struct {
 	// ZoneAware orders headless answers by the client's zone (--zone-aware,
 	// default false); with Pods == PodsVerified it also watches Nodes.
 	ZoneAware bool
+	// MulticlusterZone is the clusterset zone answered from ServiceImports
+	// (--multicluster-zone, zones.go); empty (the default) is off.
+	MulticlusterZone string
 	// NameserverService is namespace/name of the Service whose IPs the zone's
 	// NS record points to (--nameserver-service, default kube-system/kube-dns).
 	NameserverService string
@@ -102,7 +105,7 @@ func (c config) TLSEnabled() bool { return c.TLS.Cert != "" }
 // schemaConfig is the dnsschema part of the configuration.
 func (c config) schemaConfig() dnsschema.Config {
 	return dnsschema.Config{Zone: c.ClusterDomain, TTL: c.TTL, Pods: c.Pods, NameserverService: c.NameserverService,
-		Autopath: c.Autopath, ZoneAware: c.ZoneAware}
+		Autopath: c.Autopath, ZoneAware: c.ZoneAware, MulticlusterZone: c.MulticlusterZone}
 }
 
 // parseFlagsFile parses the command line into a config, with file as the
@@ -124,6 +127,7 @@ func parseFlagsFile(args []string, output io.Writer, file []byte) (config, error
 	zoneAware := fs.Bool("zone-aware", false,
 		"answer headless Services with the client's zone's endpoints first (only those with trafficDistribution PreferClose\n"+
 			"or hints); the zone is a frontend's --zone, else, with --pods verified, the client pod's node's zone (watches Node metadata)")
+	multicluster := registerMulticlusterFlag(fs)
 	nameserver := fs.String("nameserver-service", dnsschema.DefaultNameserverService,
 		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
@@ -225,6 +229,9 @@ func parseFlagsFile(args []string, output io.Writer, file []byte) (config, error
 	}
 	cfg.Autopath = *autopath
 	cfg.ZoneAware = *zoneAware
+	if err := checkMulticluster(&cfg, *multicluster, *source, *visibilityPolicy); err != nil {
+		return config{}, err
+	}
 	if *visibilityPolicy != "" && mode != dnsschema.PodsVerified {
 		return config{}, fmt.Errorf("--visibility-policy: requires --pods verified (a client's namespace comes from the watched pods), got --pods %s", mode)
 	}

@@ -144,7 +144,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	go func() { served <- gs.Serve(lis) }()
 	logger.Info("record service listening", "listen", lis.Addr().String(), "zone", schema.Zone(),
 		"source", sourceName(cfg), "pods", cfg.Pods.String(), "autopath", cfg.Autopath, "metrics", cfg.MetricsListen,
-		"server_id", srv.ID(), "tls", cfg.TLSEnabled())
+		"server_id", srv.ID(), "tls", cfg.TLSEnabled(), "multicluster_zone", schema.MulticlusterZone())
 
 	select {
 	case <-signalled.Done():
@@ -200,6 +200,9 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 		return nil, nil, err
 	}
 	if err := addNodeInformer(in, restCfg, cfg); err != nil {
+		return nil, nil, err
+	}
+	if err := addServiceImportInformer(in, restCfg, cfg); err != nil {
 		return nil, nil, err
 	}
 	collectTightlyUntil(ix.SyncedChan())

@@ -256,6 +256,11 @@ func (c Config) validate() error {
 const (
 	reverseV4 = "in-addr.arpa."
 	reverseV6 = "ip6.arpa."
+	// clustersetZone is the MCS API's multicluster zone (KEP-1645), whose
+	// name its DNS specification fixes: always the record service's to
+	// answer, which says it is not (and the upstreams are asked) unless it
+	// runs with --multicluster-zone.
+	clustersetZone = "clusterset.local."
 )
 
 // Sources of an answer, in the query log.
@@ -477,7 +482,8 @@ func (h *Handler) loopDetected(name string) {
 
 // inRecordZones reports whether the record service answers name.
 func (h *Handler) inRecordZones(name string) bool {
-	return dns.IsSubDomain(h.zone, name) || dns.IsSubDomain(reverseV4, name) || dns.IsSubDomain(reverseV6, name)
+	return dns.IsSubDomain(h.zone, name) || dns.IsSubDomain(reverseV4, name) || dns.IsSubDomain(reverseV6, name) ||
+		dns.IsSubDomain(clustersetZone, name)
 }
 
 // cluster answers a question of the record service's zones: from the

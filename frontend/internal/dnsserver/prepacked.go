@@ -255,7 +255,7 @@ func lowerInto(dst, s []byte) []byte {
 // inRecordZonesLower is inRecordZones for a lower-case fully qualified name
 // of plain labels.
 func (h *Handler) inRecordZonesLower(name []byte) bool {
-	for _, zone := range [...]string{h.zone, reverseV4, reverseV6} {
+	for _, zone := range [...]string{h.zone, reverseV4, reverseV6, clustersetZone} {
 		if len(name) == len(zone) && string(name) == zone {
 			return true
 		}
