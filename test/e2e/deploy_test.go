@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/clusterdns/clusterdns/internal/dnsconfig"
 	"github.com/clusterdns/clusterdns/test/kubecluster"
 	"github.com/clusterdns/clusterdns/test/stack"
 )
@@ -38,6 +39,7 @@ var deployObjects = []string{
 	"cronjob.batch/clusterdns-renew-certs",
 	"configmap/clusterdns-authz",
 	"configmap/clusterdns-recordsvc",
+	"configmap/clusterdns-frontend",
 	"networkpolicy.networking.k8s.io/clusterdns-recordsvc",
 }
 
@@ -99,6 +101,37 @@ func TestDeployServerDryRun(t *testing.T) {
 		caps := spec.Containers[0].SecurityContext.Capabilities
 		if !slices.Contains(caps.Add, "NET_BIND_SERVICE") {
 			t.Errorf("capabilities %v lack NET_BIND_SERVICE", caps.Add)
+		}
+	})
+
+	t.Run("the frontends read a valid configuration file from their ConfigMap", func(t *testing.T) {
+		cm, err := c.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "clusterdns-frontend", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := dnsconfig.Parse([]byte(cm.Data["frontend.yaml"]))
+		if err != nil {
+			t.Fatalf("ConfigMap clusterdns-frontend, frontend.yaml: %v", err)
+		}
+		if err := f.Validate(); err != nil {
+			t.Fatalf("ConfigMap clusterdns-frontend, frontend.yaml: %v", err)
+		}
+		d, err := c.Client.AppsV1().Deployments("kube-system").Get(ctx, "clusterdns-frontend", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctr := d.Spec.Template.Spec.Containers[0]
+		if !slices.Contains(ctr.Args, "--config=/etc/clusterdns/config/frontend.yaml") {
+			t.Errorf("args %q lack --config=/etc/clusterdns/config/frontend.yaml", ctr.Args)
+		}
+		mounted := slices.ContainsFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.MountPath == "/etc/clusterdns/config" && m.Name == "config"
+		})
+		fromCM := slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+			return v.Name == "config" && v.ConfigMap != nil && v.ConfigMap.Name == "clusterdns-frontend"
+		})
+		if !mounted || !fromCM {
+			t.Errorf("/etc/clusterdns/config mounted %v, from ConfigMap clusterdns-frontend %v; want both", mounted, fromCM)
 		}
 	})
 
