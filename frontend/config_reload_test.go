@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,28 @@ func (fe *frontend) cachedTTL(t *testing.T, name string) uint32 {
 	return resp.Answer[0].Header().Ttl
 }
 
+// counted wraps h and counts the questions it gets, by lower-case name.
+func counted(h dns.HandlerFunc) (dns.HandlerFunc, func(name string) int) {
+	var (
+		mu sync.Mutex
+		n  = make(map[string]int)
+	)
+	count := func(w dns.ResponseWriter, r *dns.Msg) {
+		if len(r.Question) == 1 {
+			mu.Lock()
+			n[strings.ToLower(r.Question[0].Name)]++
+			mu.Unlock()
+		}
+		h(w, r)
+	}
+	asked := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n[name]
+	}
+	return count, asked
+}
+
 // Parts of the test's configuration file.
 const (
 	staticZone = "zones:\n- origin: static.example\n  records: |\n" +
@@ -175,7 +198,8 @@ func TestConfigReload(t *testing.T) {
 	checkGoroutines(t)
 	rs := startReplica(t, "rs-1", "10.96.0.5", "127.0.0.1:0")
 	upA := startDNS(t, answerWith("192.0.2.1"))
-	upB := startDNS(t, answerWith("192.0.2.2"))
+	handlerB, askedB := counted(answerWith("192.0.2.2"))
+	upB := startDNS(t, handlerB)
 	upstreams := func(addr string) string { return "upstreams:\n  servers:\n  - address: " + addr + "\n" }
 
 	file := "logLevel: info\n" + upstreams(upA) + fmt.Sprintf(staticZone, "192.0.2.80")
@@ -247,6 +271,18 @@ func TestConfigReload(t *testing.T) {
 				fe.expectA(t, "host.corp.example.", "192.0.2.1")
 				fe.expectA(t, "ext.example.", "192.0.2.2")
 			}},
+			{"stub domain moved to B", func(prev string) string {
+				return strings.Replace(prev, "zone: corp.example\n  servers:\n  - address: "+upA, "zone: corp.example\n  servers:\n  - address: "+upB, 1)
+			}, func(t *testing.T) {
+				asked := askedB("ext.example.")
+				fe.waitLog(t, "stub domains changed", "corp.example.")
+				// Only the stub domain's cached answers are retired.
+				fe.expectA(t, "host.corp.example.", "192.0.2.2")
+				fe.expectA(t, "ext.example.", "192.0.2.2")
+				if n := askedB("ext.example."); n != asked {
+					t.Errorf("default upstream asked %d times for ext.example. after a stub domain change, want the cached answer", n-asked)
+				}
+			}},
 			{"rewrite added", func(prev string) string { return prev + rewriteTo }, func(t *testing.T) {
 				// Answered by the record service under the asked name.
 				fe.expectA(t, "api.example.", "10.96.0.1")
@@ -282,9 +318,10 @@ func TestConfigReload(t *testing.T) {
 	if !t.Run("bad edits", func(t *testing.T) {
 		steps := []struct {
 			name    string
-			content string
+			content string // "": the file is removed
 			logged  string // in the rejection's log line
 		}{
+			{"file removed", "", "configuration file unreadable"},
 			{"invalid YAML", lastGood + "upstreams: [\n", "parse: "},
 			{"unknown field", lastGood + "upstreamz:\n  servers: []\n", "upstreamz"},
 			{"upstream name for an address", strings.Replace(lastGood, upB, "upstream.example", 1),
@@ -296,13 +333,19 @@ func TestConfigReload(t *testing.T) {
 		}
 		for _, s := range steps {
 			if !t.Run(s.name, func(t *testing.T) {
-				replaceFile(t, path, s.content)
+				if s.content == "" {
+					if err := os.Remove(path); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					replaceFile(t, path, s.content)
+				}
 				failed++
 				fe.waitMetric(t, reloadsFailed, failed)
 				if m := fe.waitMetric(t, lastReloadOK, 0); m[reloadsOK] != ok {
 					t.Errorf("after a bad edit: %v good reloads, want %v", m[reloadsOK], ok)
 				}
-				fe.waitLog(t, "configuration rejected", s.logged)
+				fe.waitLog(t, "configuration", s.logged)
 				// The last good configuration serves on.
 				fe.expectA(t, "ext2.example.", "192.0.2.2")
 				fe.expectA(t, "db.hosts.test.", "192.0.2.50")
