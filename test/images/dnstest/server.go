@@ -50,7 +50,9 @@ func Start(host string, port uint16, records map[string]string, servfail []strin
 		}
 		if err := s.listen(h, port); err != nil {
 			lastErr = err
-			if host != "" {
+			// A fixed address fails for good; a random one, or port 0 whose
+			// UDP port may be taken for TCP by another process, is retried.
+			if host != "" && port != 0 {
 				break
 			}
 			continue
