@@ -48,40 +48,48 @@ func ChurnTargets(services []*bench.Service, n int) (headless, ported []*bench.S
 	return headless, ported
 }
 
+// writeTimeout bounds one API write. A write started before the end of the
+// run is let finish: cut off by the run's deadline it might still have
+// been applied, and its change would then be delivered without being
+// counted as written.
+const writeTimeout = 30 * time.Second
+
 // Run writes until Count writes are done, Duration has passed or ctx ends,
 // telling rec when each write starts; it returns the number of writes.
 func (c *Churn) Run(ctx context.Context, rec *Recorder) (int, error) {
 	if len(c.Headless) == 0 || len(c.Ported) == 0 || c.Rate <= 0 {
 		return 0, fmt.Errorf("churn: nothing to change")
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Duration)
+	runCtx, cancel := context.WithTimeout(ctx, c.Duration)
 	defer cancel()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / c.Rate))
 	defer tick.Stop()
 	done := 0
 	for done < c.Count {
 		select {
-		case <-ctx.Done():
+		case <-runCtx.Done():
 			return done, nil
 		case <-tick.C:
 		}
 		c.n++
 		var s *bench.Service
-		var write func() error
+		var write func(context.Context) error
 		if c.n%2 == 0 {
 			s = c.Headless[(c.n/2)%len(c.Headless)]
 			ip := netip.AddrFrom4([4]byte{10, 250, byte(c.n >> 8), byte(c.n)})
-			write = func() error { return bench.SetEndpointIP(ctx, c.Client, s, len(s.Endpoints)-1, ip.String()) }
+			write = func(ctx context.Context) error {
+				return bench.SetEndpointIP(ctx, c.Client, s, len(s.Endpoints)-1, ip.String())
+			}
 		} else {
 			s = c.Ported[(c.n/2)%len(c.Ported)]
 			port := int32(20000 + c.n%40000)
-			write = func() error { return bench.SetServicePort(ctx, c.Client, s, len(s.Ports)-1, port) }
+			write = func(ctx context.Context) error { return bench.SetServicePort(ctx, c.Client, s, len(s.Ports)-1, port) }
 		}
 		rec.Wrote(serviceKey(s), time.Now())
-		if err := write(); err != nil {
-			if ctx.Err() != nil {
-				return done, nil
-			}
+		writeCtx, cancelWrite := context.WithTimeout(ctx, writeTimeout)
+		err := write(writeCtx)
+		cancelWrite()
+		if err != nil {
 			return done, fmt.Errorf("churn write %d: %w", c.n, err)
 		}
 		done++

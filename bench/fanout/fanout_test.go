@@ -18,6 +18,10 @@ import (
 // scale and asserts correctness only.
 const modeEnv = "CLUSTERDNS_FANOUT"
 
+// profileEnv names a directory where a run keeps the record service's heap
+// profile after each phase (heap-N.pb.gz, for `go tool pprof`).
+const profileEnv = "CLUSTERDNS_FANOUT_PROFILES"
+
 // outEnv overrides where the full run writes fanout.md (default
 // bench/results).
 const outEnv = "CLUSTERDNS_FANOUT_OUT"
@@ -144,6 +148,18 @@ func TestFanout(t *testing.T) {
 			res.CPUPerChange(), res.RawCPUPerChange(), res.Memory.RSS>>20, res.Memory.PeakRSS>>20,
 			res.Lookups.Total(), res.Lookups.FalseNXDOMAIN.Load())
 		checkPhase(t, res)
+		if res.Goroutines, err = rs.Goroutines(ctx); err != nil {
+			t.Error(err)
+		}
+		if pdir := os.Getenv(profileEnv); pdir != "" {
+			heap, err := rs.Profile(ctx, "heap", "gc=1")
+			if err == nil {
+				err = os.WriteFile(filepath.Join(pdir, fmt.Sprintf("heap-%d.pb.gz", n)), heap, 0o644)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}
 		return res
 	}
 	rep.Few = phase(set.few, set.fewTime)

@@ -31,8 +31,9 @@ type PhaseResult struct {
 	ChurnCPU, LookupCPU time.Duration
 	// Lookups is the lookup load's outcome during both windows.
 	Lookups *LookupStats
-	// Memory of the record service after the phase.
-	Memory bench.Memory
+	// Memory of the record service after the phase, and its goroutines.
+	Memory     bench.Memory
+	Goroutines int
 }
 
 // CPUPerChange is the record service's CPU time per delivered change,

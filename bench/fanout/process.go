@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,4 +244,38 @@ func labelValue(labels, name string) string {
 		}
 	}
 	return ""
+}
+
+// Profile fetches the record service's pprof profile name (query such as
+// "debug=1" or "") from its metrics listener.
+func (r *RecordService) Profile(ctx context.Context, name, query string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.Metrics+"/debug/pprof/"+name+"?"+query, nil)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", name, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("profile %s: status %d: %w", name, resp.StatusCode, err)
+	}
+	return body, nil
+}
+
+// Goroutines is the record service's number of goroutines.
+func (r *RecordService) Goroutines(ctx context.Context) (int, error) {
+	body, err := r.Profile(ctx, "goroutine", "debug=1")
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if _, err := fmt.Sscanf(string(body), "goroutine profile: total %d", &n); err != nil {
+		return 0, fmt.Errorf("goroutine profile: %w", err)
+	}
+	return n, nil
 }

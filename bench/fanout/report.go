@@ -106,14 +106,18 @@ func (r *Report) Markdown() string {
 		"(when it observed the change: the churn sets no trigger time), so it is the fan-out alone. CPU per change is the record service's " +
 		"utime+stime during the churn minus that during as long a time of the lookup load alone, per delivered change.")
 	p("")
-	p("| subscribers | changes | all p50 / p99 from write | all p50 / p99 from revision | each p50 / p99 from write | each p99 from revision | CPU per change (with lookups) | RSS (peak) | lookups (false NXDOMAIN) |")
-	p("|---|---|---|---|---|---|---|---|---|")
+	p("| subscribers | changes | all p50 / p99 from write | all p50 / p99 from revision | each p50 / p99 from write | each p99 from revision | CPU per change (with lookups) | RSS (peak) | goroutines | lookups (false NXDOMAIN) |")
+	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, ph := range []PhaseResult{r.Few, r.Many, r.AfterRestart} {
-		p("| %d | %d (%d incomplete) | %s / %s | %s / %s | %s / %s | %s | %s (%s) | %s (%s) | %d (%d) |", ph.Subscribers, ph.Prop.Changes, ph.Prop.Incomplete,
+		goroutines := "–" // not read after the restart
+		if ph.Goroutines > 0 {
+			goroutines = fmt.Sprint(ph.Goroutines)
+		}
+		p("| %d | %d (%d incomplete) | %s / %s | %s / %s | %s / %s | %s | %s (%s) | %s (%s) | %s | %d (%d) |", ph.Subscribers, ph.Prop.Changes, ph.Prop.Incomplete,
 			ms(quantile(ph.Prop.AllFromWrite, 0.5)), ms(quantile(ph.Prop.AllFromWrite, 0.99)),
 			ms(quantile(ph.Prop.AllFromRevision, 0.5)), ms(quantile(ph.Prop.AllFromRevision, 0.99)),
 			ms(ph.FromWrite[0]), ms(ph.FromWrite[1]), ms(ph.FromRevision[1]),
-			ms(ph.CPUPerChange()), ms(ph.RawCPUPerChange()), mib(ph.Memory.RSS), mib(ph.Memory.PeakRSS),
+			ms(ph.CPUPerChange()), ms(ph.RawCPUPerChange()), mib(ph.Memory.RSS), mib(ph.Memory.PeakRSS), goroutines,
 			ph.Lookups.Total(), ph.Lookups.FalseNXDOMAIN.Load())
 	}
 	p("")
