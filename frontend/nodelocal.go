@@ -102,7 +102,6 @@ func serveDNS(ctx context.Context, dnsCfg dnsserver.Config, nl nodeLocalConfig, 
 	}
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d := &dnsServers{local: local, stop: stop}
-	go local.Run(life)
 	for _, a := range nl.addrs {
 		c := dnsCfg
 		c.Listen = netip.AddrPortFrom(a, nl.port).String()
@@ -118,6 +117,12 @@ func serveDNS(ctx context.Context, dnsCfg dnsserver.Config, nl nodeLocalConfig, 
 		}
 		d.servers = append(d.servers, srv)
 	}
+	// Only now, with every socket bound, may the rules deliver queries
+	// locally: before, they go on to the Service or the previous holder.
+	if err := local.Activate(); err != nil {
+		return nil, errors.Join(fmt.Errorf("--node-local-addresses: %w", err), d.Shutdown(context.WithoutCancel(ctx)))
+	}
+	go local.Run(life)
 	log.Info("node-local mode: serving on a device of this process", "device", local.Device(), "addresses", nl.addrs)
 	return d, nil
 }

@@ -93,23 +93,44 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// Up creates the device with the addresses and installs the rules. The
-// sockets may bind the addresses once it returns. On failure nothing of
-// this process is left.
+// Up creates the device with the addresses; the sockets may bind them once
+// it returns, and Activate then installs the rules. Until then a query to
+// the kube-dns IP still goes through kube-proxy's DNAT to the Service (or to
+// another frontend holding the addresses, whose rules stay in force), never
+// to an address with no socket bound yet. A table left by a killed frontend
+// is deleted first when no device holds the addresses, for the same reason:
+// its rules would deliver locally as soon as the device is up. On failure
+// nothing of this process is left.
 func Up(cfg Config) (*Setup, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	local, err := localAddrs(c.Addresses)
+	if err != nil {
+		return nil, err
+	}
+	if len(local) == 0 {
+		if err := removeRules(c.Table); err != nil {
+			return nil, err
+		}
+	}
 	dev, err := openDevice(c.Device, c.Addresses)
 	if err != nil {
 		return nil, err
 	}
-	if err := installRules(c.Table, c.Addresses, c.Port); err != nil {
-		_ = dev.close()
-		return nil, err
-	}
 	return &Setup{cfg: c, dev: dev}, nil
+}
+
+// Activate installs (or replaces) the rules that deliver DNS to the
+// addresses locally: call it once the sockets are bound.
+func (s *Setup) Activate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dev == nil {
+		return errors.New("nodelocal: Activate after Close")
+	}
+	return installRules(s.cfg.Table, s.cfg.Addresses, s.cfg.Port)
 }
 
 // Device is the name of the TUN device, "" after Close.
@@ -124,6 +145,7 @@ func (s *Setup) Device() string {
 
 // Run puts the table back whenever it has gone (another frontend that
 // stopped while this one held the addresses deletes it) until ctx ends.
+// Start it after Activate.
 func (s *Setup) Run(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Resync)
 	defer t.Stop()

@@ -92,6 +92,9 @@ func TestHandoverAndFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopFirst := startServers(t, addrs, "first")
+	if err := first.Activate(); err != nil {
+		t.Fatal(err)
+	}
 	for _, a := range addrs {
 		ask(t, a, "udp", "first")
 		ask(t, a, "tcp", "first")
@@ -106,6 +109,9 @@ func TestHandoverAndFallback(t *testing.T) {
 		t.Fatalf("both setups use device %s", first.Device())
 	}
 	stopSecond := startServers(t, addrs, "second")
+	if err := second.Activate(); err != nil {
+		t.Fatal(err)
+	}
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +141,9 @@ func TestHandoverAndFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopThird := startServers(t, addrs, "third")
+	if err := third.Activate(); err != nil {
+		t.Fatal(err)
+	}
 	ask(t, kubeDNS, "udp", "third")
 	if err := third.Close(); err != nil {
 		t.Fatal(err)
@@ -152,6 +161,9 @@ func TestHandoverAndFallback(t *testing.T) {
 func TestSIGKILL(t *testing.T) {
 	if os.Getenv("NODELOCAL_HOLD") != "" {
 		s, err := Up(Config{Addresses: []netip.Addr{linkLocal, kubeDNS}, Port: 53})
+		if err == nil {
+			err = s.Activate()
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,11 +208,18 @@ func TestSIGKILL(t *testing.T) {
 	if local, err := localAddrs([]netip.Addr{linkLocal, kubeDNS}); err != nil || len(local) > 0 {
 		t.Fatalf("addresses still local after SIGKILL: %v %v", local, err)
 	}
-	wantTable(t, true) // left behind, inert; Up replaces it
+	wantTable(t, true) // left behind, inert
 	s, err := Up(Config{Addresses: []netip.Addr{linkLocal}, Port: 53})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Up deletes it: no rule may deliver to the addresses before the
+	// sockets are bound and Activate puts the rules back.
+	wantTable(t, false)
+	if err := s.Activate(); err != nil {
+		t.Fatal(err)
+	}
+	wantTable(t, true)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
