@@ -229,7 +229,7 @@ func parseFlagsFile(args []string, output io.Writer, file []byte) (config, error
 	}
 	cfg.Autopath = *autopath
 	cfg.ZoneAware = *zoneAware
-	if err := checkMulticluster(&cfg, *multicluster, *source, *visibilityPolicy); err != nil {
+	if err := checkMulticluster(&cfg, *multicluster, *source); err != nil {
 		return config{}, err
 	}
 	if *visibilityPolicy != "" && mode != dnsschema.PodsVerified {

@@ -48,20 +48,17 @@ func registerMulticlusterFlag(fs *flag.FlagSet) *string {
 
 // checkMulticluster sets cfg.MulticlusterZone from the flag's value,
 // checked against the other flags: the clusterset zone is watched, so it
-// needs an API server; and the visibility policy's view of the index does
-// not hold ServiceImports, so the two are not combined.
-func checkMulticluster(cfg *config, zone, source, visibilityPolicy string) error {
+// needs an API server. A visibility policy applies to it as to the cluster
+// zone (visibility.Store hides a hidden namespace's ServiceImports too).
+func checkMulticluster(cfg *config, zone, source string) error {
 	if zone == "" {
 		return nil
 	}
 	if strings.TrimSuffix(strings.ToLower(zone), ".") != multiclusterZone {
 		return fmt.Errorf("--multicluster-zone: %q: the MCS API's clusterset zone is %s", zone, multiclusterZone)
 	}
-	switch {
-	case source != "":
+	if source != "" {
 		return errors.New("--multicluster-zone: needs an API server to watch ServiceImports, not --source")
-	case visibilityPolicy != "":
-		return errors.New("--multicluster-zone: cannot be combined with --visibility-policy")
 	}
 	if _, err := dnsschema.New(dnsschema.Config{Zone: cfg.ClusterDomain}); err == nil {
 		if _, err := dnsschema.New(dnsschema.Config{Zone: cfg.ClusterDomain, MulticlusterZone: zone}); err != nil {

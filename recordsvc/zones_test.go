@@ -18,8 +18,8 @@ func TestMulticlusterZoneFlag(t *testing.T) {
 		{"any case, trailing dot", []string{"--multicluster-zone", "ClusterSet.Local."}, "clusterset.local", ""},
 		{"another zone", []string{"--multicluster-zone", "example.org"}, "", "--multicluster-zone"},
 		{"file source", []string{"--multicluster-zone", "clusterset.local", "--source", "file:/nonexistent.yaml"}, "", "--source"},
-		{"visibility policy", []string{"--multicluster-zone", "clusterset.local", "--pods", "verified", "--visibility-policy", "/nonexistent.yaml"},
-			"", "--visibility-policy"},
+		{"with a visibility policy", []string{"--multicluster-zone", "clusterset.local", "--pods", "verified", "--visibility-policy", "/nonexistent.yaml"},
+			"clusterset.local", ""},
 		{"overlapping cluster domain", []string{"--multicluster-zone", "clusterset.local", "--cluster-domain", "local"}, "", "overlaps"},
 	}
 	for _, tc := range cases {

@@ -8,18 +8,22 @@ import (
 )
 
 // Store is a dnsschema.SerialStore as one View sees it: the namespaces the
-// view hides do not exist, nor do their Services, endpoints and pods. The
-// schema's answers through it are therefore exactly those of a cluster
-// without them: NXDOMAIN with the same SOA (the serial is the inner
-// store's), the same NODATA/NXDOMAIN split, no PTR into them, no CNAME
-// chased into them, whatever the name or type.
+// view hides do not exist, nor do their Services, endpoints, pods and
+// ServiceImports. The schema's answers through it are therefore exactly
+// those of a cluster without them: NXDOMAIN with the same SOA (the serial
+// is the inner store's), the same NODATA/NXDOMAIN split, no PTR into them,
+// no CNAME chased into them, whatever the name, type or zone.
 //
 // A Store serves one answer at a time (it records whether it hid anything).
+//
+// It is a dnsschema.ImportStore, the clusterset zone's store, always.
 type Store struct {
 	inner dnsschema.SerialStore
 	view  View
 	hid   bool
 }
+
+var _ dnsschema.ImportStore = (*Store)(nil)
 
 // NewStore returns inner as view sees it.
 func NewStore(inner dnsschema.SerialStore, view View) *Store {
@@ -113,4 +117,37 @@ func lower(s string) string {
 		}
 	}
 	return s
+}
+
+// The clusterset zone (dnsschema clusterset.go) reads ServiceImports
+// through these, so a hidden namespace's imports are as missing as its
+// Services: <svc>.<ns>.svc.<set> and the names below it answer NXDOMAIN
+// with the set zone's SOA, and no clusterset PTR points into it. An inner
+// store without imports holds none through the view either.
+
+// ServiceImport finds nothing in a hidden namespace.
+func (s *Store) ServiceImport(namespace, name string) (kubeindex.ServiceImport, bool) {
+	st, ok := s.inner.(dnsschema.ImportStore)
+	if !ok || !s.allows(lower(namespace)) {
+		return kubeindex.ServiceImport{}, false
+	}
+	return st.ServiceImport(namespace, name)
+}
+
+// ImportEndpoints finds nothing in a hidden namespace.
+func (s *Store) ImportEndpoints(namespace, name string) []kubeindex.ImportEndpoint {
+	st, ok := s.inner.(dnsschema.ImportStore)
+	if !ok || !s.allows(lower(namespace)) {
+		return nil
+	}
+	return st.ImportEndpoints(namespace, name)
+}
+
+// ImportsByIP leaves out the imports of hidden namespaces.
+func (s *Store) ImportsByIP(ip netip.Addr) []kubeindex.ImportRef {
+	st, ok := s.inner.(dnsschema.ImportStore)
+	if !ok {
+		return nil
+	}
+	return visibleOnly(s, st.ImportsByIP(ip), func(ref kubeindex.ImportRef) string { return ref.Import.Namespace })
 }
