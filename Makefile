@@ -119,6 +119,10 @@ bench-go: ## Go benchmarks of the frontend hot path, with allocations
 bench-fanout: test-deps ## one record service and 5,000 Watch subscribers under churn, restarted (~15 min); writes bench/results/fanout.md
 	CLUSTERDNS_FANOUT=full go test -count=1 -timeout 60m -run TestFanout -v ./bench/fanout/
 
+.PHONY: bench-relist
+bench-relist: test-deps ## record-service RSS through a relist forced by a kube-apiserver restart, 10k Services/100k Pods (~8 min); writes bench/results/relist.md
+	CLUSTERDNS_RELIST=1 go test -count=1 -timeout 60m -run TestRelist -v ./bench/fanout/
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	go test -run='^$$' -fuzz=FuzzHandler -fuzztime=$(FUZZTIME) ./frontend/internal/dnsserver
