@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +40,13 @@ const (
 
 var linkLocalDNS = netip.MustParseAddr("169.254.20.10")
 
+// The zone the test gives the node, which the node-local frontend must
+// pass as its --zone.
+const (
+	zoneLabel     = "topology.kubernetes.io/zone"
+	nodeLocalZone = "nodelocal-zone-a"
+)
+
 // The resolver options of the node-local clients, explicit so that the
 // counts below say what a failure means: glibc and Go try each query
 // resolvAttempts times, waiting resolvTimeout seconds for each answer; a
@@ -70,6 +78,16 @@ func TestNodeLocal(t *testing.T) {
 	routeRecordServiceFromHost(ctx, t, n)
 	dir := writeNodeLocalKustomization(t)
 	p := newProcedure(t, n, "deploy node-local")
+	// The node's zone reaches the frontend's --zone through the pod's
+	// labels (PodTopologyLabels admission) and the downward API.
+	p.kubectl(ctx, "label", "node", "--all", "--overwrite", zoneLabel+"="+nodeLocalZone)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := n.Kubectl(ctx, "label", "node", "--all", zoneLabel+"-"); err != nil {
+			t.Errorf("remove the node's zone label: %v: %s", err, out)
+		}
+	})
 	p.kubectl(ctx, "apply", "-k", dir)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -80,6 +98,9 @@ func TestNodeLocal(t *testing.T) {
 	})
 	p.kubectl(ctx, "-n", "kube-system", "rollout", "status", "daemonset/"+nodeLocalDS, "--timeout=3m")
 	waitNodeLocalAnswers(ctx, t, n)
+	if cmd := nodeLocalCmdline(t); !slices.Contains(cmd, "--zone="+nodeLocalZone) {
+		t.Errorf("node-local frontend's command line %q lacks --zone=%s (the node's zone label)", cmd, nodeLocalZone)
+	}
 
 	w := setUpWorkload(ctx, t, n.Client, "dns-nodelocal")
 	scaleFrontends(ctx, t, n, 0)
@@ -432,6 +453,16 @@ func nodeLocalPID(t *testing.T) int {
 		t.Fatalf("node-local frontend processes: %v, want one", pids)
 	}
 	return pids[0]
+}
+
+// nodeLocalCmdline is the command line of the one node-local frontend.
+func nodeLocalCmdline(t *testing.T) []string {
+	t.Helper()
+	cmd, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(nodeLocalPID(t)), "cmdline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
 }
 
 // nodeLocalPIDs lists the processes whose command line has nodeLocalArg.
