@@ -31,7 +31,8 @@ func Marshal(f *Frontend) ([]byte, error) {
 }
 
 // cleanYAMLError drops the wrappers the YAML-to-JSON conversion puts around the decoder's message, which
-// name the field ("unknown field \"cache.sise\"") but nothing a reader needs.
+// names the field by its own name only (`unknown field "sise"` for cache.sise); the wrappers add nothing a
+// reader needs.
 func cleanYAMLError(err error) string {
 	msg := err.Error()
 	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: ", "while decoding JSON: ",
