@@ -13,8 +13,8 @@ import (
 // validates it. An empty file is a valid configuration that sets nothing.
 func Parse(data []byte) (*Frontend, error) {
 	var f Frontend
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("parse: %s", cleanYAMLError(err))
+	if err := DecodeStrict(data, &f); err != nil {
+		return nil, err
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -28,6 +28,15 @@ func Marshal(f *Frontend) ([]byte, error) {
 		return nil, err
 	}
 	return yaml.Marshal(f)
+}
+
+// DecodeStrict decodes a YAML configuration file into v, refusing unknown and repeated fields, with an
+// error reading "parse: " and the decoder's message. The record service's file is read the same way.
+func DecodeStrict(data []byte, v any) error {
+	if err := yaml.UnmarshalStrict(data, v); err != nil {
+		return fmt.Errorf("parse: %s", cleanYAMLError(err))
+	}
+	return nil
 }
 
 // cleanYAMLError drops the wrappers the YAML-to-JSON conversion puts around the decoder's message, which

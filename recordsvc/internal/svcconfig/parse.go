@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/clusterdns/clusterdns/internal/dnsconfig"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/dnsschema"
 )
@@ -18,23 +16,13 @@ import (
 // validates it. An empty file is a valid configuration that sets nothing.
 func Parse(data []byte) (*RecordService, error) {
 	var f RecordService
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("parse: %s", cleanYAMLError(err))
+	if err := dnsconfig.DecodeStrict(data, &f); err != nil {
+		return nil, err
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	return &f, nil
-}
-
-// cleanYAMLError drops the wrappers the YAML-to-JSON conversion puts around the decoder's message.
-func cleanYAMLError(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: ", "while decoding JSON: ",
-		"json: ", "yaml: unmarshal errors:"} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return strings.Join(strings.Fields(msg), " ")
 }
 
 // Validate checks every field and returns all problems found, each naming its field ("limits.maxStreams:
