@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/clusterdns/clusterdns/internal/configwatch"
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
@@ -79,27 +78,7 @@ func TestRunConfigReload(t *testing.T) {
 	}
 	logs := &syncBuffer{}
 	logger := newLogger(logs, cfg)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, logger) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("run did not stop")
-		}
-	}()
-
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := clusterdnsv1.NewRecordServiceClient(conn)
+	ctx, client := startRun(t, cfg, addr, logger)
 	// answerTTL asks for the kubernetes Service and returns the TTL of its
 	// A record.
 	answerTTL := func() uint32 {

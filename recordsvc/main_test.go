@@ -181,27 +181,7 @@ func TestRunFileSource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-			defer func() {
-				cancel()
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Errorf("run: %v", err)
-					}
-				case <-time.After(10 * time.Second):
-					t.Errorf("run did not stop")
-				}
-			}()
-
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			client := clusterdnsv1.NewRecordServiceClient(conn)
+			ctx, client := startRun(t, cfg, addr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
 			defer callCancel()
 			resp, err := client.Lookup(callCtx, tt.req, grpc.WaitForReady(true))
@@ -235,4 +215,32 @@ func TestRunBadSource(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--source: ") || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("run with a missing file: %v", err)
 	}
+}
+
+// startRun runs the record service of cfg until the test ends, waiting for
+// it to stop then, and returns the context it runs in and a plaintext
+// client of its RecordService at addr.
+func startRun(t *testing.T, cfg config, addr string, logger *slog.Logger) (context.Context, clusterdnsv1.RecordServiceClient) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, logger) }()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("run did not stop")
+		}
+	})
+	return ctx, clusterdnsv1.NewRecordServiceClient(conn)
 }
