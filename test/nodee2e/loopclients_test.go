@@ -125,6 +125,8 @@ type loadRun struct {
 	ns      string
 	started time.Time
 
+	clients []string // names, in report order
+
 	mu      sync.Mutex
 	results map[string]*loopResult
 	done    sync.WaitGroup
@@ -171,16 +173,27 @@ func startLoad(ctx context.Context, t *testing.T, cs kubernetes.Interface, w *wo
 	if err != nil {
 		t.Fatalf("client pods not running: %v", err)
 	}
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &loadRun{cs: cs, ns: w.ns, started: time.Now(), results: map[string]*loopResult{}, cancel: cancel}
+	names := make([]string, 0, len(loopClients))
 	for _, c := range loopClients {
-		r.results[c.name] = &loopResult{client: c.name}
+		names = append(names, c.name)
+	}
+	return followLoad(ctx, t, cs, w.ns, names, time.Minute)
+}
+
+// followLoad follows the output of the client pods "client-<name>" of ns
+// and waits, up to within, until each has made lookups: every client must
+// be resolving before the test changes anything.
+func followLoad(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string, clients []string, within time.Duration) *loadRun {
+	t.Helper()
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r := &loadRun{cs: cs, ns: ns, started: time.Now(), clients: clients, results: map[string]*loopResult{}, cancel: cancel}
+	for _, name := range clients {
+		r.results[name] = &loopResult{client: name}
 		r.done.Add(1)
-		go r.follow(fctx, c.name)
+		go r.follow(fctx, name)
 	}
 	t.Cleanup(cancel)
-	// Every client must be resolving before the test changes anything.
-	err = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, within, true, func(context.Context) (bool, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, res := range r.results {
@@ -191,7 +204,7 @@ func startLoad(ctx context.Context, t *testing.T, cs kubernetes.Interface, w *wo
 		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("a client made no lookup within a minute: %v\n%s", err, r.table())
+		t.Fatalf("a client made no lookup within %s: %v\n%s", within, err, r.table())
 	}
 	return r
 }
@@ -267,9 +280,9 @@ func (r *loadRun) readLog(ctx context.Context, pod, client string) *loopResult {
 // its final line) and returns the counts per client.
 func (r *loadRun) stop(ctx context.Context, t *testing.T) []loopResult {
 	t.Helper()
-	for _, c := range loopClients {
-		if err := r.cs.CoreV1().Pods(r.ns).Delete(ctx, "client-"+c.name, metav1.DeleteOptions{}); err != nil {
-			t.Errorf("delete client pod %s: %v", c.name, err)
+	for _, name := range r.clients {
+		if err := r.cs.CoreV1().Pods(r.ns).Delete(ctx, "client-"+name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete client pod %s: %v", name, err)
 		}
 	}
 	ended := make(chan struct{})
@@ -283,9 +296,9 @@ func (r *loadRun) stop(ctx context.Context, t *testing.T) []loopResult {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]loopResult, 0, len(loopClients))
-	for _, c := range loopClients {
-		out = append(out, *r.results[c.name])
+	out := make([]loopResult, 0, len(r.clients))
+	for _, name := range r.clients {
+		out = append(out, *r.results[name])
 	}
 	return out
 }

@@ -533,27 +533,11 @@ func startNodeLocalLoad(ctx context.Context, t *testing.T, n *kubenode.Node, w *
 			t.Fatalf("create client pod %s: %v", pod.Name, err)
 		}
 	}
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &nodeLocalLoad{loadRun: &loadRun{cs: cs, ns: w.ns, started: time.Now(), results: map[string]*loopResult{}, cancel: cancel}}
-	t.Cleanup(cancel)
+	names := make([]string, 0, len(nodeLocalClients))
 	for _, c := range nodeLocalClients {
-		r.results[c.name] = &loopResult{client: c.name}
-		r.done.Add(1)
-		go r.follow(fctx, c.name)
+		names = append(names, c.name)
 	}
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(context.Context) (bool, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, res := range r.results {
-			if res.last.Lookups == 0 {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("a node-local client made no lookup: %v", err)
-	}
+	r := &nodeLocalLoad{followLoad(ctx, t, cs, w.ns, names, 3*time.Minute)}
 	t.Logf("node-local clients resolving, resolver options ndots:5 timeout:%d attempts:%d", resolvTimeout, resolvAttempts)
 	return r
 }
@@ -561,38 +545,16 @@ func startNodeLocalLoad(ctx context.Context, t *testing.T, n *kubenode.Node, w *
 // nodeLocalLoad is a loadRun of nodeLocalClients.
 type nodeLocalLoad struct{ *loadRun }
 
-// stop deletes the clients (each prints its final line) and returns their
-// counts.
+// stop ends the runs as loadRun.stop does and waits until the client pods
+// are gone, since the next run reuses their names.
 func (r *nodeLocalLoad) stop(ctx context.Context, t *testing.T) []loopResult {
 	t.Helper()
-	for _, c := range nodeLocalClients {
-		err := r.cs.CoreV1().Pods(r.ns).Delete(ctx, "client-"+c.name, metav1.DeleteOptions{})
-		if err != nil {
-			t.Errorf("delete client pod %s: %v", c.name, err)
-		}
-	}
-	ended := make(chan struct{})
-	go func() { r.done.Wait(); close(ended) }()
-	select {
-	case <-ended:
-	case <-time.After(2 * time.Minute):
-		t.Errorf("the clients' output did not end within 2 minutes of their deletion")
-		r.cancel()
-		<-ended
-	}
-	// The next run reuses the pod names: wait until these are gone.
-	for _, c := range nodeLocalClients {
-		name := "client-" + c.name
+	out := r.loadRun.stop(ctx, t)
+	for _, name := range r.clients {
 		_ = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-			_, err := r.cs.CoreV1().Pods(r.ns).Get(ctx, name, metav1.GetOptions{})
+			_, err := r.cs.CoreV1().Pods(r.ns).Get(ctx, "client-"+name, metav1.GetOptions{})
 			return apierrors.IsNotFound(err), nil
 		})
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]loopResult, 0, len(nodeLocalClients))
-	for _, c := range nodeLocalClients {
-		out = append(out, *r.results[c.name])
 	}
 	return out
 }
