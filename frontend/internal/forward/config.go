@@ -1,11 +1,12 @@
 // Package forward sends queries for names outside the cluster zone to upstream resolvers: the node's
 // resolvers from /etc/resolv.conf or configured ones, and stub domains routed by longest matching suffix.
 //
-// Every query leaves from a fresh UDP socket (a random source port chosen by the kernel) with a new random
-// ID; a reply is used only when its ID and question match the query, so a spoofed or late datagram is
-// ignored while the read goes on until the attempt's timeout. A truncated UDP reply is retried over TCP to
-// the same upstream. Upstreams may also be TCP-only or DNS over TLS (RFC 7858), whose connections are kept
-// for later queries (stream.go). Upstreams that time out are marked down and probed until they answer again.
+// Every query leaves with a new random ID from a UDP socket connected to its upstream, bound to a random
+// source port chosen by the kernel and used for a few queries only (udp.go); a reply is used only when its
+// ID and question match the query, so a spoofed or late datagram is ignored while the read goes on until
+// the attempt's timeout, and the socket is not used again. A truncated UDP reply is retried over TCP to the
+// same upstream. Upstreams may also be TCP-only or DNS over TLS (RFC 7858). TCP and TLS connections are
+// kept for later queries (stream.go). Upstreams that time out are marked down and probed until they answer again.
 package forward
 
 import (

@@ -257,9 +257,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // (all of them when none is healthy), at most Config.MaxAttempts, each attempt bounded by Config.Timeout and
 // all of them by ctx.
 //
-// Each attempt sends a copy of req with a new random ID from a new UDP socket, keeping the client's EDNS0
-// OPT record (UDP size and DO bit) without its options, or adding one advertising 1232 bytes; a truncated
-// reply is retried over TCP to the same upstream. EDNS options are hop by hop (RFC 6891 section 6.1.1: an
+// Each attempt sends req, packed once, with a new random ID (over UDP from a socket that serves a few
+// queries only, see udp.go), keeping the client's EDNS0 OPT record (UDP size and DO bit) without its
+// options, or adding one advertising 1232 bytes; a truncated reply is retried over TCP to the same
+// upstream, on a kept connection when there is one. EDNS options are hop by hop (RFC 6891 section 6.1.1: an
 // OPT record is never forwarded): a client's COOKIE is for this server (RFC 7873), and its CLIENT-SUBNET
 // would have the upstream tailor an answer to one client's network that the cache then serves to all
 // (RFC 7871); the upstream answers for this server instead. A SERVFAIL or REFUSED reply makes the query move on to the next upstream; when no
@@ -281,12 +282,9 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 	}
 	defer f.inflight.Add(-1)
 
-	query := req.Copy()
-	query.Response = false
-	if opt := query.IsEdns0(); opt != nil {
-		opt.Option = nil
-	} else {
-		query.SetEdns0(DefaultUDPSize, false)
+	query, err := newUpstreamQuery(req)
+	if err != nil {
+		return nil, fmt.Errorf("forward %s: %w", req.Question[0].Name, err)
 	}
 	name := req.Question[0].Name
 	var (
@@ -327,12 +325,12 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 	return nil, fmt.Errorf("forward %s: no upstream answered (%d tried): %w", name, len(order), lastErr)
 }
 
-// attempt runs one query against u: over TCP or TLS for such upstreams, else UDP, then TCP when the UDP
-// reply is truncated. It updates u's health and the metrics. On a failed TCP retry it returns the
-// truncated UDP reply along with the error.
-func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+// attempt runs one query against u, with a new random ID: over TCP or TLS for such upstreams, else UDP,
+// then TCP when the UDP reply is truncated. It updates u's health and the metrics. On a failed TCP retry
+// it returns the truncated UDP reply along with the error.
+func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *outQuery, timeout time.Duration) (*dns.Msg, error) {
 	start := time.Now()
-	query.Id = newID()
+	query.setID(newID())
 	if u.proto != protoUDP {
 		reply, err := f.exchangeStream(ctx, u, query, timeout)
 		if err != nil {
@@ -343,7 +341,7 @@ func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg, ti
 		f.metrics.observe(u.addr, reply.Rcode, time.Since(start))
 		return reply, nil
 	}
-	reply, err := f.exchangeUDP(ctx, u.hostPort, query, timeout)
+	reply, err := f.exchangeUDP(ctx, u, query, timeout)
 	if err != nil {
 		f.attemptFailed(ctx, u, err)
 		return nil, err
@@ -354,8 +352,8 @@ func (f *Forwarder) attempt(ctx context.Context, u *upstream, query *dns.Msg, ti
 		return reply, nil
 	}
 	truncated := reply
-	query.Id = newID()
-	reply, err = f.exchangeTCP(ctx, u.hostPort, query, timeout)
+	query.setID(newID())
+	reply, err = f.exchangeStream(ctx, u, query, timeout)
 	if err != nil {
 		// The upstream answered over UDP, so it stays up; only the TCP path failed.
 		f.metrics.failure(u.addr, reasonTCP)

@@ -19,7 +19,8 @@ const (
 	protoTLS = "tls" // DNS over TLS (RFC 7858)
 )
 
-// Connection reuse for TCP and TLS upstreams (RFC 7766 section 6.2.1, RFC 7858 section 3.4): a connection
+// Connection reuse for TCP and TLS upstreams and for the TCP retries of UDP upstreams (RFC 7766 section
+// 6.2.1, RFC 7858 section 3.4): a connection
 // that answered goes back to its upstream's idle set and serves a later query, one query at a time, which
 // spares TLS its handshake on every query. A connection idle for longer than maxIdle is closed rather than
 // reused, since servers close idle connections themselves (often after 10 seconds or more); a reused
@@ -60,11 +61,13 @@ func (u *upstream) putIdle(c *streamConn) {
 	}
 }
 
-// closeIdle closes u's idle connections (u left the configuration).
+// closeIdle closes u's idle connections and sockets (u left the configuration).
 func (u *upstream) closeIdle() {
-	for u.idle != nil {
+	for {
 		select {
 		case c := <-u.idle:
+			_ = c.Close()
+		case c := <-u.udp:
 			_ = c.Close()
 		default:
 			return
@@ -72,15 +75,11 @@ func (u *upstream) closeIdle() {
 	}
 }
 
-// exchangeStream sends query to a TCP or TLS upstream over a kept connection when there is one, else over
-// a new one, and returns the matching reply.
-func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
-	wire, err := query.Pack()
-	if err != nil {
-		return nil, fmt.Errorf("pack query: %w", err)
-	}
+// exchangeStream sends q to u over a kept TCP or TLS connection when there is one, else over a new one,
+// and returns the matching reply. It also carries the TCP retry of a UDP upstream's truncated reply.
+func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, q *outQuery, timeout time.Duration) (*dns.Msg, error) {
 	if c := u.takeIdle(); c != nil {
-		reply, err := roundTrip(ctx, c, wire, query, timeout)
+		reply, err := roundTrip(ctx, c, q, timeout)
 		if err == nil {
 			u.putIdle(c)
 			return reply, nil
@@ -96,7 +95,7 @@ func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, query *dns.
 	if err != nil {
 		return nil, err
 	}
-	reply, err := roundTrip(ctx, c, wire, query, timeout)
+	reply, err := roundTrip(ctx, c, q, timeout)
 	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("%s: %w", u.addr, err)
@@ -131,18 +130,16 @@ func (f *Forwarder) dialStream(ctx context.Context, u *upstream, timeout time.Du
 	return &streamConn{Conn: conn}, nil
 }
 
-// roundTrip writes query (packed as wire) to c with its two-byte length and reads the matching reply,
-// within timeout and ctx.
-func roundTrip(ctx context.Context, c net.Conn, wire []byte, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+// roundTrip writes q to c with its two-byte length and reads the matching reply, within timeout and ctx.
+func roundTrip(ctx context.Context, c net.Conn, q *outQuery, timeout time.Duration) (*dns.Msg, error) {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	framed := make([]byte, 2+len(wire))
-	binary.BigEndian.PutUint16(framed, uint16(len(wire)))
-	copy(framed[2:], wire)
-	if _, err := c.Write(framed); err != nil {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	if _, err := c.Write(q.framed); err != nil {
 		return nil, fmt.Errorf("write: %w", err)
 	}
 	var size [2]byte
@@ -157,16 +154,22 @@ func roundTrip(ctx context.Context, c net.Conn, wire []byte, query *dns.Msg, tim
 	if err := reply.Unpack(body); err != nil {
 		return nil, fmt.Errorf("unpack reply: %w", err)
 	}
-	if !matches(query, reply) {
+	if !q.matches(reply) {
 		return nil, errMismatch
 	}
 	return reply, nil
 }
 
-// exchangeOnce sends query to u once in u's own protocol (UDP without the TCP retry), for probes.
-func (f *Forwarder) exchangeOnce(ctx context.Context, u *upstream, query *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
-	if u.proto == protoUDP {
-		return f.exchangeUDP(ctx, u.hostPort, query, timeout)
+// exchangeOnce sends m, as it is with a new random ID, to u once in u's own protocol (UDP without the TCP
+// retry), for probes.
+func (f *Forwarder) exchangeOnce(ctx context.Context, u *upstream, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	q, err := packQuery(m)
+	if err != nil {
+		return nil, err
 	}
-	return f.exchangeStream(ctx, u, query, timeout)
+	q.setID(newID())
+	if u.proto == protoUDP {
+		return f.exchangeUDP(ctx, u, q, timeout)
+	}
+	return f.exchangeStream(ctx, u, q, timeout)
 }

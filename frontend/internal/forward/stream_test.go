@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,18 +16,34 @@ import (
 	"github.com/clusterdns/clusterdns/internal/mtls"
 )
 
-// countingListener counts the connections accepted.
+// countingListener counts the connections accepted and keeps them, so that a test can break them.
 type countingListener struct {
 	net.Listener
 	accepted atomic.Int32
+
+	mu    sync.Mutex
+	conns []net.Conn
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err == nil {
 		l.accepted.Add(1)
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
 	}
 	return c, err
+}
+
+// closeAll closes, on the server's side, every connection accepted so far.
+func (l *countingListener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+	l.conns = nil
 }
 
 // startStreamUpstream answers 192.0.2.1 over TCP, wrapped in TLS when cfg is set, on 127.0.0.1.
@@ -116,6 +133,42 @@ func TestStreamUpstreams(t *testing.T) {
 			// Three queries, one connection: it was kept and reused.
 			if n := tc.ln.accepted.Load() - before; n != 1 {
 				t.Errorf("%d connections for 3 queries, want 1", n)
+			}
+		})
+	}
+}
+
+// TestStreamRedial breaks the kept connection on the server's side between queries: the next query finds
+// it dead, dials a new connection and still gets its answer, over TCP and TLS alike.
+func TestStreamRedial(t *testing.T) {
+	serverTLS, pool := testTLS(t)
+	tcpAddr, tcpLn := startStreamUpstream(t, nil)
+	tlsAddr, tlsLn := startStreamUpstream(t, serverTLS)
+	for _, tc := range []struct {
+		name, upstream string
+		ln             *countingListener
+	}{
+		{"tcp", "tcp://" + tcpAddr, tcpLn},
+		{"tls", "tls://" + tlsAddr + "#dns.test", tlsLn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := New(Config{Upstreams: []string{tc.upstream}, Timeout: testTimeout, TLSRootCAs: pool}, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := tc.ln.accepted.Load()
+			for i := range 3 {
+				tc.ln.closeAll()
+				r, err := forwardA(t, f, "a.example.")
+				if err != nil || len(r.Answer) != 1 {
+					t.Fatalf("query %d after the connection broke: %v %v", i, r, err)
+				}
+			}
+			if n := tc.ln.accepted.Load() - before; n != 3 {
+				t.Errorf("%d connections for 3 queries each after a break, want 3", n)
+			}
+			if upstreamDown(f, tc.upstream) || f.routes.Load().all[0].fails.Load() != 0 {
+				t.Error("a broken kept connection counted against the upstream")
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package forward
 import (
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -18,19 +19,25 @@ type upstream struct {
 	fails atomic.Int32 // consecutive failed attempts
 	down  atomic.Bool
 
-	proto      string // protoUDP, protoTCP or protoTLS
-	hostPort   string // "ip:port"
-	serverName string // for protoTLS
-	// idle holds open TCP or TLS connections between queries (stream.go).
+	proto      string       // protoUDP, protoTCP or protoTLS
+	hostPort   string       // "ip:port"
+	udpAddr    *net.UDPAddr // hostPort, for protoUDP
+	serverName string       // for protoTLS
+	// idle holds open TCP or TLS connections between queries (stream.go), udp idle UDP sockets (udp.go).
 	idle chan *streamConn
+	udp  chan *udpConn
 }
 
 // newUpstream returns the upstream of a canonical address.
 func newUpstream(addr string) *upstream {
 	u := &upstream{addr: addr}
 	u.proto, u.hostPort, u.serverName = endpoint(addr)
-	if u.proto != protoUDP {
-		u.idle = make(chan *streamConn, maxIdleConns)
+	u.idle = make(chan *streamConn, maxIdleConns)
+	if u.proto == protoUDP {
+		u.udp = make(chan *udpConn, maxUDPIdle)
+		// The address is an IP and a port (ParseUpstream), so this resolves nothing; an error leaves
+		// udpAddr nil and dialUDP reports it.
+		u.udpAddr, _ = net.ResolveUDPAddr("udp", u.hostPort)
 	}
 	return u
 }
