@@ -2,19 +2,27 @@ package dnsserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clusterdns/clusterdns/frontend/internal/dnscache"
 	"github.com/clusterdns/clusterdns/frontend/internal/dnsserver"
 	"github.com/clusterdns/clusterdns/frontend/internal/forward"
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 )
 
 // forwardSetup is a harness whose forwarder sends names outside the
@@ -622,3 +630,123 @@ var (
 	_ dnsserver.Forwarder    = (*forward.Forwarder)(nil)
 	_ dnsserver.LoopDetector = (*forward.LoopDetector)(nil)
 )
+
+// benchNoRecords is a record service for benchmarks that ask only names
+// outside the cluster zone, which never reach it.
+type benchNoRecords struct{}
+
+func (benchNoRecords) Lookup(context.Context, string, uint16, string, clusterdnsv1.Transport) (*clusterdnsv1.LookupResponse, error) {
+	return nil, errors.New("benchmark: no record service")
+}
+
+// startBenchUpstream starts a miekg/dns UDP server on 127.0.0.1 answering
+// every A question with one record of TTL 300.
+func startBenchUpstream(b *testing.B) string {
+	b.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			m := new(dns.Msg)
+			m.SetReply(r)
+			m.RecursionAvailable = true
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA,
+				Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(198, 18, 0, 1)})
+			_ = w.WriteMsg(m)
+		})}
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	b.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// BenchmarkServeUDPForward is a real UDP round trip to a started server on
+// 127.0.0.1 for names outside the cluster zone, through a forwarder to a
+// loopback upstream, one client per P (8 per CPU): "cached" asks one name
+// (answered from the cache), "zipf" names drawn as the side-by-side
+// benchmark's external workload draws them (Zipf s=1.1 over 10,000 names,
+// mostly cache hits), "uncached" distinct names without a cache (every
+// query forwarded).
+func BenchmarkServeUDPForward(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		cache bool
+		names func(rng *rand.Rand) func() string
+	}{
+		{"cached", true, func(*rand.Rand) func() string { return func() string { return "host-00001.example.com." } }},
+		{"zipf", true, func(rng *rand.Rand) func() string {
+			z := rand.NewZipf(rng, 1.1, 1, 9999)
+			return func() string { return fmt.Sprintf("host-%05d.example.com.", z.Uint64()) }
+		}},
+		{"uncached", false, func(rng *rand.Rand) func() string {
+			return func() string { return fmt.Sprintf("host-%08d.example.com.", rng.Uint32()) }
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			fwd, err := forward.New(forward.Config{Upstreams: []string{startBenchUpstream(b)}}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := dnsserver.Config{Listen: "127.0.0.1:0", Records: benchNoRecords{}, Forwarder: fwd}
+			if tc.cache {
+				if cfg.Cache, err = dnscache.New(dnscache.Config{}); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(cfg.Cache.Close)
+			}
+			if cfg.Metrics, err = dnsserver.NewMetrics(prometheus.NewRegistry(), cfg.Cache); err != nil {
+				b.Fatal(err)
+			}
+			srv, err := dnsserver.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := srv.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			})
+			addr := srv.UDPAddr().String()
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				s := seed.Add(1)
+				next := tc.names(rand.New(rand.NewPCG(s, s)))
+				conn, err := net.Dial("udp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer conn.Close()
+				buf := make([]byte, dns.MaxMsgSize)
+				req := new(dns.Msg)
+				for pb.Next() {
+					req.SetQuestion(next(), dns.TypeA)
+					query, err := req.Pack()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+					if _, err := conn.Write(query); err != nil {
+						b.Error(err)
+						return
+					}
+					n, err := conn.Read(buf)
+					if err != nil || n < 12 || buf[3]&0xf != dns.RcodeSuccess {
+						b.Errorf("read: %d bytes, %v", n, err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
