@@ -289,6 +289,9 @@ type Handler struct {
 	rotation  atomic.Uint32
 	// scratch holds *hitScratch buffers for the hot path.
 	scratch sync.Pool
+	// packBufs holds *[]byte buffers for packing the replies of the
+	// dispatched UDP queries (reader.go).
+	packBufs sync.Pool
 	// misses and dispatch are the admission gates (admission.go).
 	misses, dispatch *gate
 	// flights shares identical cluster lookups in flight (flight.go).
@@ -323,6 +326,11 @@ func NewHandler(ctx context.Context, cfg Config) (*Handler, error) {
 		dispatch:  newGate(2 * cfg.MaxConcurrentMisses),
 	}
 	h.scratch.New = func() any { return new(hitScratch) }
+	h.packBufs.New = func() any {
+		// Any UDP reply fits: it is truncated to at most MaxUDPSize.
+		b := make([]byte, int(cfg.MaxUDPSize)+1)
+		return &b
+	}
 	h.SetLocal(cfg.Local)
 	h.metrics.attachMissPath(h)
 	return h, nil
@@ -360,7 +368,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if req.Response {
 		return
 	}
-	if h.fastEnabled() {
+	if uw, probed := w.(*udpWriter); h.fastEnabled() && (!probed || !uw.probed) {
 		s := h.scratch.Get().(*hitScratch)
 		if parseMsg(req, transportOf(w) == clusterdnsv1.Transport_TRANSPORT_TCP, s) {
 			if out, ok := h.serveHit(s, start); ok {

@@ -40,9 +40,27 @@ type hotReader struct {
 	// or where there is none); single is set when there is none.
 	batch  *udpBatch
 	single bool
-	// inflight are the queries the batched loop handed to goroutines.
+	// inflight are the goroutines the batched loop started: its workers
+	// and the queries it handed to goroutines of their own.
 	inflight sync.WaitGroup
+	// jobs feeds the batched loop's idle workers; workers counts them.
+	jobs    chan dispatchJob
+	workers int
 }
+
+// dispatchJob is a query the batched loop hands to a worker.
+type dispatchJob struct {
+	w *udpWriter
+	m []byte
+}
+
+// residentWorkers is how many goroutines of a UDP socket's batched loop
+// stay to serve the queries its hot path does not answer, one at a time.
+// A goroutine per query would start with a small stack and grow it on the
+// way down to the record service client, for every cache miss; a worker
+// grows it once. Queries beyond what the idle workers take get a goroutine
+// of their own, as many as the dispatch gate allows.
+const residentWorkers = 64
 
 // readBufSize is the size of a UDP read buffer: the server's UDPSize plus
 // one, so that miekg does not put buffers handed on into its pool.
@@ -82,7 +100,9 @@ func (r *hotReader) ReadUDP(conn *net.UDPConn, _ time.Duration) ([]byte, *dns.Se
 		}
 	}
 	if r.batch != nil {
+		r.jobs, r.workers = make(chan dispatchJob), 0
 		err := r.serveBatches(conn)
+		close(r.jobs)
 		// The server waits for the queries it started before it reports
 		// the end of the loop; so do we.
 		r.inflight.Wait()
@@ -141,7 +161,7 @@ func (r *hotReader) serveBatches(conn *net.UDPConn) error {
 				}
 				continue
 			}
-			r.dispatch(conn, bytes.Clone(m), b.addr(i), b.sourceOOB(nil, i))
+			r.dispatch(conn, bytes.Clone(m), b.addr(i), b.sourceOOB(nil, i), parsed)
 		}
 		if err := b.flush(); err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -152,21 +172,41 @@ func (r *hotReader) serveBatches(conn *net.UDPConn) error {
 	}
 }
 
-// dispatch serves a message the hot path does not answer in a goroutine
-// of its own, as the miekg server does: a message shorter than a header
-// is counted invalid and dropped. The caller holds a dispatch slot, which
-// is given back when the query is answered.
-func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, oob []byte) {
+// dispatch serves a message the hot path does not answer off the read
+// loop, by an idle worker or a goroutine of its own, as the miekg server
+// does: a message shorter than a header is counted invalid and dropped.
+// probed tells that the hot path parsed it and found no answer in the cache,
+// so that ServeDNS does not look again. The caller holds a dispatch slot,
+// which is given back when the query is answered.
+func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, oob []byte, probed bool) {
 	if len(m) < headerSize || raddr == nil {
 		r.h.dispatch.leave()
 		r.invalid(m, dns.ErrShortRead)
 		return
 	}
-	w := &udpWriter{conn: conn, raddr: raddr, oob: oob}
-	r.inflight.Go(func() {
-		defer r.h.dispatch.leave()
-		serveMsg(r.h, acceptQuery, r.invalid, w, m)
-	})
+	job := dispatchJob{w: &udpWriter{conn: conn, raddr: raddr, oob: oob, probed: probed, bufs: &r.h.packBufs}, m: m}
+	select {
+	case r.jobs <- job:
+		return
+	default:
+	}
+	if r.workers < residentWorkers {
+		r.workers++
+		r.inflight.Go(func() {
+			r.serveJob(job)
+			for job := range r.jobs {
+				r.serveJob(job)
+			}
+		})
+		return
+	}
+	r.inflight.Go(func() { r.serveJob(job) })
+}
+
+// serveJob answers one dispatched query and gives its dispatch slot back.
+func (r *hotReader) serveJob(job dispatchJob) {
+	defer r.h.dispatch.leave()
+	serveMsg(r.h, acceptQuery, r.invalid, job.w, job.m)
 }
 
 // serveMsg does for a query read by the batched loop what the miekg server
@@ -224,6 +264,11 @@ type udpWriter struct {
 	conn  *net.UDPConn
 	raddr *net.UDPAddr
 	oob   []byte
+	// probed is set when the hot path looked the query up in the cache
+	// and found nothing it serves.
+	probed bool
+	// bufs holds the buffers replies are packed into.
+	bufs *sync.Pool
 }
 
 // LocalAddr is the socket's address.
@@ -234,7 +279,9 @@ func (w *udpWriter) RemoteAddr() net.Addr { return w.raddr }
 
 // WriteMsg packs m and sends it.
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
-	b, err := m.Pack()
+	buf := w.bufs.Get().(*[]byte)
+	defer w.bufs.Put(buf)
+	b, err := m.PackBuffer(*buf)
 	if err != nil {
 		return fmt.Errorf("dnsserver: pack response: %w", err)
 	}

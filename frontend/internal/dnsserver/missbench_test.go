@@ -1,0 +1,171 @@
+package dnsserver_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/clusterdns/clusterdns/frontend/internal/dnscache"
+	"github.com/clusterdns/clusterdns/frontend/internal/dnsserver"
+	"github.com/clusterdns/clusterdns/frontend/internal/recordclient"
+	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
+)
+
+// streamRecords is a record service for the miss benchmarks: LookupStream
+// answers every name as the record service answers the names of the
+// bench's unique-name workload, NXDOMAIN with the zone SOA for names under
+// missing.svc, one A record for the others. It does as little as it can,
+// so that a profile shows the frontend's cost.
+type streamRecords struct {
+	clusterdnsv1.UnimplementedRecordServiceServer
+}
+
+func (streamRecords) answer(name string) *clusterdnsv1.LookupResponse {
+	if strings.Contains(name, ".missing.svc.") {
+		return &clusterdnsv1.LookupResponse{Result: clusterdnsv1.Result_RESULT_NAME_ERROR, Ttl: 5, Revision: 1, ServerId: "s1",
+			Keys: []string{"ns/missing"}, Authority: []*clusterdnsv1.ResourceRecord{soaRecord()}}
+	}
+	return &clusterdnsv1.LookupResponse{Result: clusterdnsv1.Result_RESULT_SUCCESS, Ttl: 30, Revision: 1, ServerId: "s1",
+		Keys: []string{"svc/default/" + name}, Answer: []*clusterdnsv1.ResourceRecord{rec(name, aData("10.96.0.7"))}}
+}
+
+func (s streamRecords) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]) error {
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp := &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), Response: s.answer(req.GetRequest().GetName())}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+func (s streamRecords) Watch(_ *clusterdnsv1.WatchRequest, stream grpc.ServerStreamingServer[clusterdnsv1.WatchResponse]) error {
+	if err := stream.Send(&clusterdnsv1.WatchResponse{Revision: 1, ServerId: "s1", Resync: true}); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	return nil
+}
+
+// BenchmarkServeUDPMiss is a real UDP round trip to a started server on
+// 127.0.0.1 for cluster names asked once each (every query a cache miss,
+// looked up over the gRPC lookup stream), nine in ten NXDOMAIN, with a
+// few clients per P as a load generator would keep queries in flight.
+func BenchmarkServeUDPMiss(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	clusterdnsv1.RegisterRecordServiceServer(gs, streamRecords{})
+	go func() { _ = gs.Serve(ln) }()
+	b.Cleanup(gs.Stop)
+	client, err := recordclient.New(recordclient.Config{Target: ln.Addr().String(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = client.Close() })
+	cache, err := dnscache.New(dnscache.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
+	metrics, err := dnsserver.NewMetrics(prometheus.NewRegistry(), cache)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := dnsserver.New(dnsserver.Config{Listen: "127.0.0.1:0", Records: client, Cache: cache, Metrics: metrics})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := srv.Start(ctx); err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		_ = client.Watch(ctx, cache)
+	}()
+	b.Cleanup(func() {
+		cancel()
+		<-watchDone
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	})
+	addr := srv.UDPAddr().String()
+	c := &dns.Client{Timeout: 5 * time.Second}
+	if _, _, err := c.Exchange(new(dns.Msg).SetQuestion("warm.default.svc.cluster.local.", dns.TypeA), addr); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Uint64
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuStart := processCPU(b)
+	b.RunParallel(func(pb *testing.PB) {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, dns.MaxMsgSize)
+		m := new(dns.Msg)
+		for pb.Next() {
+			n := seq.Add(1)
+			ns := "missing"
+			if n%10 == 0 {
+				ns = "default"
+			}
+			m.SetQuestion(fmt.Sprintf("s%d.%s.svc.cluster.local.", n, ns), dns.TypeA)
+			m.Id = uint16(n)
+			query, err := m.Pack()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := conn.Write(query); err != nil {
+				b.Error(err)
+				return
+			}
+			n2, err := conn.Read(buf)
+			if err != nil || n2 < 12 {
+				b.Errorf("read: %d bytes, %v", n2, err)
+				return
+			}
+		}
+	})
+	// The process's CPU time per query (server, record service and
+	// clients alike) says more than wall time on a shared machine.
+	b.ReportMetric(float64((processCPU(b)-cpuStart).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
