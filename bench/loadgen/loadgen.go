@@ -48,6 +48,11 @@ type Config struct {
 	// Timeout is how long a query waits for its reply before it counts as
 	// lost (dnsperf -t); default 2 s.
 	Timeout time.Duration
+	// NoGSO sends every query with its own datagram header instead of
+	// runs of queries of one length as one segmented send (UDP_SEGMENT,
+	// used where the kernel has it). The server gets the same datagrams
+	// either way; segmentation costs the generator less CPU.
+	NoGSO bool
 }
 
 // Result is what one run measured.
@@ -178,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if cfg.MaxQPS > 0 {
 			rate = float64(cfg.MaxQPS) / float64(cfg.Sockets)
 		}
-		w, err := newWorker(server, p, src, window, rate, cfg.Timeout)
+		w, err := newWorker(server, p, src, window, rate, cfg.Timeout, !cfg.NoGSO)
 		if err != nil {
 			return Result{}, err
 		}

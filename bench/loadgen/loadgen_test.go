@@ -123,35 +123,71 @@ func TestRunCountsEveryQuery(t *testing.T) {
 			completed: n - 20, lost: 20, mismatched: 20, rcodes: map[string]int64{"NOERROR": n - 20}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, 2*timeout)
-			res, err := Run(t.Context(), Config{
-				Server: srv.addr, Queries: mix(n, tt.kinds), Once: true,
-				Duration: 10 * time.Second, Sockets: 3, Outstanding: 40, Timeout: timeout,
+		for _, noGSO := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/nogso=%v", tt.name, noGSO), func(t *testing.T) {
+				srv := startServer(t, 2*timeout)
+				res, err := Run(t.Context(), Config{
+					Server: srv.addr, Queries: mix(n, tt.kinds), Once: true,
+					Duration: 10 * time.Second, Sockets: 3, Outstanding: 40, Timeout: timeout, NoGSO: noGSO,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Sent != n || res.Completed != tt.completed || res.Lost != tt.lost {
+					t.Errorf("sent %d, completed %d, lost %d; want %d, %d, %d", res.Sent, res.Completed, res.Lost, n, tt.completed, tt.lost)
+				}
+				if tt.mismatched >= 0 && res.Mismatched != tt.mismatched {
+					t.Errorf("unmatched replies %d, want %d", res.Mismatched, tt.mismatched)
+				}
+				if fmt.Sprint(res.Rcodes) != fmt.Sprint(tt.rcodes) {
+					t.Errorf("rcodes %v, want %v", res.Rcodes, tt.rcodes)
+				}
+				if res.Errors != 0 {
+					t.Errorf("%d socket errors", res.Errors)
+				}
+				if res.Completed > 0 && (res.Avg <= 0 || res.P99 < res.P50 || res.QPS <= 0) {
+					t.Errorf("avg %s, p50 %s, p99 %s, QPS %.0f", res.Avg, res.P50, res.P99, res.QPS)
+				}
+				// A lost query waits its timeout; it does not lengthen the run.
+				if tt.lost > 0 && res.Wall < timeout {
+					t.Errorf("wall time %s: lost queries were not awaited for %s", res.Wall, timeout)
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Sent != n || res.Completed != tt.completed || res.Lost != tt.lost {
-				t.Errorf("sent %d, completed %d, lost %d; want %d, %d, %d", res.Sent, res.Completed, res.Lost, n, tt.completed, tt.lost)
-			}
-			if tt.mismatched >= 0 && res.Mismatched != tt.mismatched {
-				t.Errorf("unmatched replies %d, want %d", res.Mismatched, tt.mismatched)
-			}
-			if fmt.Sprint(res.Rcodes) != fmt.Sprint(tt.rcodes) {
-				t.Errorf("rcodes %v, want %v", res.Rcodes, tt.rcodes)
-			}
-			if res.Errors != 0 {
-				t.Errorf("%d socket errors", res.Errors)
-			}
-			if res.Completed > 0 && (res.Avg <= 0 || res.P99 < res.P50 || res.QPS <= 0) {
-				t.Errorf("avg %s, p50 %s, p99 %s, QPS %.0f", res.Avg, res.P50, res.P99, res.QPS)
-			}
-			// A lost query waits its timeout; it does not lengthen the run.
-			if tt.lost > 0 && res.Wall < timeout {
-				t.Errorf("wall time %s: lost queries were not awaited for %s", res.Wall, timeout)
-			}
-		})
+		}
+	}
+}
+
+// TestSegmentedSend checks that a run of queries of one length goes out
+// as one segmented send where the kernel can, and that the server gets
+// each as its own datagram.
+func TestSegmentedSend(t *testing.T) {
+	srv := startServer(t, 0)
+	server, err := net.ResolveUDPAddr("udp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := []Query{{"a-1.example.", dns.TypeA}, {"a-2.example.", dns.TypeA}, {"a-3.example.", dns.TypeA}, {"bb-4.example.", dns.TypeA}}
+	p, err := pack(qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWorker(server, p, &source{n: int64(len(qs)), limit: int64(len(qs))}, 8, 0, time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if !w.gso {
+		t.Skip("no UDP_SEGMENT on this kernel")
+	}
+	start := time.Now()
+	if err := w.run(t.Context(), start, start.Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if w.msgCount[0] != 3 || w.msgCount[1] != 1 || !w.gso {
+		t.Errorf("messages of the send: %v (gso still on: %v), want the three equal-length queries in one", w.msgCount[:2], w.gso)
+	}
+	if w.stats.completed != 4 || srv.queries.Load() != 4 {
+		t.Errorf("%d completed, server got %d queries; want 4", w.stats.completed, srv.queries.Load())
 	}
 }
 

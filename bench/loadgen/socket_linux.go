@@ -24,6 +24,9 @@ type mmsghdr struct {
 // batchSize is the most datagrams one system call moves.
 const batchSize = 64
 
+// gsoSpace is the control message space of a UDP_SEGMENT size.
+var gsoSpace = unix.CmsgSpace(2)
+
 // replyBufSize holds any reply to a query without EDNS (512 octets) and
 // most larger ones; a longer datagram is cut, its header and question
 // still match.
@@ -71,9 +74,18 @@ type worker struct {
 	free     []uint16
 	inflight int
 
-	out []mmsghdr
+	// out are the messages of a send: one datagram each, or with gso a
+	// run of queries of one length sent as one buffer that the kernel
+	// cuts into datagrams (UDP_SEGMENT), which takes the IP and device
+	// path once for the run instead of once per query.
+	out    []mmsghdr
+	outOOB []byte
+	// msgFirst and msgCount are the queries (indexes into outIov) of
+	// each message.
+	msgFirst, msgCount []int
 	// outIov[i] points into slotBuf.
 	outIov []unix.Iovec
+	gso    bool
 	in     []mmsghdr
 	inIov  []unix.Iovec
 	inBuf  []byte
@@ -90,7 +102,7 @@ type worker struct {
 	stats    stats
 }
 
-func newWorker(server *net.UDPAddr, p *packed, src *source, window int, rate float64, timeout time.Duration) (*worker, error) {
+func newWorker(server *net.UDPAddr, p *packed, src *source, window int, rate float64, timeout time.Duration, gso bool) (*worker, error) {
 	conn, err := net.DialUDP("udp", nil, server)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: socket: %w", err)
@@ -112,6 +124,9 @@ func newWorker(server *net.UDPAddr, p *packed, src *source, window int, rate flo
 		slotBits: slotBits,
 		free:     make([]uint16, 0, window),
 		out:      make([]mmsghdr, batchSize),
+		outOOB:   make([]byte, batchSize*gsoSpace),
+		msgFirst: make([]int, batchSize),
+		msgCount: make([]int, batchSize),
 		outIov:   make([]unix.Iovec, batchSize),
 		in:       make([]mmsghdr, batchSize),
 		inIov:    make([]unix.Iovec, batchSize),
@@ -122,9 +137,13 @@ func newWorker(server *net.UDPAddr, p *packed, src *source, window int, rate flo
 	for i := window - 1; i >= 0; i-- {
 		w.free = append(w.free, uint16(i))
 	}
+	if gso {
+		// A kernel without UDP segmentation offload does not know the
+		// option.
+		_, err := unix.GetsockoptInt(int(fd(rc)), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		w.gso = err == nil
+	}
 	for i := range batchSize {
-		w.out[i].hdr.Iov = &w.outIov[i]
-		w.out[i].hdr.SetIovlen(1)
 		w.inIov[i].Base = &w.inBuf[i*replyBufSize]
 		w.inIov[i].SetLen(replyBufSize)
 		w.in[i].hdr.Iov = &w.inIov[i]
@@ -139,6 +158,13 @@ func newWorker(server *net.UDPAddr, p *packed, src *source, window int, rate flo
 		return w.sendErr != unix.EAGAIN
 	}
 	return w, nil
+}
+
+// fd returns the descriptor of rc.
+func fd(rc syscall.RawConn) uintptr {
+	var f uintptr
+	rc.Control(func(d uintptr) { f = d })
+	return f
 }
 
 // mmsg makes one recvmmsg or sendmmsg call (trap) on fd, retried when
@@ -253,24 +279,62 @@ func (w *worker) send(now time.Duration) bool {
 			w.outIov[j].SetLen(len(q))
 		}
 		w.inflight += count
-		w.sendBatch(count)
+		w.sendBatch(w.messages(count))
 		w.stats.lastSend = now
 	}
 }
 
-// sendBatch sends the first count prepared queries; one the socket
-// refuses is not sent and frees its slot.
+// messages lays the first count prepared queries out in messages and
+// returns how many: with gso, each run of queries of one length is one
+// message, otherwise each query.
+func (w *worker) messages(count int) int {
+	m := 0
+	for j := 0; j < count; m++ {
+		k := 1
+		for w.gso && j+k < count && w.outIov[j+k].Len == w.outIov[j].Len {
+			k++
+		}
+		h := &w.out[m].hdr
+		h.Iov = &w.outIov[j]
+		h.SetIovlen(k)
+		h.Control, h.Controllen = nil, 0
+		if k > 1 {
+			oob := w.outOOB[m*gsoSpace : (m+1)*gsoSpace]
+			ch := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+			ch.Level, ch.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+			ch.SetLen(unix.CmsgLen(2))
+			*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(w.outIov[j].Len)
+			h.Control = &oob[0]
+			h.SetControllen(gsoSpace)
+		}
+		w.msgFirst[m], w.msgCount[m] = j, k
+		j += k
+	}
+	return m
+}
+
+// sendBatch sends the first count prepared messages. The queries of a
+// message the socket refuses are not sent and free their slots; a refused
+// segmented message turns segmentation off for the socket.
 func (w *worker) sendBatch(count int) {
 	for w.sendFrom, w.sendTo = 0, count; w.sendFrom < w.sendTo; {
 		err := w.rc.Write(w.sendFn)
 		if err == nil && w.sendErr == 0 {
-			w.stats.sent += int64(w.sendN)
+			for m := w.sendFrom; m < w.sendFrom+w.sendN; m++ {
+				w.stats.sent += int64(w.msgCount[m])
+			}
 			w.sendFrom += w.sendN
 			continue
 		}
 		w.stats.errors++
-		idx := uint16(uintptr(unsafe.Pointer(w.outIov[w.sendFrom].Base))-uintptr(unsafe.Pointer(&w.slotBuf[0]))) / maxQueryLen
-		w.release(idx)
+		m := w.sendFrom
+		if w.msgCount[m] > 1 {
+			w.gso = false
+		}
+		for j := w.msgFirst[m]; j < w.msgFirst[m]+w.msgCount[m]; j++ {
+			idx := uint16(uintptr(unsafe.Pointer(w.outIov[j].Base))-uintptr(unsafe.Pointer(&w.slotBuf[0]))) / maxQueryLen
+			w.release(idx)
+		}
 		w.sendFrom++
 	}
 }

@@ -40,6 +40,7 @@ func run() error {
 	flag.IntVar(&cfg.Outstanding, "q", 100, "queries in flight over all sockets")
 	flag.IntVar(&cfg.MaxQPS, "Q", 0, "queries per second at most (0: as fast as answered)")
 	flag.DurationVar(&cfg.Timeout, "t", 2*time.Second, "time a query waits for its reply before it counts as lost")
+	flag.BoolVar(&cfg.NoGSO, "no-gso", false, "send each query on its own instead of runs of equal-length queries as one segmented send (UDP_SEGMENT)")
 	flag.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	flag.Parse()
 	if file == "" {
