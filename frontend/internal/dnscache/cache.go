@@ -218,9 +218,6 @@ func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	return Key{id: string(b), name: name}
 }
 
-// forward reports whether k was built by NewForwardKey.
-func (k Key) forward() bool { return k.id != "" && k.id[len(k.id)-1]&keyForward != 0 }
-
 // ID is the key's identity: equal for equal keys, whatever the letter
 // case of the name.
 func (k Key) ID() string { return k.id }
@@ -589,9 +586,10 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 			SetTTL(section, ttl)
 		}
 	}
-	// The DNS server attaches a wire form only to entries it finds with
-	// Peek: those of record-service keys.
-	e.costBytes = cost(e, !k.forward())
+	// The DNS server may attach a wire form to any entry it finds with
+	// Peek (record-service answers, and upstream answers of names outside
+	// its record zones): count one for every entry.
+	e.costBytes = cost(e)
 	if e.cluster && !c.admitCluster(e, fill) {
 		c.refused.Add(1)
 		return false
@@ -946,10 +944,9 @@ const (
 )
 
 // cost estimates the memory of an entry in bytes, but for its invalidation
-// index, which admitCluster adds. attach says whether the DNS server may
-// attach a wire form to the entry (it does to record-service entries that
-// it serves from its hot path).
-func cost(e *entry, attach bool) int64 {
+// index, which admitCluster adds, with the wire form the DNS server may
+// attach to it for its hot path.
+func cost(e *entry) int64 {
 	n := allocSize(int(unsafe.Sizeof(entry{}))) + ristrettoItemOverhead
 	// The key's identity, the name as asked, and the strings and slices of
 	// the answer that the entry keeps alive: the records' strings are
@@ -975,15 +972,13 @@ func cost(e *entry, attach bool) int64 {
 			n += rrSize(rr, l)
 		}
 	}
-	if attach {
-		// The TTL offsets are appended one by one: their capacity is the
-		// next power of two.
-		ttls := 1
-		for ttls < records {
-			ttls *= 2
-		}
-		n += wireOverhead + allocSize(msgLen+1) + allocSize(ttlFieldSize*ttls)
+	// The TTL offsets are appended one by one: their capacity is the next
+	// power of two.
+	ttls := 1
+	for ttls < records {
+		ttls *= 2
 	}
+	n += wireOverhead + allocSize(msgLen+1) + allocSize(ttlFieldSize*ttls)
 	return n
 }
 

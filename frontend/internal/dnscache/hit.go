@@ -27,6 +27,14 @@ func AppendKeyID(dst, lowerName []byte, qtype, qclass uint16, do bool) []byte {
 	return append(dst, flags)
 }
 
+// AppendForwardKeyID is AppendKeyID for a question answered by the
+// upstreams: the identity of the key NewForwardKey builds.
+func AppendForwardKeyID(dst, lowerName []byte, qtype, qclass uint16, do bool) []byte {
+	dst = AppendKeyID(dst, lowerName, qtype, qclass, do)
+	dst[len(dst)-1] |= keyForward
+	return dst
+}
+
 // Peek finds the entry Get would serve for the key whose identity is id
 // (AppendKeyID), without copying it and without counting a hit or a miss:
 // the caller calls Hit.Served when it answers from the entry, and otherwise

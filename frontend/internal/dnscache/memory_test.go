@@ -23,7 +23,8 @@ import (
 // it: every string is a fresh allocation (the record service's answer is
 // decoded from protobuf, an upstream's unpacked from the wire), which the
 // cached copies keep alive. attach says whether the DNS server's hot path
-// attaches a wire form to such an entry (it does for record-service keys).
+// attaches a wire form to such an entry (it does for record-service keys
+// and for upstream answers of names outside the record zones).
 type memShape struct {
 	name   string
 	attach bool
@@ -92,12 +93,12 @@ func memShapes() []memShape {
 			return NewKey(fresh(name), dns.TypeSRV, dns.ClassINET, false),
 				memCluster(name, dns.RcodeSuccess, answer, nil, extra, "svc/default/"+svc)
 		}},
-		{"nxdomain-upstream", false, func(i int) (Key, Response) {
+		{"nxdomain-upstream", true, func(i int) (Key, Response) {
 			name := fmt.Sprintf("host-%d.example.com.", i)
 			return NewForwardKey(fresh(name), dns.TypeA, dns.ClassINET, false),
 				Response{Rcode: dns.RcodeNameError, Ns: []dns.RR{memSOA("example.com.")}}
 		}},
-		{"a1-upstream", false, func(i int) (Key, Response) {
+		{"a1-upstream", true, func(i int) (Key, Response) {
 			name := fmt.Sprintf("host-%d.example.com.", i)
 			return NewForwardKey(fresh(name), dns.TypeA, dns.ClassINET, false),
 				Response{Rcode: dns.RcodeSuccess, Answer: []dns.RR{memA(name, i, 0)}}

@@ -15,8 +15,9 @@ import (
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 )
 
-// The hot path: a cache hit for a record-service question is answered from
-// a wire form of the reply packed once per cache entry (and per letter case
+// The hot path: a cache hit for a record-service question, or for a name
+// outside the record zones that the upstreams answered, is answered from a
+// wire form of the reply packed once per cache entry (and per letter case
 // of the query name: the lower-case form and the last other one), into
 // which each query patches its ID, RD and CD bits, the TTLs (for entries
 // that age) and an OPT record, and whose A or AAAA records it rotates. The
@@ -80,6 +81,9 @@ type hitQuery struct {
 	tcp     bool
 	// text and lower are the name in text form, as asked and in lower case.
 	text, lower []byte
+	// forward is set by packHit for a name outside the record zones, whose
+	// cache entry holds the upstreams' answer.
+	forward bool
 }
 
 // hitScratch holds the buffers one goroutine reuses for the hot path.
@@ -271,10 +275,20 @@ func (h *Handler) inRecordZonesLower(name []byte) bool {
 // general path would see, when the query must take the general path.
 func (h *Handler) packHit(s *hitScratch, now time.Time) ([]byte, int, bool) {
 	q := &s.q
-	if q.qclass != dns.ClassINET || q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR || !h.inRecordZonesLower(q.lower) {
+	if q.qclass != dns.ClassINET || q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR {
 		return nil, 0, false
 	}
-	hit, ok := h.cache.Peek(dnscache.AppendKeyID(s.key[:0], q.lower, q.qtype, q.qclass, q.do), now)
+	// The general path serves an upstream answer from the cache only to a
+	// query without CD (upstream).
+	q.forward = !h.inRecordZonesLower(q.lower)
+	if q.forward && (h.forwarder == nil || q.flags&flagCD != 0) {
+		return nil, 0, false
+	}
+	key := dnscache.AppendKeyID(s.key[:0], q.lower, q.qtype, q.qclass, q.do)
+	if q.forward {
+		key = dnscache.AppendForwardKeyID(s.key[:0], q.lower, q.qtype, q.qclass, q.do)
+	}
+	hit, ok := h.cache.Peek(key, now)
 	if !ok || hit.NotAuthoritative() {
 		// A verdict for the upstreams is served by the general path.
 		return nil, 0, false
@@ -385,14 +399,18 @@ func (h *Handler) packWire(hit dnscache.Hit, q *hitQuery) *wireAnswer {
 	m := new(dns.Msg)
 	m.Response = true
 	m.Opcode = dns.OpcodeQuery
-	m.Authoritative = true
+	// An upstream answer is not ours: no AA, and its AD bit (upstream).
+	m.Authoritative = !q.forward
 	m.RecursionAvailable = h.forwarder != nil
+	if q.forward {
+		m.AuthenticatedData = r.AuthenticatedData
+	}
 	m.Rcode = r.Rcode
 	m.Truncated = r.Truncated
 	m.Question = []dns.Question{{Name: name, Qtype: q.qtype, Qclass: q.qclass}}
 	m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
 	none := &wireAnswer{qname: bytes.Clone(q.qname)}
-	if h.forwarder != nil && m.Rcode == dns.RcodeSuccess && h.chaseTarget(m, m.Question[0]) != "" {
+	if !q.forward && h.forwarder != nil && m.Rcode == dns.RcodeSuccess && h.chaseTarget(m, m.Question[0]) != "" {
 		return none
 	}
 	if m.Rcode > 0xF {

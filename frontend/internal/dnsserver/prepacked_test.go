@@ -94,12 +94,52 @@ func (diffRecords) Lookup(_ context.Context, name string, qtype uint16, _ string
 	return resp, nil
 }
 
-// failingForwarder fails every query: the chase of an ExternalName answer
-// ends in SERVFAIL.
-type failingForwarder struct{}
+// diffForwarder answers names under up.example. by their first label, as
+// an upstream would, and fails every other query: the chase of an
+// ExternalName answer ends in SERVFAIL.
+type diffForwarder struct{}
 
-func (failingForwarder) Forward(context.Context, *dns.Msg) (*dns.Msg, error) {
-	return nil, errors.New("no upstream")
+func (diffForwarder) Forward(_ context.Context, req *dns.Msg) (*dns.Msg, error) {
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	if !dns.IsSubDomain("up.example.", name) {
+		return nil, errors.New("no upstream")
+	}
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = true
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			panic(err)
+		}
+		return r
+	}
+	soa := rr("up.example. 3600 IN SOA ns.up.example. hostmaster.up.example. 1 7200 1800 86400 60")
+	first, _, _ := strings.Cut(name, ".")
+	switch {
+	case first == "one" && q.Qtype == dns.TypeA:
+		m.Answer = append(m.Answer, rr(q.Name+" 300 IN A 192.0.2.1"))
+	case first == "three" && q.Qtype == dns.TypeA:
+		for i := range 3 {
+			m.Answer = append(m.Answer, rr(fmt.Sprintf("%s %d IN A 192.0.2.%d", q.Name, 300+i, i+1)))
+		}
+	case first == "six" && q.Qtype == dns.TypeAAAA:
+		m.Answer = append(m.Answer, rr(q.Name+" 300 IN AAAA 2001:db8::1"), rr(q.Name+" 300 IN AAAA 2001:db8::2"))
+	case first == "ad" && q.Qtype == dns.TypeA:
+		m.AuthenticatedData = true
+		m.Answer = append(m.Answer, rr(q.Name+" 300 IN A 192.0.2.9"))
+	case first == "extra" && q.Qtype == dns.TypeA:
+		m.Answer = append(m.Answer, rr(q.Name+" 300 IN A 192.0.2.10"))
+		m.Extra = append(m.Extra, rr("info.up.example. 600 IN TXT \"upstream\""))
+		m.SetEdns0(1232, false)
+	case first == "one" || first == "six" || first == "three":
+		m.Ns = append(m.Ns, soa)
+	default:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = append(m.Ns, soa)
+	}
+	return m, nil
 }
 
 // diffClock is a settable clock.
@@ -198,7 +238,7 @@ func TestHotPathSameBytes(t *testing.T) {
 				cfg := Config{Records: diffRecords{}, Cache: cache, Metrics: metrics,
 					Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), QueryLog: slow}
 				if tc.forwarder {
-					cfg.Forwarder = failingForwarder{}
+					cfg.Forwarder = diffForwarder{}
 				}
 				h, err := NewHandler(context.Background(), cfg)
 				if err != nil {
@@ -223,6 +263,15 @@ func TestHotPathSameBytes(t *testing.T) {
 				{"gone.default.svc.cluster.local.", dns.TypeA},
 				{"nd.default.svc.cluster.local.", dns.TypeTXT},
 				{"5.0.96.10.in-addr.arpa.", dns.TypePTR},
+				// Upstream answers (REFUSED and never cached without a forwarder).
+				{"one.up.example.", dns.TypeA},
+				{"one.up.example.", dns.TypeAAAA},
+				{"three.up.example.", dns.TypeA},
+				{"six.up.example.", dns.TypeAAAA},
+				{"ad.up.example.", dns.TypeA},
+				{"extra.up.example.", dns.TypeA},
+				{"nx.up.example.", dns.TypeA},
+				{"www.example.org.", dns.TypeA},
 			}
 			cases := func(name string) []string {
 				return []string{name, strings.ToUpper(name), strings.ToUpper(name[:1]) + name[1:],
@@ -301,6 +350,11 @@ func TestHotPathSameBytes(t *testing.T) {
 			b, _ := new(dns.Msg).SetQuestion("one.default.svc.cluster.local.", dns.TypeA).Pack()
 			if _, isHot := rawServe(t, hot, b, false); !isHot {
 				t.Error("plain A query not answered on the hot path")
+			}
+			// So is one for a name the upstreams answered.
+			b, _ = new(dns.Msg).SetQuestion("one.up.example.", dns.TypeA).Pack()
+			if _, isHot := rawServe(t, hot, b, false); isHot != tc.forwarder {
+				t.Errorf("plain A query for an upstream answer: hot %v, want %v", isHot, tc.forwarder)
 			}
 			t.Logf("%d answers on the hot path", hotAnswers)
 		})
