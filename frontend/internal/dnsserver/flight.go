@@ -19,7 +19,7 @@ import (
 // without a deadline of their own, since the lookup has one.
 type flights struct {
 	mu sync.Mutex
-	m  map[string]*flight
+	m  map[flightKey]*flight
 	// waiting counts the callers waiting for another's lookup.
 	waiting atomic.Int64
 }
@@ -37,7 +37,7 @@ type flight struct {
 // is under way, in which case it waits for that one's result. shared is
 // true when the result is another caller's, and leaderIP the client that
 // caller asked for.
-func (f *flights) do(key, clientIP string, fn func() (*clusterdnsv1.LookupResponse, error)) (resp *clusterdnsv1.LookupResponse, err error, shared bool, leaderIP string) {
+func (f *flights) do(key flightKey, clientIP string, fn func() (*clusterdnsv1.LookupResponse, error)) (resp *clusterdnsv1.LookupResponse, err error, shared bool, leaderIP string) {
 	f.mu.Lock()
 	if fl, ok := f.m[key]; ok {
 		f.waiting.Add(1)
@@ -47,7 +47,7 @@ func (f *flights) do(key, clientIP string, fn func() (*clusterdnsv1.LookupRespon
 		return fl.resp, fl.err, true, fl.clientIP
 	}
 	if f.m == nil {
-		f.m = make(map[string]*flight)
+		f.m = make(map[flightKey]*flight)
 	}
 	fl := &flight{done: make(chan struct{}), clientIP: clientIP}
 	f.m[key] = fl
@@ -63,9 +63,11 @@ func (f *flights) do(key, clientIP string, fn func() (*clusterdnsv1.LookupRespon
 	return fl.resp, fl.err, false, clientIP
 }
 
-// flightKey is the key of a question in flights.
-func flightKey(cacheKey string, transport clusterdnsv1.Transport) string {
-	return cacheKey + string(rune('0'+transport))
+// flightKey is the key of a question in flights: its cache key's identity
+// and its transport.
+type flightKey struct {
+	id        string
+	transport clusterdnsv1.Transport
 }
 
 // ownCase gives the owner names of m that equal name ignoring case the

@@ -490,8 +490,33 @@ func (h *Handler) loopDetected(name string) {
 
 // inRecordZones reports whether the record service answers name.
 func (h *Handler) inRecordZones(name string) bool {
-	return dns.IsSubDomain(h.zone, name) || dns.IsSubDomain(reverseV4, name) || dns.IsSubDomain(reverseV6, name) ||
-		dns.IsSubDomain(clustersetZone, name)
+	if strings.IndexByte(name, '\\') >= 0 {
+		// An escaped dot is no label boundary: let miekg/dns read the
+		// labels.
+		return dns.IsSubDomain(h.zone, name) || dns.IsSubDomain(reverseV4, name) || dns.IsSubDomain(reverseV6, name) ||
+			dns.IsSubDomain(clustersetZone, name)
+	}
+	// Without escapes the labels show in the text: a suffix test, unlike
+	// dns.IsSubDomain, costs no allocation on every miss.
+	for _, zone := range [...]string{h.zone, reverseV4, reverseV6, clustersetZone} {
+		if inZoneText(name, zone) {
+			return true
+		}
+	}
+	return false
+}
+
+// inZoneText reports whether the fully qualified name, written without
+// escapes, is zone (fully qualified, lower case) or under it, ignoring
+// case.
+func inZoneText(name, zone string) bool {
+	if zone == "." {
+		return true
+	}
+	if len(name) < len(zone) || !strings.EqualFold(name[len(name)-len(zone):], zone) {
+		return false
+	}
+	return len(name) == len(zone) || name[len(name)-len(zone)-1] == '.'
 }
 
 // cluster answers a question of the record service's zones: from the

@@ -30,7 +30,7 @@ func (h *Handler) fetch(x *exchange, q dns.Question, key dnscache.Key) (resp *cl
 		h.metrics.lookup(resp, err, time.Since(start))
 		return resp, err
 	}
-	resp, err, shared, leaderIP := h.flights.do(flightKey(key.ID(), x.transport), ip, call)
+	resp, err, shared, leaderIP := h.flights.do(flightKey{key.ID(), x.transport}, ip, call)
 	if shared && err == nil && perClient(resp) && leaderIP != ip {
 		// Computed for the other client (its search path, its
 		// visibility): not this client's answer.

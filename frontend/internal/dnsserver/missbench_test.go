@@ -118,7 +118,7 @@ func BenchmarkServeUDPMiss(b *testing.B) {
 		b.Fatal(err)
 	}
 	var seq atomic.Uint64
-	b.SetParallelism(4)
+	b.SetParallelism(32)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpuStart := processCPU(b)
