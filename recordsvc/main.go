@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -195,7 +196,9 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	in, err := kubeindex.NewInformers(client, ix, kubeindex.InformerConfig{WatchPods: cfg.Pods == dnsschema.PodsVerified}, logger)
+	gc := newListCollector()
+	in, err := kubeindex.NewInformers(client, ix, kubeindex.InformerConfig{
+		WatchPods: cfg.Pods == dnsschema.PodsVerified, Listing: gc.hold}, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,31 +208,65 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 	if err := addServiceImportInformer(in, restCfg, cfg); err != nil {
 		return nil, nil, err
 	}
-	collectTightlyUntil(ix.SyncedChan())
+	gc.holdUntil(ix.SyncedChan())
 	go func() { done <- in.Run(ctx) }()
 	return done, in.Health(), nil
 }
 
 // syncGCPercent is the garbage collector's target (GOGC) while the
-// informers sync. The initial lists decode every API object once and keep a
-// small slim copy, so the heap is mostly garbage then and, at the default of
-// 100, the peak memory of the process is about twice what it keeps. At 25
-// the peak at 10k Services, 100k endpoints and 100k Pods was ~25% lower
-// (bench: recordsvc peak RSS), for a sync a few percent slower.
+// informers sync and while any of them lists the API server again. A list
+// decodes every API object once and keeps a small slim copy, so the heap
+// is mostly garbage then and, at the default of 100, the peak memory of the
+// process is about twice what it keeps. At 25 the peak at 10k Services,
+// 100k endpoints and 100k Pods was ~25% lower (bench: recordsvc peak RSS),
+// for a sync a few percent slower. A relist after sync ran at 100 and
+// peaked at 1.84x the steady RSS (bench/results/relist.md).
 const syncGCPercent = 25
 
-// collectTightlyUntil lowers the garbage collector's target to
-// syncGCPercent until synced is closed, then restores it. A GOGC set lower
-// than that, or off, is left alone.
-func collectTightlyUntil(synced <-chan struct{}) {
-	prev := debug.SetGCPercent(syncGCPercent)
-	if prev <= syncGCPercent { // also GOGC=off (-1)
-		debug.SetGCPercent(prev)
-		return
+// listCollector lowers the garbage collector's target to syncGCPercent
+// while it is held (the initial sync, each list) and restores the process's
+// own target when no hold is left. A GOGC set lower than that, or off, is
+// left alone.
+type listCollector struct {
+	mu     sync.Mutex
+	normal int // the target outside holds; <= syncGCPercent: never changed
+	holds  int
+}
+
+func newListCollector() *listCollector {
+	normal := debug.SetGCPercent(syncGCPercent)
+	debug.SetGCPercent(normal)
+	return &listCollector{normal: normal}
+}
+
+// hold lowers the target until the returned function is called.
+func (c *listCollector) hold() (release func()) {
+	if c.normal <= syncGCPercent { // also GOGC=off (-1)
+		return func() {}
 	}
+	c.mu.Lock()
+	if c.holds++; c.holds == 1 {
+		debug.SetGCPercent(syncGCPercent)
+	}
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			if c.holds--; c.holds == 0 {
+				debug.SetGCPercent(c.normal)
+			}
+			c.mu.Unlock()
+		})
+	}
+}
+
+// holdUntil holds the lower target until done is closed.
+func (c *listCollector) holdUntil(done <-chan struct{}) {
+	release := c.hold()
 	go func() {
-		<-synced
-		debug.SetGCPercent(prev)
+		<-done
+		release()
 	}()
 }
 

@@ -22,6 +22,11 @@ type InformerConfig struct {
 	// (Succeeded, Failed) are filtered out by the API server. Default false:
 	// pods are not watched, which keeps memory independent of the pod count.
 	WatchPods bool
+	// Listing (optional) is called as each list of the API server starts,
+	// the initial ones and those of a relist; it returns the function to
+	// call when that list has ended. The record service collects garbage
+	// harder meanwhile.
+	Listing func() (done func())
 }
 
 // podFieldSelector drops finished pods server-side: they hold no IP that
@@ -70,33 +75,40 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 		lw        cache.ListerWatcher
 		transform cache.TransformFunc
 		handler   cache.ResourceEventHandler
+		stored    *storedObjects
 	}
+	stored := [4]*storedObjects{{}, {}, {}, {}}
 	list := []watched{
 		{"Service", &corev1.Service{}, streamingListWatch(client, resource[*corev1.ServiceList]{
 			rest: core.RESTClient(), name: "services", newItem: func() protoObject { return &corev1.Service{} },
 			list: core.Services("").List, watch: core.Services("").Watch, transform: transformService, health: &in.health,
-		}), transformService, in.serviceHandler()},
+			stored: stored[0], listing: cfg.Listing,
+		}), transformService, in.serviceHandler(), stored[0]},
 		{"EndpointSlice", &discoveryv1.EndpointSlice{}, streamingListWatch(client, resource[*discoveryv1.EndpointSliceList]{
 			rest: discovery.RESTClient(), name: "endpointslices", newItem: func() protoObject { return &discoveryv1.EndpointSlice{} },
 			list: discovery.EndpointSlices("").List, watch: discovery.EndpointSlices("").Watch, transform: transformEndpointSlice, health: &in.health,
-		}), transformEndpointSlice, in.sliceHandler()},
+			stored: stored[1], listing: cfg.Listing,
+		}), transformEndpointSlice, in.sliceHandler(), stored[1]},
 		{"Namespace", &corev1.Namespace{}, streamingListWatch(client, resource[*corev1.NamespaceList]{
 			rest: core.RESTClient(), name: "namespaces", newItem: func() protoObject { return &corev1.Namespace{} },
 			list: core.Namespaces().List, watch: core.Namespaces().Watch, transform: transformNamespace, health: &in.health,
-		}), transformNamespace, in.namespaceHandler()},
+			stored: stored[2], listing: cfg.Listing,
+		}), transformNamespace, in.namespaceHandler(), stored[2]},
 	}
 	if cfg.WatchPods {
 		list = append(list, watched{"Pod", &corev1.Pod{}, streamingListWatch(client, resource[*corev1.PodList]{
 			rest: core.RESTClient(), name: "pods", newItem: func() protoObject { return &corev1.Pod{} },
 			list: core.Pods("").List, watch: core.Pods("").Watch, transform: transformPod, health: &in.health,
-			tweak: func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector },
-		}), transformPod, in.podHandler()})
+			tweak:  func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector },
+			stored: stored[3], listing: cfg.Listing,
+		}), transformPod, in.podHandler(), stored[3]})
 	}
 	for _, w := range list {
 		informer := cache.NewSharedIndexInformerWithOptions(w.lw, w.example, cache.SharedIndexInformerOptions{ObjectDescription: w.kind})
 		if err := informer.SetTransform(w.transform); err != nil {
 			return nil, fmt.Errorf("%s informer: set transform: %w", w.kind, err)
 		}
+		w.stored.set(informer.GetStore())
 		// A watch that breaks (or a list that fails) is retried by the
 		// reflector; until a retry succeeds the informer is failing.
 		kind := w.kind

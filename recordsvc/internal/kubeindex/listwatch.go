@@ -74,6 +74,12 @@ type resource[L runtime.Object] struct {
 	transform cache.TransformFunc
 	// health (optional) learns the outcome of every list and watch call.
 	health *SourceHealth
+	// stored (optional) is the store of the informer the list feeds: a
+	// relisted object it holds unchanged is not decoded again.
+	stored *storedObjects
+	// listing (optional) is called as each list starts; it returns the
+	// function to call when the list has ended.
+	listing func() (done func())
 }
 
 // observe reports the outcome of a list or watch call to r.health.
@@ -96,6 +102,9 @@ func streamingListWatch[L runtime.Object](client any, r resource[L]) cache.Liste
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			if r.tweak != nil {
 				r.tweak(&opts)
+			}
+			if r.listing != nil {
+				defer r.listing()()
 			}
 			var list *slimList
 			var err error
@@ -221,6 +230,10 @@ func (r resource[L]) streamPage(ctx context.Context, opts metav1.ListOptions, ou
 			case listItemsField:
 				if buf, err = list.read(buf, length); err != nil {
 					return err
+				}
+				if obj, ok := r.stored.unchanged(buf); ok {
+					out.Items = append(out.Items, obj)
+					return nil
 				}
 				// The generated decoders copy what they keep, so buf is
 				// reused for the next object.
