@@ -16,8 +16,9 @@ import (
 // anything else (other jobs on a shared machine).
 type CPUSnapshot struct {
 	// CPUBusy is user+nice+system time of the CPU; CPUAll includes idle,
-	// I/O wait, interrupts and steal too.
-	CPUBusy, CPUAll uint64
+	// I/O wait, interrupts and steal too; CPUIRQ is interrupt and softirq
+	// time.
+	CPUBusy, CPUAll, CPUIRQ uint64
 	// Processes is the user+system time of the processes and their
 	// descendants; PerProcess splits it by the PIDs given.
 	Processes  uint64
@@ -28,11 +29,11 @@ type CPUSnapshot struct {
 // /proc/PID/stat for pids and their descendants.
 func TakeCPUSnapshot(cpu int, pids []int) (CPUSnapshot, error) {
 	var s CPUSnapshot
-	busy, all, err := cpuTicks(cpu)
+	busy, all, irq, err := cpuTicks(cpu)
 	if err != nil {
 		return s, err
 	}
-	s.CPUBusy, s.CPUAll = busy, all
+	s.CPUBusy, s.CPUAll, s.CPUIRQ = busy, all, irq
 	tree, err := processTree()
 	if err != nil {
 		return s, err
@@ -90,6 +91,18 @@ func DurationShare(before, after CPUSnapshot, d time.Duration) (own, foreign flo
 	return min(mine/all, 1), max(busy-mine, 0) / all
 }
 
+// IRQShare returns the share of the CPU's time between two snapshots spent
+// in interrupts and softirqs. The kernel delivers the datagrams a process
+// sends over loopback in the softirq of the sending CPU, accounted there
+// and not to the process: part of a load generator's cost.
+func IRQShare(before, after CPUSnapshot) float64 {
+	all := float64(after.CPUAll - before.CPUAll)
+	if all <= 0 {
+		return 0
+	}
+	return float64(after.CPUIRQ-before.CPUIRQ) / all
+}
+
 // ProcessShare returns the share of the CPU's time between two snapshots
 // that process pid (with its descendants) took.
 func ProcessShare(before, after CPUSnapshot, pid int) float64 {
@@ -100,16 +113,16 @@ func ProcessShare(before, after CPUSnapshot, pid int) float64 {
 	return float64(after.PerProcess[pid]-before.PerProcess[pid]) / all
 }
 
-// cpuTicks returns the busy (user+nice+system) and total ticks of one CPU
-// line of /proc/stat.
-func cpuTicks(cpu int) (busy, all uint64, err error) {
+// cpuTicks returns the busy (user+nice+system), total and interrupt
+// (irq+softirq) ticks of one CPU line of /proc/stat.
+func cpuTicks(cpu int) (busy, all, irq uint64, err error) {
 	name := "cpu"
 	if cpu != Unpinned {
 		name = "cpu" + strconv.Itoa(cpu)
 	}
 	f, err := os.Open("/proc/stat")
 	if err != nil {
-		return 0, 0, fmt.Errorf("cpu time: %w", err)
+		return 0, 0, 0, fmt.Errorf("cpu time: %w", err)
 	}
 	defer f.Close()
 	scanner := bufio.NewScanner(f)
@@ -121,7 +134,7 @@ func cpuTicks(cpu int) (busy, all uint64, err error) {
 		for i, v := range fields[1:] {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
-				return 0, 0, fmt.Errorf("cpu time: %s: %w", name, err)
+				return 0, 0, 0, fmt.Errorf("cpu time: %s: %w", name, err)
 			}
 			// user nice system idle iowait irq softirq steal guest guest_nice;
 			// guest time is already inside user.
@@ -129,16 +142,19 @@ func cpuTicks(cpu int) (busy, all uint64, err error) {
 				break
 			}
 			all += n
-			if i < 3 {
+			switch {
+			case i < 3:
 				busy += n
+			case i == 5 || i == 6:
+				irq += n
 			}
 		}
-		return busy, all, nil
+		return busy, all, irq, nil
 	}
 	if err := scanner.Err(); err != nil {
-		return 0, 0, fmt.Errorf("cpu time: %w", err)
+		return 0, 0, 0, fmt.Errorf("cpu time: %w", err)
 	}
-	return 0, 0, fmt.Errorf("cpu time: no %s in /proc/stat", name)
+	return 0, 0, 0, fmt.Errorf("cpu time: no %s in /proc/stat", name)
 }
 
 // procInfo is what processTree keeps of a process.

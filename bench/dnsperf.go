@@ -2,19 +2,33 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clusterdns/clusterdns/bench/loadgen"
 )
 
-// PerfRun configures one dnsperf run.
+// The load generators.
+const (
+	genDNSPerf = "dnsperf"
+	// genLoadgen is bench/loadgen: sendmmsg/recvmmsg batches over connected
+	// sockets, so that one core outruns the server (dnsperf on one core
+	// does not outrun NSD or the frontend on cache hits).
+	genLoadgen = "loadgen"
+)
+
+// PerfRun configures one run of a load generator (dnsperf or loadgen).
 type PerfRun struct {
 	// Server is the DNS server, HOST:PORT.
 	Server string
@@ -36,7 +50,7 @@ type PerfRun struct {
 	OutputPath string
 }
 
-// PerfResult is what one dnsperf run measured.
+// PerfResult is what one run of a load generator measured.
 type PerfResult struct {
 	Sent, Completed, Lost int64
 	// QPS is completed queries per second of run time.
@@ -48,8 +62,12 @@ type PerfResult struct {
 	Rcodes map[string]int64
 	// RunTime is how long dnsperf sent queries.
 	RunTime time.Duration
-	// ClientCPU is the CPU time dnsperf used (user and system).
+	// ClientCPU is the CPU time the load generator's process used (user
+	// and system).
 	ClientCPU time.Duration
+	// ClientShare is loadgen's own measure of its CPU over the run's wall
+	// time, start-up excluded (0 for dnsperf).
+	ClientShare float64
 }
 
 // RunDNSPerf runs dnsperf and parses its result.
@@ -206,4 +224,59 @@ func percentile[T int64 | float64 | time.Duration](sorted []T, p float64) T {
 // seconds converts floating seconds to a Duration.
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
+}
+
+// BuildLoadgen builds bench/loadgen's dnsload command into dir and returns
+// its path.
+func BuildLoadgen(ctx context.Context, root, dir string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	bin := filepath.Join(dir, "dnsload")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./bench/loadgen/cmd/dnsload")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build dnsload: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// RunLoadgen runs bench/loadgen (the dnsload binary) with the parameters of
+// run that dnsperf has too: the same file, duration, sockets (-c), queries
+// in flight (-q), rate (-Q), timeout and CPU. Threads is dnsperf's alone;
+// OutputPath is not used (the latencies come from loadgen's histogram).
+func RunLoadgen(ctx context.Context, binary string, run PerfRun) (PerfResult, error) {
+	args := []string{
+		"-s", run.Server, "-d", run.QueryFile, "-l", run.Duration.String(),
+		"-c", strconv.Itoa(run.Clients), "-q", strconv.Itoa(run.Outstanding), "-t", "2s", "-json",
+	}
+	if run.Once {
+		args = append(args, "-n")
+	}
+	if run.MaxQPS > 0 {
+		args = append(args, "-Q", strconv.Itoa(run.MaxQPS))
+	}
+	argv := append([]string{binary}, args...)
+	if run.CPU != Unpinned {
+		argv = append([]string{"taskset", "-c", strconv.Itoa(run.CPU)}, argv...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, run.Duration+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return PerfResult{}, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, stderr.String())
+	}
+	var lr loadgen.Result
+	if err := json.Unmarshal(stdout.Bytes(), &lr); err != nil {
+		return PerfResult{}, fmt.Errorf("%s: output %q: %w", strings.Join(argv, " "), stdout.String(), err)
+	}
+	return PerfResult{
+		Sent: lr.Sent, Completed: lr.Completed, Lost: lr.Lost,
+		QPS: lr.QPS, Avg: lr.Avg, P50: lr.P50, P99: lr.P99,
+		Rcodes: lr.Rcodes, RunTime: lr.RunTime,
+		ClientCPU:   cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		ClientShare: lr.CPUShare,
+	}, nil
 }

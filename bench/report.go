@@ -20,6 +20,8 @@ type Cell struct {
 	// Result is nil when the run was not possible; NA then says why.
 	Result *PerfResult
 	NA     string
+	// Generator is the load generator of the run (genDNSPerf, genLoadgen).
+	Generator string
 	// MaxQPS is the rate limit of the run (0: unlimited).
 	MaxQPS int
 	// ServerCPU and ForeignCPU are the shares of the server CPU that the
@@ -30,8 +32,10 @@ type Cell struct {
 	// processes.
 	ProcessCPU map[string]float64
 	// ClientCPU and ClientForeignCPU are the same shares of the load
-	// generator's CPU: dnsperf's, and other processes'.
-	ClientCPU, ClientForeignCPU float64
+	// generator's CPU: the generator's, and other processes'. ClientIRQ is
+	// the share of interrupts and softirqs, where the kernel delivers the
+	// datagrams the generator sends over loopback.
+	ClientCPU, ClientForeignCPU, ClientIRQ float64
 }
 
 // SyncRow is the start of one server on the full cluster.
@@ -69,9 +73,10 @@ type Report struct {
 	PerfSetup string
 	Systems   []System
 	Workloads []Workload
-	// Perf[workload ID][system ID].
-	Perf map[string]map[string]*Cell
-	Sync []SyncRow
+	// Perf[workload ID][system ID] are the runs with dnsperf, LoadgenPerf
+	// those with bench/loadgen (of the workloads that loop over their file).
+	Perf, LoadgenPerf map[string]map[string]*Cell
+	Sync              []SyncRow
 	// FrontendMemory: after start (idle) and after every workload.
 	FrontendIdle, FrontendLoaded Memory
 	FrontendCacheSize            string
@@ -86,17 +91,33 @@ type Report struct {
 	Notes              []string
 }
 
-// cell returns the cell of a workload and system, or nil.
+// cell returns the dnsperf cell of a workload and system, or nil.
 func (r *Report) cell(workload, system string) *Cell {
-	if r.Perf[workload] == nil {
-		return nil
-	}
-	return r.Perf[workload][system]
+	return r.genCell(genDNSPerf, workload, system)
 }
 
-// qps returns the QPS of a cell, NaN when there is none.
+// genCell returns the cell of a workload and system measured with
+// generator gen, or nil.
+func (r *Report) genCell(gen, workload, system string) *Cell {
+	perf := r.Perf
+	if gen == genLoadgen {
+		perf = r.LoadgenPerf
+	}
+	if perf[workload] == nil {
+		return nil
+	}
+	return perf[workload][system]
+}
+
+// qps returns the QPS of a dnsperf cell, NaN when there is none.
 func (r *Report) qps(workload, system string) float64 {
-	c := r.cell(workload, system)
+	return r.genQPS(genDNSPerf, workload, system)
+}
+
+// genQPS returns the QPS of a cell measured with gen, NaN when there is
+// none.
+func (r *Report) genQPS(gen, workload, system string) float64 {
+	c := r.genCell(gen, workload, system)
 	if c == nil || c.Result == nil {
 		return math.NaN()
 	}
@@ -115,7 +136,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- %s\n\n", r.PerfSetup)
 
 	if len(r.Targets) > 0 {
-		b.WriteString("## Targets (issue #6)\n\n| target | measured | |\n|---|---|---|\n")
+		b.WriteString("## Targets (issues #6 and #15)\n\n| target | measured | |\n|---|---|---|\n")
 		for _, t := range r.Targets {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Measured, t.Met)
 		}
@@ -123,32 +144,40 @@ func (r *Report) Markdown() string {
 	}
 
 	b.WriteString("## Throughput and latency\n\n")
-	b.WriteString("Latencies are those of a saturated server (dnsperf keeps its queries in flight), except in the runs limited with -Q. *server CPU* and *dnsperf CPU* are the shares of their CPUs that the system under test and dnsperf used during the run; *other CPU* is the share other processes took of the server's / of dnsperf's CPU (the machine is shared). A server well below 100% was not the bottleneck (dnsperf on its one core was, as for NSD); much other CPU on either core means other jobs took time from the run and its figures are understated.\n\n")
+	b.WriteString("Each server is measured twice on every workload that loops over its file: with dnsperf, then with bench/loadgen (batched sendmmsg/recvmmsg over connected sockets; the rows *with loadgen*), which on one core outruns servers that dnsperf cannot saturate. The *vs* columns compare runs of the same generator; *loadgen / dnsperf* is the same server's QPS with either. Latencies are those of a saturated server (the generator keeps its queries in flight), except in the runs limited with -Q. *server CPU* and *generator CPU* are the shares of their CPUs that the system under test and the load generator used during the run (loadgen's own getrusage over its run, start-up excluded), the generator's plus the softirq time of its CPU, where the kernel delivers the datagrams it sends over loopback (accounted to no process); *other CPU* is the share other processes took of the server's / of the generator's CPU (the machine is shared). A server well below 100% was not the bottleneck (its load generator was, near 100% of its core); much other CPU on either core means other jobs took time from the run and its figures are understated.\n\n")
 	for _, w := range r.Workloads {
 		fmt.Fprintf(&b, "### %s\n\n%s.\n\n", w.Title, w.Note)
-		b.WriteString("| system | QPS | avg ms | p99 ms | lost | vs CoreDNS kubeadm | vs CoreDNS cache 30 | vs NSD | server CPU | dnsperf CPU | other CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| system | QPS | avg ms | p99 ms | lost | vs CoreDNS kubeadm | vs CoreDNS cache 30 | vs NSD | loadgen / dnsperf | server CPU | generator CPU + softirq | other CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.Systems {
-			c := r.cell(w.ID, s.ID)
-			if c == nil {
-				continue
+			for _, gen := range []string{genDNSPerf, genLoadgen} {
+				c := r.genCell(gen, w.ID, s.ID)
+				if c == nil {
+					continue
+				}
+				if c.Result == nil {
+					fmt.Fprintf(&b, "| %s | n/a: %s | | | | | | | | | | |\n", rowName(s.Name, gen), c.NA)
+					continue
+				}
+				res := c.Result
+				name := rowName(s.Name, gen)
+				if c.MaxQPS > 0 {
+					name += fmt.Sprintf(" (-Q %d)", c.MaxQPS)
+				}
+				pair := "-"
+				if gen == genLoadgen {
+					pair = ratio(res.QPS, r.genQPS(genDNSPerf, w.ID, s.ID))
+				}
+				fmt.Fprintf(&b, "| %s | %.0f | %.3f | %.3f | %d (%.2f%%) | %s | %s | %s | %s | %.0f%% | %.0f%% + %.0f%% | %.0f%% / %.0f%% |\n", name, res.QPS,
+					ms(res.Avg), ms(res.P99), res.Lost, 100*float64(res.Lost)/math.Max(float64(res.Sent), 1),
+					ratio(res.QPS, r.genQPS(gen, w.ID, "coredns")), ratio(res.QPS, r.genQPS(gen, w.ID, "coredns-cache")), ratio(res.QPS, r.genQPS(gen, w.ID, "nsd")),
+					pair, 100*c.ServerCPU, 100*c.ClientCPU, 100*c.ClientIRQ, 100*c.ForeignCPU, 100*c.ClientForeignCPU)
 			}
-			if c.Result == nil {
-				fmt.Fprintf(&b, "| %s | n/a: %s | | | | | | | | | |\n", s.Name, c.NA)
-				continue
-			}
-			res := c.Result
-			name := s.Name
-			if c.MaxQPS > 0 {
-				name += fmt.Sprintf(" (-Q %d)", c.MaxQPS)
-			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.3f | %.3f | %d (%.2f%%) | %s | %s | %s | %.0f%% | %.0f%% | %.0f%% / %.0f%% |\n", name, res.QPS,
-				ms(res.Avg), ms(res.P99), res.Lost, 100*float64(res.Lost)/math.Max(float64(res.Sent), 1),
-				ratio(res.QPS, r.qps(w.ID, "coredns")), ratio(res.QPS, r.qps(w.ID, "coredns-cache")), ratio(res.QPS, r.qps(w.ID, "nsd")),
-				100*c.ServerCPU, 100*c.ClientCPU, 100*c.ForeignCPU, 100*c.ClientForeignCPU)
 		}
 		for _, s := range r.Systems {
-			if c := r.cell(w.ID, s.ID); c != nil && len(c.ProcessCPU) > 0 {
-				fmt.Fprintf(&b, "\nCPU of %s by process: %s.\n", s.Name, strings.Trim(processSplit(c.ProcessCPU), "()"))
+			for _, gen := range []string{genDNSPerf, genLoadgen} {
+				if c := r.genCell(gen, w.ID, s.ID); c != nil && len(c.ProcessCPU) > 0 {
+					fmt.Fprintf(&b, "\nCPU of %s by process (%s): %s.\n", s.Name, gen, strings.Trim(processSplit(c.ProcessCPU), "()"))
+				}
 			}
 		}
 		b.WriteString("\n")
@@ -209,13 +238,16 @@ func (r *Report) Markdown() string {
 	return b.String()
 }
 
-// Charts returns the bar charts of the report: QPS per workload and system,
-// p99 latency, and memory on the full cluster.
+// Charts returns the bar charts of the report: QPS per workload and system
+// with dnsperf and with loadgen, dnsperf's p99 latency, and memory on the
+// full cluster.
 func (r *Report) Charts() []BarChart {
-	qps := BarChart{Title: "Queries per second, server pinned to one core (higher is better)", Unit: "QPS"}
-	p99 := BarChart{Title: "p99 latency, ms (lower is better)", Unit: "ms"}
+	qps := BarChart{Title: "Queries per second with dnsperf, server pinned to one core (higher is better)", Unit: "QPS"}
+	lqps := BarChart{Title: "Queries per second with bench/loadgen, server pinned to one core (higher is better)", Unit: "QPS"}
+	p99 := BarChart{Title: "p99 latency with dnsperf, ms (lower is better)", Unit: "ms"}
 	for _, s := range r.Systems {
 		qps.Series = append(qps.Series, s.Name)
+		lqps.Series = append(lqps.Series, s.Name)
 		p99.Series = append(p99.Series, s.Name)
 	}
 	for _, w := range r.Workloads {
@@ -224,19 +256,23 @@ func (r *Report) Charts() []BarChart {
 		}
 		qps.Groups = append(qps.Groups, shortTitle(w.Title))
 		p99.Groups = append(p99.Groups, shortTitle(w.Title))
-		var qv, pv []float64
+		var qv, pv, lv []float64
 		for _, s := range r.Systems {
-			c := r.cell(w.ID, s.ID)
-			if c == nil || c.Result == nil {
-				qv, pv = append(qv, math.NaN()), append(pv, math.NaN())
-				continue
+			qv = append(qv, r.genQPS(genDNSPerf, w.ID, s.ID))
+			lv = append(lv, r.genQPS(genLoadgen, w.ID, s.ID))
+			pv = append(pv, math.NaN())
+			if c := r.cell(w.ID, s.ID); c != nil && c.Result != nil {
+				pv[len(pv)-1] = ms(c.Result.P99)
 			}
-			qv, pv = append(qv, c.Result.QPS), append(pv, ms(c.Result.P99))
 		}
 		qps.Values = append(qps.Values, qv)
 		p99.Values = append(p99.Values, pv)
+		if !w.Once {
+			lqps.Groups = append(lqps.Groups, shortTitle(w.Title))
+			lqps.Values = append(lqps.Values, lv)
+		}
 	}
-	charts := []BarChart{qps, p99}
+	charts := []BarChart{qps, lqps, p99}
 	if len(r.Sync) > 0 {
 		mem := BarChart{
 			Title:  "Peak RSS on the full cluster, MB (lower is better)",
@@ -264,6 +300,15 @@ func (r *Report) Charts() []BarChart {
 		charts = append(charts, mem)
 	}
 	return charts
+}
+
+// rowName names a table row: the system, and for loadgen's runs the
+// generator (dnsperf's rows keep the system's name alone).
+func rowName(system, gen string) string {
+	if gen == genLoadgen {
+		return system + " with loadgen"
+	}
+	return system
 }
 
 // shortTitle drops the explanation after the workload number's first words.
