@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -27,8 +28,11 @@ import (
 // bench's unique-name workload, NXDOMAIN with the zone SOA for names under
 // missing.svc, one A record for the others. It does as little as it can,
 // so that a profile shows the frontend's cost.
+// With batching set it reads batched questions and answers each message's
+// questions in one message, as the record service does.
 type streamRecords struct {
 	clusterdnsv1.UnimplementedRecordServiceServer
+	batching bool
 }
 
 func (streamRecords) answer(name string) *clusterdnsv1.LookupResponse {
@@ -49,7 +53,12 @@ func (s streamRecords) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1
 		if err != nil {
 			return err
 		}
-		resp := &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), Response: s.answer(req.GetRequest().GetName())}
+		resp := &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), Response: s.answer(req.GetRequest().GetName()), AcceptsBatch: s.batching}
+		if s.batching && req.GetAcceptBatch() {
+			for _, q := range req.GetBatch() {
+				resp.Batch = append(resp.Batch, &clusterdnsv1.LookupStreamResponse{Id: q.GetId(), Response: s.answer(q.GetRequest().GetName())})
+			}
+		}
 		if err := stream.Send(resp); err != nil {
 			return err
 		}
@@ -66,18 +75,23 @@ func (s streamRecords) Watch(_ *clusterdnsv1.WatchRequest, stream grpc.ServerStr
 
 // BenchmarkServeUDPMiss is a real UDP round trip to a started server on
 // 127.0.0.1 for cluster names asked once each (every query a cache miss,
-// looked up over the gRPC lookup stream), nine in ten NXDOMAIN, with a
-// few clients per P as a load generator would keep queries in flight.
+// looked up over the gRPC lookup stream), nine in ten NXDOMAIN, with 32
+// clients per P as a load generator keeps queries in flight: against a
+// record service that reads one question per message (single) and one that
+// takes batches (batched).
 func BenchmarkServeUDPMiss(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
+	b.Run("single", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{}) })
+	b.Run("batched", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{batching: true}) })
+}
+
+func benchServeUDPMiss(b *testing.B, records streamRecords) {
+	target := os.Getenv("CLUSTERDNS_MISSBENCH_RECORDS")
+	if target == "" {
+		target = serveStreamRecords(b, records)
+	} else if !records.batching {
+		b.Skip("a record service of another process batches")
 	}
-	gs := grpc.NewServer()
-	clusterdnsv1.RegisterRecordServiceServer(gs, streamRecords{})
-	go func() { _ = gs.Serve(ln) }()
-	b.Cleanup(gs.Stop)
-	client, err := recordclient.New(recordclient.Config{Target: ln.Addr().String(), Logger: slog.New(slog.DiscardHandler)})
+	client, err := recordclient.New(recordclient.Config{Target: target, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -168,4 +182,32 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serveStreamRecords serves records on a port of 127.0.0.1 until the test
+// ends and returns its address.
+func serveStreamRecords(tb testing.TB, records streamRecords) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	clusterdnsv1.RegisterRecordServiceServer(gs, records)
+	go func() { _ = gs.Serve(ln) }()
+	tb.Cleanup(gs.Stop)
+	return ln.Addr().String()
+}
+
+// TestServeStreamRecords serves the miss benchmarks' record service (batching
+// unless CLUSTERDNS_MISSBENCH_SINGLE is set) for
+// CLUSTERDNS_MISSBENCH_SERVE (a duration), printing its address, so that
+// BenchmarkServeUDPMiss can reach it from another process
+// (CLUSTERDNS_MISSBENCH_RECORDS) as the frontend reaches the record service.
+func TestServeStreamRecords(t *testing.T) {
+	d, err := time.ParseDuration(os.Getenv("CLUSTERDNS_MISSBENCH_SERVE"))
+	if err != nil {
+		t.Skip("CLUSTERDNS_MISSBENCH_SERVE is not a duration")
+	}
+	fmt.Println(serveStreamRecords(t, streamRecords{batching: os.Getenv("CLUSTERDNS_MISSBENCH_SINGLE") == ""}))
+	time.Sleep(d)
 }

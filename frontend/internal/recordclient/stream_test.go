@@ -20,11 +20,17 @@ import (
 // streamRecords is a RecordService with LookupStream: it answers each
 // question with the question's name in server_id, so that a test sees
 // every answer reach the right caller. A question named "invalid." is
-// refused; "break." ends the stream instead of answering.
+// refused; "break." ends the stream instead of answering. With batching
+// set it reads batched questions, says so, and answers each message's
+// questions in one message; without, it is a server that knows no batches.
 type streamRecords struct {
 	*fakeRecords
+	batching bool
 	streamed atomic.Int64
 	unary    atomic.Int64
+	// batches counts the messages that carried a batch, sizes the
+	// questions they held.
+	batches, batched atomic.Int64
 }
 
 func (f *streamRecords) Lookup(_ context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
@@ -34,22 +40,40 @@ func (f *streamRecords) Lookup(_ context.Context, req *clusterdnsv1.LookupReques
 
 func (f *streamRecords) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]) error {
 	for {
-		req, err := stream.Recv()
+		msg, err := stream.Recv()
 		if err != nil {
 			return nil
 		}
-		f.streamed.Add(1)
-		resp := &clusterdnsv1.LookupStreamResponse{Id: req.GetId()}
-		switch name := req.GetRequest().GetName(); name {
-		case "break.":
-			return status.Error(codes.Unavailable, "stream broken by the test")
-		case "invalid.":
-			resp.InvalidArgument = "name: invalid"
-		default:
-			resp.Response = &clusterdnsv1.LookupResponse{Result: clusterdnsv1.Result_RESULT_SUCCESS, ServerId: name}
+		if n := len(msg.GetBatch()); n > 0 {
+			f.batches.Add(1)
+			f.batched.Add(int64(n + 1))
 		}
-		if err := stream.Send(resp); err != nil {
-			return err
+		questions := []*clusterdnsv1.LookupStreamRequest{msg}
+		if f.batching {
+			questions = append(questions, msg.GetBatch()...)
+		}
+		var answers []*clusterdnsv1.LookupStreamResponse
+		for _, req := range questions {
+			f.streamed.Add(1)
+			resp := &clusterdnsv1.LookupStreamResponse{Id: req.GetId(), AcceptsBatch: f.batching}
+			switch name := req.GetRequest().GetName(); name {
+			case "break.":
+				return status.Error(codes.Unavailable, "stream broken by the test")
+			case "invalid.":
+				resp.InvalidArgument = "name: invalid"
+			default:
+				resp.Response = &clusterdnsv1.LookupResponse{Result: clusterdnsv1.Result_RESULT_SUCCESS, ServerId: name}
+			}
+			answers = append(answers, resp)
+		}
+		if f.batching && msg.GetAcceptBatch() {
+			answers[0].Batch = answers[1:]
+			answers = answers[:1]
+		}
+		for _, resp := range answers {
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -77,14 +101,16 @@ func TestLookupStream(t *testing.T) {
 	tests := []struct {
 		name         string
 		unary        bool
+		batching     bool
 		wantStreamed bool
 	}{
-		{"streamed", false, true},
-		{"unary by configuration", true, false},
+		{"streamed", false, false, true},
+		{"streamed in batches", false, true, true},
+		{"unary by configuration", true, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &streamRecords{fakeRecords: newFake()}
+			f := &streamRecords{fakeRecords: newFake(), batching: tt.batching}
 			c := newStreamClient(t, f, tt.unary)
 			ctx := t.Context()
 			// Many callers at once: each gets the answer to its own question.
@@ -113,6 +139,12 @@ func TestLookupStream(t *testing.T) {
 			if !c.Ready() {
 				t.Fatal("not Ready after answered lookups")
 			}
+			// A server that does not say it reads batches never gets one:
+			// their questions would go unanswered.
+			if !tt.batching && f.batches.Load() != 0 {
+				t.Fatalf("%d batches sent to a server without batches", f.batches.Load())
+			}
+			t.Logf("%d of %d questions came in %d batches", f.batched.Load(), f.streamed.Load(), f.batches.Load())
 		})
 	}
 }

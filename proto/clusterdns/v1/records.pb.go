@@ -433,7 +433,15 @@ type LookupStreamRequest struct {
 	// questions in flight on the stream.
 	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The question, as in Lookup.
-	Request       *LookupRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	Request *LookupRequest `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	// Further questions carried by this message, each answered as if it came
+	// in a message of its own (their own batch fields are ignored). A client
+	// sends them only on a stream whose server set accepts_batch, so that
+	// questions queued together cost one message rather than one each.
+	Batch []*LookupStreamRequest `protobuf:"bytes,3,rep,name=batch,proto3" json:"batch,omitempty"`
+	// Set when the client reads LookupStreamResponse.batch: the server may
+	// then answer several questions in one message.
+	AcceptBatch   bool `protobuf:"varint,4,opt,name=accept_batch,json=acceptBatch,proto3" json:"accept_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +490,20 @@ func (x *LookupStreamRequest) GetRequest() *LookupRequest {
 	return nil
 }
 
+func (x *LookupStreamRequest) GetBatch() []*LookupStreamRequest {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *LookupStreamRequest) GetAcceptBatch() bool {
+	if x != nil {
+		return x.AcceptBatch
+	}
+	return false
+}
+
 // LookupStreamResponse answers one LookupStreamRequest.
 type LookupStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -492,8 +514,14 @@ type LookupStreamResponse struct {
 	// Set when the request was refused, for the reason Lookup would refuse it
 	// with INVALID_ARGUMENT; the stream stays open for other questions.
 	InvalidArgument string `protobuf:"bytes,3,opt,name=invalid_argument,json=invalidArgument,proto3" json:"invalid_argument,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Further answers carried by this message, each read as if it came in a
+	// message of its own (their own batch fields are unset). Sent only to a
+	// client that set accept_batch.
+	Batch []*LookupStreamResponse `protobuf:"bytes,4,rep,name=batch,proto3" json:"batch,omitempty"`
+	// Set by a server that reads LookupStreamRequest.batch.
+	AcceptsBatch  bool `protobuf:"varint,5,opt,name=accepts_batch,json=acceptsBatch,proto3" json:"accepts_batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupStreamResponse) Reset() {
@@ -545,6 +573,20 @@ func (x *LookupStreamResponse) GetInvalidArgument() string {
 		return x.InvalidArgument
 	}
 	return ""
+}
+
+func (x *LookupStreamResponse) GetBatch() []*LookupStreamResponse {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *LookupStreamResponse) GetAcceptsBatch() bool {
+	if x != nil {
+		return x.AcceptsBatch
+	}
+	return false
 }
 
 // ResourceRecord is one DNS resource record of class IN.
@@ -1450,14 +1492,18 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	" \x01(\bR\ttruncated\x12'\n" +
 	"\x0fclient_specific\x18\v \x01(\bR\x0eclientSpecific\x12%\n" +
 	"\x0ezone_dependent\x18\f \x01(\bR\rzoneDependent\x12\x12\n" +
-	"\x04zone\x18\r \x01(\tR\x04zone\"]\n" +
+	"\x04zone\x18\r \x01(\tR\x04zone\"\xba\x01\n" +
 	"\x13LookupStreamRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
-	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\"\x8c\x01\n" +
+	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\x128\n" +
+	"\x05batch\x18\x03 \x03(\v2\".clusterdns.v1.LookupStreamRequestR\x05batch\x12!\n" +
+	"\faccept_batch\x18\x04 \x01(\bR\vacceptBatch\"\xec\x01\n" +
 	"\x14LookupStreamResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x129\n" +
 	"\bresponse\x18\x02 \x01(\v2\x1d.clusterdns.v1.LookupResponseR\bresponse\x12)\n" +
-	"\x10invalid_argument\x18\x03 \x01(\tR\x0finvalidArgument\"\xae\x03\n" +
+	"\x10invalid_argument\x18\x03 \x01(\tR\x0finvalidArgument\x129\n" +
+	"\x05batch\x18\x04 \x03(\v2#.clusterdns.v1.LookupStreamResponseR\x05batch\x12#\n" +
+	"\raccepts_batch\x18\x05 \x01(\bR\facceptsBatch\"\xae\x03\n" +
 	"\x0eResourceRecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ttl\x18\x02 \x01(\rR\x03ttl\x12&\n" +
@@ -1569,27 +1615,29 @@ var file_clusterdns_v1_records_proto_depIdxs = []int32{
 	6,  // 3: clusterdns.v1.LookupResponse.authority:type_name -> clusterdns.v1.ResourceRecord
 	6,  // 4: clusterdns.v1.LookupResponse.additional:type_name -> clusterdns.v1.ResourceRecord
 	2,  // 5: clusterdns.v1.LookupStreamRequest.request:type_name -> clusterdns.v1.LookupRequest
-	3,  // 6: clusterdns.v1.LookupStreamResponse.response:type_name -> clusterdns.v1.LookupResponse
-	7,  // 7: clusterdns.v1.ResourceRecord.a:type_name -> clusterdns.v1.ARecord
-	8,  // 8: clusterdns.v1.ResourceRecord.aaaa:type_name -> clusterdns.v1.AAAARecord
-	9,  // 9: clusterdns.v1.ResourceRecord.srv:type_name -> clusterdns.v1.SRVRecord
-	10, // 10: clusterdns.v1.ResourceRecord.ptr:type_name -> clusterdns.v1.PTRRecord
-	11, // 11: clusterdns.v1.ResourceRecord.cname:type_name -> clusterdns.v1.CNAMERecord
-	12, // 12: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
-	13, // 13: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
-	14, // 14: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
-	17, // 15: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
-	2,  // 16: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
-	4,  // 17: clusterdns.v1.RecordService.LookupStream:input_type -> clusterdns.v1.LookupStreamRequest
-	15, // 18: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
-	3,  // 19: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
-	5,  // 20: clusterdns.v1.RecordService.LookupStream:output_type -> clusterdns.v1.LookupStreamResponse
-	16, // 21: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 6: clusterdns.v1.LookupStreamRequest.batch:type_name -> clusterdns.v1.LookupStreamRequest
+	3,  // 7: clusterdns.v1.LookupStreamResponse.response:type_name -> clusterdns.v1.LookupResponse
+	5,  // 8: clusterdns.v1.LookupStreamResponse.batch:type_name -> clusterdns.v1.LookupStreamResponse
+	7,  // 9: clusterdns.v1.ResourceRecord.a:type_name -> clusterdns.v1.ARecord
+	8,  // 10: clusterdns.v1.ResourceRecord.aaaa:type_name -> clusterdns.v1.AAAARecord
+	9,  // 11: clusterdns.v1.ResourceRecord.srv:type_name -> clusterdns.v1.SRVRecord
+	10, // 12: clusterdns.v1.ResourceRecord.ptr:type_name -> clusterdns.v1.PTRRecord
+	11, // 13: clusterdns.v1.ResourceRecord.cname:type_name -> clusterdns.v1.CNAMERecord
+	12, // 14: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
+	13, // 15: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
+	14, // 16: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
+	17, // 17: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
+	2,  // 18: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
+	4,  // 19: clusterdns.v1.RecordService.LookupStream:input_type -> clusterdns.v1.LookupStreamRequest
+	15, // 20: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
+	3,  // 21: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
+	5,  // 22: clusterdns.v1.RecordService.LookupStream:output_type -> clusterdns.v1.LookupStreamResponse
+	16, // 23: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
+	21, // [21:24] is the sub-list for method output_type
+	18, // [18:21] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_clusterdns_v1_records_proto_init() }

@@ -3,6 +3,7 @@ package recordserver
 import (
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,5 +85,33 @@ func TestAnswerMemoOneComputation(t *testing.T) {
 	wg.Wait()
 	if n := computed.Load(); n != 1 {
 		t.Fatalf("computed %d times, want once", n)
+	}
+}
+
+// BenchmarkLookupMiss answers what a frontend asks on a cache miss in the
+// bench's unique-name workload: names of Services that do not exist
+// (NXDOMAIN with the zone SOA), each asked once, from a client address.
+func BenchmarkLookupMiss(b *testing.B) {
+	schema, err := dnsschema.New(dnsschema.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix := kubeindex.New(kubeindex.Config{})
+	feed(ix)
+	ix.MarkSynced()
+	srv := New(schema, ix, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer srv.Shutdown()
+	names := make([]string, 4096)
+	for i := range names {
+		names[i] = "svc-" + strconv.Itoa(i) + ".default.svc.cluster.local."
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := &clusterdnsv1.LookupRequest{Name: names[i%len(names)], Qtype: 1, ClientIp: "10.244.0.7"}
+		i++
+		if _, err := srv.answer(req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

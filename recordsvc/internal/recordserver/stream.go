@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -44,12 +45,30 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 	reqs := make(chan *clusterdnsv1.LookupStreamRequest)
 	answers := make(chan *clusterdnsv1.LookupStreamResponse, lookupStreamInFlight)
 	recvErr := make(chan error, 1)
+	// batching is set once the client said it reads answers in batches.
+	var batching atomic.Bool
 	go func() {
 		defer close(reqs)
-		for {
+		// take waits for a slot; false when the stream ended.
+		take := func() bool {
 			select {
 			case slots <- struct{}{}:
+				return true
 			case <-ctx.Done():
+				return false
+			}
+		}
+		// put hands a question to the workers; false when the stream ended.
+		put := func(req *clusterdnsv1.LookupStreamRequest) bool {
+			select {
+			case reqs <- req:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			if !take() {
 				return
 			}
 			req, err := stream.Recv()
@@ -57,10 +76,21 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 				recvErr <- err
 				return
 			}
-			select {
-			case reqs <- req:
-			case <-ctx.Done():
+			if req.GetAcceptBatch() {
+				batching.Store(true)
+			}
+			more := req.GetBatch()
+			req.Batch = nil
+			if !put(req) {
 				return
+			}
+			// Each question of a batch takes a slot of its own, so the
+			// bound holds whatever the client packs into a message.
+			for _, q := range more {
+				q.Batch = nil
+				if !take() || !put(q) {
+					return
+				}
 			}
 		}
 	}()
@@ -80,20 +110,53 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 		workers.Wait()
 		close(answers)
 	}()
+	batch := make([]*clusterdnsv1.LookupStreamResponse, 0, lookupStreamBatch)
 	for {
 		select {
 		case resp, open := <-answers:
 			if !open {
 				return streamEnd(recvErr)
 			}
-			if err := stream.Send(resp); err != nil {
+			resp.AcceptsBatch = true
+			if batching.Load() {
+				// The answers ready now go out in one message.
+				batch = collect(answers, batch[:0])
+				resp.Batch = batch
+			}
+			err := stream.Send(resp)
+			resp.Batch = nil
+			if err != nil {
 				return err
 			}
-			<-slots
+			for range 1 + len(batch) {
+				<-slots
+			}
+			clear(batch)
+			batch = batch[:0]
 		case <-s.done:
 			return status.Error(codes.Unavailable, "record service shutting down")
 		}
 	}
+}
+
+// lookupStreamBatch bounds the answers one LookupStreamResponse carries.
+const lookupStreamBatch = 64
+
+// collect appends to batch the answers waiting in answers, without
+// waiting, up to lookupStreamBatch - 1 of them.
+func collect(answers <-chan *clusterdnsv1.LookupStreamResponse, batch []*clusterdnsv1.LookupStreamResponse) []*clusterdnsv1.LookupStreamResponse {
+	for len(batch) < lookupStreamBatch-1 {
+		select {
+		case resp, open := <-answers:
+			if !open {
+				return batch
+			}
+			batch = append(batch, resp)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // streamEnd is how a LookupStream ends once every answer is sent: cleanly

@@ -111,3 +111,79 @@ func TestShutdownEndsLookupStream(t *testing.T) {
 	}
 	requireGracefulStop(t, ts)
 }
+
+// TestLookupStreamBatch checks batched questions: every question of a
+// message's batch gets the answer Lookup gives, more of them than the
+// stream holds in flight; answers come in batches only to a client that
+// set accept_batch, and every answer says the server reads batches.
+func TestLookupStreamBatch(t *testing.T) {
+	ts := start(t, kubeindex.Config{})
+	ctx := callCtx(t)
+	feed(ts.ix)
+	ts.ix.MarkSynced()
+	names := []string{"kubernetes.default.svc.cluster.local.", "Kubernetes.Default.svc.cluster.local.", "unknown.default.svc.cluster.local.", "example.com."}
+	for _, accept := range []bool{false, true} {
+		stream, err := ts.rs.LookupStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three messages of lookupStreamInFlight questions each: the
+		// server must take slots question by question.
+		want := map[uint64]*clusterdnsv1.LookupRequest{}
+		var id uint64
+		for range 3 {
+			var msg *clusterdnsv1.LookupStreamRequest
+			for range lookupStreamInFlight {
+				id++
+				req := &clusterdnsv1.LookupRequest{Name: names[id%uint64(len(names))], Qtype: 1}
+				want[id] = req
+				q := &clusterdnsv1.LookupStreamRequest{Id: id, Request: req}
+				if msg == nil {
+					msg = q
+					msg.AcceptBatch = accept
+					continue
+				}
+				msg.Batch = append(msg.Batch, q)
+			}
+			if err := stream.Send(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[uint64]*clusterdnsv1.LookupStreamResponse{}
+		batched := false
+		for len(got) < len(want) {
+			msg, err := stream.Recv()
+			if err != nil {
+				t.Fatalf("accept_batch %v: Recv after %d answers: %v", accept, len(got), err)
+			}
+			if !msg.GetAcceptsBatch() {
+				t.Fatalf("accept_batch %v: answer %d without accepts_batch", accept, msg.GetId())
+			}
+			batched = batched || len(msg.GetBatch()) > 0
+			for _, m := range append([]*clusterdnsv1.LookupStreamResponse{msg}, msg.GetBatch()...) {
+				if got[m.GetId()] != nil {
+					t.Fatalf("answer %d twice", m.GetId())
+				}
+				got[m.GetId()] = m
+			}
+		}
+		if !accept && batched {
+			t.Errorf("answers batched for a client that did not set accept_batch")
+		}
+		for id, req := range want {
+			resp, err := ts.rs.Lookup(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := got[id]; !proto.Equal(m.GetResponse(), resp) {
+				t.Fatalf("accept_batch %v: question %d answered %v, Lookup %v", accept, id, m, resp)
+			}
+		}
+		if err := stream.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := stream.Recv(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after CloseSend: %v %v, want EOF", msg, err)
+		}
+	}
+}
