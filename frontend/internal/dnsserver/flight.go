@@ -26,6 +26,8 @@ type flights struct {
 
 // flight is one lookup in progress and, once done is closed, its result.
 type flight struct {
+	// done is made by the first caller that waits (under flights.mu): most
+	// lookups have none.
 	done chan struct{}
 	// clientIP is the address of the client the lookup was made for.
 	clientIP string
@@ -40,24 +42,31 @@ type flight struct {
 func (f *flights) do(key flightKey, clientIP string, fn func() (*clusterdnsv1.LookupResponse, error)) (resp *clusterdnsv1.LookupResponse, err error, shared bool, leaderIP string) {
 	f.mu.Lock()
 	if fl, ok := f.m[key]; ok {
+		if fl.done == nil {
+			fl.done = make(chan struct{})
+		}
+		done := fl.done
 		f.waiting.Add(1)
 		f.mu.Unlock()
-		<-fl.done
+		<-done
 		f.waiting.Add(-1)
 		return fl.resp, fl.err, true, fl.clientIP
 	}
 	if f.m == nil {
 		f.m = make(map[flightKey]*flight)
 	}
-	fl := &flight{done: make(chan struct{}), clientIP: clientIP}
+	fl := &flight{clientIP: clientIP}
 	f.m[key] = fl
 	f.mu.Unlock()
 	defer func() {
 		// Also when fn panics: waiters must never hang.
 		f.mu.Lock()
 		delete(f.m, key)
+		done := fl.done
 		f.mu.Unlock()
-		close(fl.done)
+		if done != nil {
+			close(done)
+		}
 	}()
 	fl.resp, fl.err = fn()
 	return fl.resp, fl.err, false, clientIP

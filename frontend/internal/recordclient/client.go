@@ -35,6 +35,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -178,6 +179,10 @@ type Client struct {
 	tls bool
 	// streams carries Lookups over a LookupStream (stream.go).
 	streams streams
+	// timers and dones hold the stopped timers and empty result channels
+	// of finished streamed lookups, so that a cache miss allocates
+	// neither.
+	timers, dones sync.Pool
 }
 
 // New creates a client. The connection is made lazily by gRPC; New fails
@@ -254,6 +259,12 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, conn: conn, rpc: clusterdnsv1.NewRecordServiceClient(conn),
 		tls: cfg.Credentials != nil && cfg.Credentials.Info().SecurityProtocol == "tls"}
 	c.streams.ctx, c.streams.cancel = context.WithCancel(context.Background())
+	c.timers.New = func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}
+	c.dones.New = func() any { return make(chan lookupResult, 1) }
 	return c, nil
 }
 
@@ -270,24 +281,34 @@ func (c *Client) Close() error {
 // LookupTimeout (or ctx's own deadline, whichever comes first). clientIP is
 // the DNS client's address in text form, empty when unknown.
 func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP string, transport clusterdnsv1.Transport) (*clusterdnsv1.LookupResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.LookupTimeout)
-	defer cancel()
-	req := &clusterdnsv1.LookupRequest{
+	// A deadline rather than a context with a timeout: the streamed
+	// lookup, on every cache miss, waits on a pooled timer; only the unary
+	// call needs a context of its own.
+	deadline := time.Now().Add(c.cfg.LookupTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	// The question and the stream message that carries it, in one
+	// allocation.
+	q := &streamQuestion{req: clusterdnsv1.LookupRequest{
 		Name:       name,
 		Qtype:      uint32(qtype),
 		ClientIp:   clientIP,
 		Transport:  transport,
 		ClientZone: c.cfg.Zone,
-	}
+	}}
+	req := &q.req
 	var (
 		resp *clusterdnsv1.LookupResponse
 		err  = errStreamBroken
 	)
 	if !c.cfg.UnaryLookups {
-		resp, err = c.lookupStreamed(ctx, req)
+		resp, err = c.lookupStreamed(ctx, q, deadline)
 	}
 	if errors.Is(err, errStreamBroken) {
-		resp, err = c.rpc.Lookup(ctx, req)
+		uctx, cancel := context.WithDeadline(ctx, deadline)
+		resp, err = c.rpc.Lookup(uctx, req)
+		cancel()
 	}
 	if err != nil {
 		if unavailable(err) {

@@ -102,16 +102,33 @@ type streams struct {
 	cancel context.CancelFunc
 }
 
-// lookupStreamed asks one question over the lookup stream. It returns
-// errStreamBroken (wrapped) when the question should be asked with a unary
-// call instead, and ErrOverloaded when the stream is backed up.
-func (c *Client) lookupStreamed(ctx context.Context, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
+// streamQuestion is a question and the stream message that carries it.
+type streamQuestion struct {
+	msg clusterdnsv1.LookupStreamRequest
+	req clusterdnsv1.LookupRequest
+}
+
+// lookupStreamed asks one question over the lookup stream, giving up at
+// deadline or when ctx ends. It returns errStreamBroken (wrapped) when the
+// question should be asked with a unary call instead, and ErrOverloaded
+// when the stream is backed up.
+func (c *Client) lookupStreamed(ctx context.Context, q *streamQuestion, deadline time.Time) (*clusterdnsv1.LookupResponse, error) {
 	ls := c.currentStream()
 	if ls == nil {
 		return nil, errStreamBroken
 	}
+	timer := c.timers.Get().(*time.Timer)
+	timer.Reset(time.Until(deadline))
+	// Stopped, a timer's channel holds nothing (Go 1.23 timers): it can
+	// be used again.
+	defer func() {
+		timer.Stop()
+		c.timers.Put(timer)
+	}()
 	select {
 	case <-ls.opened:
+	case <-timer.C:
+		return nil, status.FromContextError(context.DeadlineExceeded).Err()
 	case <-ctx.Done():
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
@@ -122,29 +139,40 @@ func (c *Client) lookupStreamed(ctx context.Context, req *clusterdnsv1.LookupReq
 		// Backed up: fail without contending for the lock.
 		return nil, ErrOverloaded
 	}
-	done := make(chan lookupResult, 1)
+	done := c.dones.Get().(chan lookupResult)
 	ls.mu.Lock()
 	if ls.err != nil {
 		ls.mu.Unlock()
+		c.dones.Put(done)
 		return nil, errStreamBroken
 	}
 	if len(ls.pending) >= maxInFlight {
 		ls.mu.Unlock()
+		c.dones.Put(done)
 		return nil, ErrOverloaded
 	}
 	id := ls.nextID
 	ls.nextID++
 	ls.pending[id] = done
 	ls.mu.Unlock()
+	q.msg.Id, q.msg.Request = id, &q.req
 	select {
-	case ls.sendq <- &clusterdnsv1.LookupStreamRequest{Id: id, Request: req}:
+	case ls.sendq <- &q.msg:
 	default:
-		ls.forget(id)
+		// Nothing sends on done once its question is forgotten.
+		if ls.forget(id) {
+			c.dones.Put(done)
+		}
 		return nil, ErrOverloaded
 	}
 	select {
 	case r := <-done:
+		// Its one result taken, done is empty and no one else holds it.
+		c.dones.Put(done)
 		return r.resp, r.err
+	case <-timer.C:
+		ls.forget(id)
+		return nil, status.FromContextError(context.DeadlineExceeded).Err()
 	case <-ctx.Done():
 		ls.forget(id)
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -152,11 +180,14 @@ func (c *Client) lookupStreamed(ctx context.Context, req *clusterdnsv1.LookupReq
 }
 
 // forget removes a question whose caller gave up: its answer, if it comes,
-// is dropped, and the sender skips it if it has not sent it yet.
-func (ls *lookupStream) forget(id uint64) {
+// is dropped, and the sender skips it if it has not sent it yet. It reports
+// whether the question was still waiting (no answer was handed over).
+func (ls *lookupStream) forget(id uint64) bool {
 	ls.mu.Lock()
+	_, ok := ls.pending[id]
 	delete(ls.pending, id)
 	ls.mu.Unlock()
+	return ok
 }
 
 // waiting reports whether the question id still has a caller.
