@@ -79,9 +79,13 @@ func (u *upstream) closeIdle() {
 // and returns the matching reply. It also carries the TCP retry of a UDP upstream's truncated reply.
 func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, q *outQuery, timeout time.Duration) (*dns.Msg, error) {
 	if c := u.takeIdle(); c != nil {
-		reply, err := roundTrip(ctx, c, q, timeout)
+		reply, reusable, err := roundTrip(ctx, c, q, timeout)
 		if err == nil {
-			u.putIdle(c)
+			if reusable {
+				u.putIdle(c)
+			} else {
+				_ = c.Close()
+			}
 			return reply, nil
 		}
 		_ = c.Close()
@@ -95,12 +99,16 @@ func (f *Forwarder) exchangeStream(ctx context.Context, u *upstream, q *outQuery
 	if err != nil {
 		return nil, err
 	}
-	reply, err := roundTrip(ctx, c, q, timeout)
+	reply, reusable, err := roundTrip(ctx, c, q, timeout)
 	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("%s: %w", u.addr, err)
 	}
-	u.putIdle(c)
+	if reusable {
+		u.putIdle(c)
+	} else {
+		_ = c.Close()
+	}
 	return reply, nil
 }
 
@@ -131,33 +139,36 @@ func (f *Forwarder) dialStream(ctx context.Context, u *upstream, timeout time.Du
 }
 
 // roundTrip writes q to c with its two-byte length and reads the matching reply, within timeout and ctx.
-func roundTrip(ctx context.Context, c net.Conn, q *outQuery, timeout time.Duration) (*dns.Msg, error) {
+// reusable is false when the end of ctx touched c's deadline, which may happen even after the reply came:
+// such a connection must not serve another query.
+func roundTrip(ctx context.Context, c net.Conn, q *outQuery, timeout time.Duration) (reply *dns.Msg, reusable bool, err error) {
 	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	reusable = true
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
+		defer func() { reusable = stop() && reusable }()
 	}
 	if _, err := c.Write(q.framed); err != nil {
-		return nil, fmt.Errorf("write: %w", err)
+		return nil, false, fmt.Errorf("write: %w", err)
 	}
 	var size [2]byte
 	if _, err := io.ReadFull(c, size[:]); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, false, fmt.Errorf("read: %w", err)
 	}
 	body := make([]byte, binary.BigEndian.Uint16(size[:]))
 	if _, err := io.ReadFull(c, body); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, false, fmt.Errorf("read: %w", err)
 	}
-	reply := new(dns.Msg)
+	reply = new(dns.Msg)
 	if err := reply.Unpack(body); err != nil {
-		return nil, fmt.Errorf("unpack reply: %w", err)
+		return nil, false, fmt.Errorf("unpack reply: %w", err)
 	}
 	if !q.matches(reply) {
-		return nil, errMismatch
+		return nil, false, errMismatch
 	}
-	return reply, nil
+	return reply, reusable, nil
 }
 
 // exchangeOnce sends m, as it is with a new random ID, to u once in u's own protocol (UDP without the TCP
