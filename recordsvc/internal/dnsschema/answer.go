@@ -100,9 +100,10 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 		resp.Ttl = minTTL(out.answer, out.additional)
 		fitMessage(resp, qname)
 	case clusterdnsv1.Result_RESULT_NO_DATA, clusterdnsv1.Result_RESULT_NAME_ERROR:
-		resp.Authority = []*clusterdnsv1.ResourceRecord{s.soa(s.zone, l.serial)}
 		if name.Set {
-			resp.Authority[0] = s.setSOA(s.set.zone, l.serial)
+			resp.Authority = []*clusterdnsv1.ResourceRecord{s.setSOA(s.set.zone, l.serial)}
+		} else {
+			resp.Authority = []*clusterdnsv1.ResourceRecord{s.negativeSOA(l.serial)}
 		}
 		resp.Ttl = s.negativeTTL()
 	}

@@ -102,9 +102,28 @@ func TestSerialFromStore(t *testing.T) {
 	s := mustSchema(t, Config{})
 	store := &serialStore{fakeStore: newFakeStore(42), serial: 1800000000}
 	store.addNamespace("demo")
-	resp := s.Answer(store, &clusterdnsv1.LookupRequest{Name: "nothing.demo.svc.cluster.local.", Qtype: uint32(dns.TypeA)})
-	if got := resp.GetAuthority()[0].GetSoa().GetSerial(); got != store.serial {
-		t.Fatalf("serial %d, want the store's %d", got, store.serial)
+	// Negative answers share their SOA while the serial holds: a change of
+	// serial gives the next ones a new SOA and leaves the earlier answer's
+	// alone.
+	var earlier *clusterdnsv1.LookupResponse
+	for _, serial := range []uint32{1800000000, 1800000000, 1800000007, 1800000000} {
+		store.serial = serial
+		for _, name := range []string{"nothing.demo.svc.cluster.local.", "nothing.none.svc.cluster.local."} {
+			resp := s.Answer(store, &clusterdnsv1.LookupRequest{Name: name, Qtype: uint32(dns.TypeA)})
+			if resp.GetResult() != clusterdnsv1.Result_RESULT_NAME_ERROR {
+				t.Fatalf("%s: %v, want NAME_ERROR", name, resp.GetResult())
+			}
+			soa := resp.GetAuthority()[0]
+			if got := soa.GetSoa().GetSerial(); got != serial || soa.GetName() != "cluster.local." {
+				t.Fatalf("%s at serial %d: SOA %v, want the store's serial", name, serial, soa)
+			}
+			if earlier == nil {
+				earlier = resp
+			}
+		}
+	}
+	if got := earlier.GetAuthority()[0].GetSoa().GetSerial(); got != 1800000000 {
+		t.Fatalf("the first answer's SOA serial became %d", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 )
 
 // SchemaVersion is the version of the Kubernetes DNS-Based Service Discovery
@@ -110,6 +111,9 @@ type Schema struct {
 
 	// set is the clusterset zone; nil when off.
 	set *setZone
+
+	// negSOA is the SOA of the last negative answer (negativeSOA).
+	negSOA atomic.Pointer[serialSOA]
 }
 
 // maxSOATTL caps the SOA record's own TTL, as CoreDNS does.

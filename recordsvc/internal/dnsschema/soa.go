@@ -36,3 +36,23 @@ func (s *Schema) soa(owner string, serial uint32) *clusterdnsv1.ResourceRecord {
 // negativeTTL is how long a negative answer may be cached (RFC 2308 section
 // 5: the smaller of the SOA's own TTL and its minimum field).
 func (s *Schema) negativeTTL() uint32 { return min(s.soaTTL, s.ttl) }
+
+// serialSOA is the zone's SOA record at one serial.
+type serialSOA struct {
+	serial uint32
+	rr     *clusterdnsv1.ResourceRecord
+}
+
+// negativeSOA is the zone's SOA for the authority section of a negative
+// answer, made once per serial and shared by the answers that carry it,
+// which are read and never written (as memoized answers are): most of a
+// busy record service's answers are negative, and this spares each the
+// three messages of a record.
+func (s *Schema) negativeSOA(serial uint32) *clusterdnsv1.ResourceRecord {
+	if m := s.negSOA.Load(); m != nil && m.serial == serial {
+		return m.rr
+	}
+	rr := s.soa(s.zone, serial)
+	s.negSOA.Store(&serialSOA{serial: serial, rr: rr})
+	return rr
+}
