@@ -156,3 +156,39 @@ func TestSharedLookup(t *testing.T) {
 		})
 	}
 }
+
+// TestMissesBeyondResidentWorkers: more UDP misses in flight at once than
+// a socket's read loop keeps workers for are all answered, each with its
+// own question, by the workers and the goroutines started beyond them;
+// afterwards the workers serve new misses.
+func TestMissesBeyondResidentWorkers(t *testing.T) {
+	const misses = 150
+	h := startHarness(t, harnessOptions{
+		lookupTimeout: 20 * time.Second,
+		configure:     func(c *dnsserver.Config) { c.UDPSockets = 1 },
+	})
+	var names []string
+	for i := range misses {
+		names = append(names, fmt.Sprintf("busy-%d.default.svc.cluster.local.", i))
+	}
+	release := blockLookups(h, names...)
+	pending := make([]<-chan *dns.Msg, len(names))
+	for i, name := range names {
+		pending[i] = askAsync(h, "udp", name)
+	}
+	waitGauge(t, h, "clusterdns_frontend_misses_in_flight", misses)
+	release()
+	for i, ch := range pending {
+		r := <-ch
+		if r == nil || r.Rcode != dns.RcodeNameError || len(r.Question) != 1 || r.Question[0].Name != names[i] {
+			t.Fatalf("miss %d (%s): %v, want NXDOMAIN for its own question", i, names[i], r)
+		}
+	}
+	waitGauge(t, h, "clusterdns_frontend_misses_in_flight", 0)
+	for i := range 20 {
+		name := fmt.Sprintf("after-%d.default.svc.cluster.local.", i)
+		if r := h.ask(t, "udp", name, dns.TypeA); r.Rcode != dns.RcodeNameError || r.Question[0].Name != name {
+			t.Fatalf("%s after the burst: %v", name, r)
+		}
+	}
+}
