@@ -67,10 +67,12 @@ func newSecurity(ctx context.Context, cfg config, zone string, reg prometheus.Re
 
 func (s *security) reject(kind string) { s.rejected.WithLabelValues(kind).Inc() }
 
-// listener bounds the connections of lis.
+// listener bounds the connections of lis. Its connections read as gRPC
+// reads a bare TCP connection (readyListener), so an idle one pins no read
+// buffer.
 func (s *security) listener(lis net.Listener) net.Listener {
-	return admission.LimitListener(lis, admission.ListenerLimits{Total: s.cfg.Limits.MaxConnections,
-		PerIP: s.cfg.Limits.MaxConnectionsPerIP}, s.reject)
+	return readyListener{admission.LimitListener(lis, admission.ListenerLimits{Total: s.cfg.Limits.MaxConnections,
+		PerIP: s.cfg.Limits.MaxConnectionsPerIP}, s.reject)}
 }
 
 // serverOptions are the credentials, limits and interceptors. Authorization

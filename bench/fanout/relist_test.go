@@ -61,14 +61,10 @@ func TestRelist(t *testing.T) {
 
 	var rows []RelistRow
 	// The record service's environment per row: client-go's LIST-based
-	// relist, its streaming list (the default of client-go v0.37), and the
-	// default again with the garbage collector's target at the 25% the
-	// record service keeps only until its initial sync (a diagnosis of
-	// what the peak is made of, no production setting).
+	// relist and its streaming list (the default of client-go v0.37).
 	modes := []struct{ name, gogc, watchList string }{
 		{"KUBE_FEATURE_WatchListClient=false", "", "false"},
 		{"KUBE_FEATURE_WatchListClient=true (default)", "", "true"},
-		{"KUBE_FEATURE_WatchListClient=true GOGC=25", "25", "true"},
 	}
 	for i, m := range modes {
 		t.Setenv("KUBE_FEATURE_WatchListClient", m.watchList)

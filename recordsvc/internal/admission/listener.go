@@ -94,6 +94,9 @@ type limitedConn struct {
 	release func()
 }
 
+// NetConn is the connection c wraps, as tls.Conn's NetConn.
+func (c *limitedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
