@@ -203,10 +203,16 @@ func NewForwardKey(name string, qtype, qclass uint16, do bool) Key {
 
 func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	name = dns.Fqdn(name)
-	lower := strings.ToLower(name)
-	b := make([]byte, 0, len(lower)+5)
-	b = append(b, lower...)
-	b = append(b, byte(qtype>>8), byte(qtype), byte(qclass>>8), byte(qclass))
+	// Built in place: one allocation per key, made on every miss.
+	var b strings.Builder
+	b.Grow(len(name) + 5)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
 	var flags byte
 	if do {
 		flags |= keyDO
@@ -214,8 +220,8 @@ func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	if forward {
 		flags |= keyForward
 	}
-	b = append(b, flags)
-	return Key{id: string(b), name: name}
+	b.Write([]byte{byte(qtype >> 8), byte(qtype), byte(qclass >> 8), byte(qclass), flags})
+	return Key{id: b.String(), name: name}
 }
 
 // ID is the key's identity: equal for equal keys, whatever the letter
