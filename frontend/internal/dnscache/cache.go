@@ -203,16 +203,6 @@ func NewForwardKey(name string, qtype, qclass uint16, do bool) Key {
 
 func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	name = dns.Fqdn(name)
-	// Built in place: one allocation per key, made on every miss.
-	var b strings.Builder
-	b.Grow(len(name) + 5)
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b.WriteByte(c)
-	}
 	var flags byte
 	if do {
 		flags |= keyDO
@@ -220,8 +210,11 @@ func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	if forward {
 		flags |= keyForward
 	}
-	b.Write([]byte{byte(qtype >> 8), byte(qtype), byte(qclass >> 8), byte(qclass), flags})
-	return Key{id: b.String(), name: name}
+	tail := [5]byte{byte(qtype >> 8), byte(qtype), byte(qclass >> 8), byte(qclass), flags}
+	// One allocation for a lower-case name (the usual one), made on every
+	// miss: ToLower returns such a name as it is, and the concatenation
+	// copies it once.
+	return Key{id: strings.ToLower(name) + string(tail[:]), name: name}
 }
 
 // ID is the key's identity: equal for equal keys, whatever the letter
