@@ -105,10 +105,10 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 	}
 	for _, w := range list {
 		informer := cache.NewSharedIndexInformerWithOptions(w.lw, w.example, cache.SharedIndexInformerOptions{ObjectDescription: w.kind})
-		if err := informer.SetTransform(w.transform); err != nil {
+		w.stored.set(informer.GetStore())
+		if err := informer.SetTransform(w.stored.reusing(w.transform)); err != nil {
 			return nil, fmt.Errorf("%s informer: set transform: %w", w.kind, err)
 		}
-		w.stored.set(informer.GetStore())
 		// A watch that breaks (or a list that fails) is retried by the
 		// reflector; until a retry succeeds the informer is failing.
 		kind := w.kind

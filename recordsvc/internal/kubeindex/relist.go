@@ -56,6 +56,28 @@ func (s *storedObjects) unchanged(item []byte) (runtime.Object, bool) {
 	return stored, true
 }
 
+// reusing wraps an informer's transform: an object the store holds under
+// the same key at the same resourceVersion becomes the stored slim object.
+// The list above decodes no such object at all; this covers the objects
+// client-go decodes itself, as when the API server streams a relist's
+// initial state (WatchListClient) instead of answering a list.
+func (s *storedObjects) reusing(transform cache.TransformFunc) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		if m, ok := obj.(metav1.Object); ok && s.store != nil {
+			key := m.GetName()
+			if ns := m.GetNamespace(); ns != "" {
+				key = ns + "/" + key
+			}
+			if stored, exists, err := s.store.GetByKey(key); err == nil && exists {
+				if sm, ok := stored.(metav1.Object); ok && sm.GetResourceVersion() == m.GetResourceVersion() && sm.GetResourceVersion() != "" {
+					return stored, nil
+				}
+			}
+		}
+		return transform(obj)
+	}
+}
+
 // Field numbers of an API object's metadata in protobuf: every top-level
 // kind has its ObjectMeta as field 1, which holds these.
 const (

@@ -123,3 +123,44 @@ func TestEncodedMeta(t *testing.T) {
 		})
 	}
 }
+
+func TestReusingTransform(t *testing.T) {
+	stored := &podObject{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", ResourceVersion: "5"}}
+	apiPod := func(ns, name, rv string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: rv}}
+		p.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.1"}}
+		return p
+	}
+	tests := []struct {
+		name       string
+		obj        any
+		wantStored bool
+	}{
+		{name: "same resourceVersion", obj: apiPod("ns", "a", "5"), wantStored: true},
+		{name: "slim at the same resourceVersion", obj: &podObject{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", ResourceVersion: "5"}}, wantStored: true},
+		{name: "newer resourceVersion", obj: apiPod("ns", "a", "6")},
+		{name: "other pod", obj: apiPod("ns", "b", "5")},
+		{name: "other namespace", obj: apiPod("other", "a", "5")},
+	}
+	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	if err := store.Add(stored); err != nil {
+		t.Fatal(err)
+	}
+	s := &storedObjects{}
+	s.set(store)
+	transform := s.reusing(transformPod)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := transform(tt.obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if isStored := got == any(stored); isStored != tt.wantStored {
+				t.Fatalf("got the stored object: %v, want %v", isStored, tt.wantStored)
+			}
+			if _, ok := got.(*podObject); !ok {
+				t.Fatalf("transformed to %T, want *podObject", got)
+			}
+		})
+	}
+}
