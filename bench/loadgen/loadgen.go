@@ -65,6 +65,9 @@ type Result struct {
 	// Errors counts failed socket reads and writes (such as ICMP port
 	// unreachable reported on a connected socket).
 	Errors int64
+	// Reads and Writes count the recvmmsg and sendmmsg calls that moved
+	// datagrams: replies per read is how well batching worked.
+	Reads, Writes int64
 	// QPS is Completed per second of RunTime.
 	QPS float64
 	// Avg is the exact mean latency of completed queries; P50 and P99 are
@@ -221,6 +224,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.Lost += st.lost
 		res.Mismatched += st.mismatched
 		res.Errors += st.errors
+		res.Reads += st.reads
+		res.Writes += st.writes
 		res.RunTime = max(res.RunTime, st.lastSend, st.lastReply)
 		h.merge(&st.hist)
 		for rc, n := range st.rcodes {

@@ -202,11 +202,15 @@ func TestRunBoundedInTimeAndCount(t *testing.T) {
 		{name: "loops over the file for the duration", cfg: Config{Duration: 300 * time.Millisecond}},
 		{name: "stops after MaxQueries", cfg: Config{Duration: 10 * time.Second, MaxQueries: 25}, wantSent: 25},
 		{name: "once stops at the end of the file", cfg: Config{Duration: 10 * time.Second, Once: true}, wantSent: 10},
+		{name: "one socket", cfg: Config{Duration: 300 * time.Millisecond, Sockets: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
-			cfg.Server, cfg.Queries, cfg.Sockets, cfg.Outstanding = srv.addr, qs, 2, 8
+			cfg.Server, cfg.Queries, cfg.Outstanding = srv.addr, qs, 8
+			if cfg.Sockets == 0 {
+				cfg.Sockets = 2
+			}
 			start := time.Now()
 			res, err := Run(t.Context(), cfg)
 			if err != nil {
@@ -229,6 +233,9 @@ func TestRunBoundedInTimeAndCount(t *testing.T) {
 			// Two in ten queries are nx-*, whichever way the file wraps.
 			if nx, want := res.Rcodes["NXDOMAIN"], res.Completed/5; nx < want-2 || nx > want+2 {
 				t.Errorf("NXDOMAIN %d of %d", nx, res.Completed)
+			}
+			if res.Reads <= 0 || res.Writes <= 0 || res.Reads > res.Completed || res.Writes > res.Sent {
+				t.Errorf("%d reads for %d replies, %d writes for %d queries", res.Reads, res.Completed, res.Writes, res.Sent)
 			}
 			if res.CPU <= 0 || res.CPUShare <= 0 {
 				t.Errorf("CPU %s (%.2f of the wall time): not measured", res.CPU, res.CPUShare)

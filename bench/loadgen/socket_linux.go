@@ -52,6 +52,7 @@ type slot struct {
 // stats is what one socket counted.
 type stats struct {
 	sent, completed, lost, mismatched, errors int64
+	reads, writes                             int64
 	rcodes                                    [16]int64
 	hist                                      histogram
 	// lastSend and lastReply are from the start of the run.
@@ -238,6 +239,7 @@ func (w *worker) run(ctx context.Context, start, end time.Time) error {
 			w.stats.errors++
 			continue
 		}
+		w.stats.reads++
 		w.receive(w.recvN, time.Since(start))
 	}
 }
@@ -320,6 +322,7 @@ func (w *worker) sendBatch(count int) {
 	for w.sendFrom, w.sendTo = 0, count; w.sendFrom < w.sendTo; {
 		err := w.rc.Write(w.sendFn)
 		if err == nil && w.sendErr == 0 {
+			w.stats.writes++
 			for m := w.sendFrom; m < w.sendFrom+w.sendN; m++ {
 				w.stats.sent += int64(w.msgCount[m])
 			}

@@ -65,6 +65,8 @@ func run() error {
 	fmt.Printf("Queries lost:       %d\n", res.Lost)
 	fmt.Printf("Replies unmatched:  %d\n", res.Mismatched)
 	fmt.Printf("Socket errors:      %d\n", res.Errors)
+	fmt.Printf("Replies per read:   %.1f (%d recvmmsg), queries per write %.1f (%d sendmmsg)\n",
+		float64(res.Completed)/max(float64(res.Reads), 1), res.Reads, float64(res.Sent)/max(float64(res.Writes), 1), res.Writes)
 	fmt.Printf("Queries per second: %.0f\n", res.QPS)
 	fmt.Printf("Run time (s):       %.3f\n", res.RunTime.Seconds())
 	fmt.Printf("Latency avg/p50/p99 (ms): %.3f / %.3f / %.3f\n", ms(res.Avg), ms(res.P50), ms(res.P99))
