@@ -16,9 +16,8 @@ import (
 // anything else (other jobs on a shared machine).
 type CPUSnapshot struct {
 	// CPUBusy is user+nice+system time of the CPU; CPUAll includes idle,
-	// I/O wait, interrupts and steal too; CPUIRQ is interrupt and softirq
-	// time.
-	CPUBusy, CPUAll, CPUIRQ uint64
+	// I/O wait, interrupts and steal too; CPUIdle is idle and I/O wait.
+	CPUBusy, CPUAll, CPUIdle uint64
 	// Processes is the user+system time of the processes and their
 	// descendants; PerProcess splits it by the PIDs given.
 	Processes  uint64
@@ -29,11 +28,11 @@ type CPUSnapshot struct {
 // /proc/PID/stat for pids and their descendants.
 func TakeCPUSnapshot(cpu int, pids []int) (CPUSnapshot, error) {
 	var s CPUSnapshot
-	busy, all, irq, err := cpuTicks(cpu)
+	busy, all, idle, err := cpuTicks(cpu)
 	if err != nil {
 		return s, err
 	}
-	s.CPUBusy, s.CPUAll, s.CPUIRQ = busy, all, irq
+	s.CPUBusy, s.CPUAll, s.CPUIdle = busy, all, idle
 	tree, err := processTree()
 	if err != nil {
 		return s, err
@@ -91,16 +90,17 @@ func DurationShare(before, after CPUSnapshot, d time.Duration) (own, foreign flo
 	return min(mine/all, 1), max(busy-mine, 0) / all
 }
 
-// IRQShare returns the share of the CPU's time between two snapshots spent
-// in interrupts and softirqs. The kernel delivers the datagrams a process
-// sends over loopback in the softirq of the sending CPU, accounted there
-// and not to the process: part of a load generator's cost.
-func IRQShare(before, after CPUSnapshot) float64 {
+// IdleShare returns the share of the CPU's time between two snapshots that
+// it was idle. A load generator's own CPU time does not tell how much of
+// its CPU it left: the kernel delivers the datagrams it sends over
+// loopback in softirqs on its CPU, accounted partly to it and partly to
+// the softirq line of /proc/stat. What stayed idle is what it left.
+func IdleShare(before, after CPUSnapshot) float64 {
 	all := float64(after.CPUAll - before.CPUAll)
 	if all <= 0 {
 		return 0
 	}
-	return float64(after.CPUIRQ-before.CPUIRQ) / all
+	return float64(after.CPUIdle-before.CPUIdle) / all
 }
 
 // ProcessShare returns the share of the CPU's time between two snapshots
@@ -113,9 +113,9 @@ func ProcessShare(before, after CPUSnapshot, pid int) float64 {
 	return float64(after.PerProcess[pid]-before.PerProcess[pid]) / all
 }
 
-// cpuTicks returns the busy (user+nice+system), total and interrupt
-// (irq+softirq) ticks of one CPU line of /proc/stat.
-func cpuTicks(cpu int) (busy, all, irq uint64, err error) {
+// cpuTicks returns the busy (user+nice+system), total and idle (idle and
+// I/O wait) ticks of one CPU line of /proc/stat.
+func cpuTicks(cpu int) (busy, all, idle uint64, err error) {
 	name := "cpu"
 	if cpu != Unpinned {
 		name = "cpu" + strconv.Itoa(cpu)
@@ -145,11 +145,11 @@ func cpuTicks(cpu int) (busy, all, irq uint64, err error) {
 			switch {
 			case i < 3:
 				busy += n
-			case i == 5 || i == 6:
-				irq += n
+			case i < 5:
+				idle += n
 			}
 		}
-		return busy, all, irq, nil
+		return busy, all, idle, nil
 	}
 	if err := scanner.Err(); err != nil {
 		return 0, 0, 0, fmt.Errorf("cpu time: %w", err)

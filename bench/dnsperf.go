@@ -68,6 +68,8 @@ type PerfResult struct {
 	// ClientShare is loadgen's own measure of its CPU over the run's wall
 	// time, start-up excluded (0 for dnsperf).
 	ClientShare float64
+	// PerRead is loadgen's replies per recvmmsg call (0 for dnsperf).
+	PerRead float64
 }
 
 // RunDNSPerf runs dnsperf and parses its result.
@@ -278,5 +280,6 @@ func RunLoadgen(ctx context.Context, binary string, run PerfRun) (PerfResult, er
 		Rcodes: lr.Rcodes, RunTime: lr.RunTime,
 		ClientCPU:   cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
 		ClientShare: lr.CPUShare,
+		PerRead:     float64(lr.Completed) / max(float64(lr.Reads), 1),
 	}, nil
 }

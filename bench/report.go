@@ -32,10 +32,9 @@ type Cell struct {
 	// processes.
 	ProcessCPU map[string]float64
 	// ClientCPU and ClientForeignCPU are the same shares of the load
-	// generator's CPU: the generator's, and other processes'. ClientIRQ is
-	// the share of interrupts and softirqs, where the kernel delivers the
-	// datagrams the generator sends over loopback.
-	ClientCPU, ClientForeignCPU, ClientIRQ float64
+	// generator's CPU: the generator's, and other processes'. ClientIdle
+	// is the share its CPU stayed idle: what the generator left.
+	ClientCPU, ClientForeignCPU, ClientIdle float64
 }
 
 // SyncRow is the start of one server on the full cluster.
@@ -144,10 +143,10 @@ func (r *Report) Markdown() string {
 	}
 
 	b.WriteString("## Throughput and latency\n\n")
-	b.WriteString("Each server is measured twice on every workload that loops over its file: with dnsperf, then with bench/loadgen (batched sendmmsg/recvmmsg over connected sockets; the rows *with loadgen*), which on one core outruns servers that dnsperf cannot saturate. The *vs* columns compare runs of the same generator; *loadgen / dnsperf* is the same server's QPS with either. Latencies are those of a saturated server (the generator keeps its queries in flight), except in the runs limited with -Q. *server CPU* and *generator CPU* are the shares of their CPUs that the system under test and the load generator used during the run (loadgen's own getrusage over its run, start-up excluded), the generator's plus the softirq time of its CPU, where the kernel delivers the datagrams it sends over loopback (accounted to no process); *other CPU* is the share other processes took of the server's / of the generator's CPU (the machine is shared). A server well below 100% was not the bottleneck (its load generator was, near 100% of its core); much other CPU on either core means other jobs took time from the run and its figures are understated.\n\n")
+	b.WriteString("Each server is measured twice on every workload that loops over its file: with dnsperf, then with bench/loadgen (batched sendmmsg/recvmmsg over connected sockets; the rows *with loadgen*), which on one core outruns servers that dnsperf cannot saturate. The *vs* columns compare runs of the same generator; *loadgen / dnsperf* is the same server's QPS with either. Latencies are those of a saturated server (the generator keeps its queries in flight), except in the runs limited with -Q. *server CPU* and *generator CPU* are the shares of their CPUs that the system under test and the load generator used during the run (loadgen's own getrusage over its run, start-up excluded), and in parentheses the share the generator's CPU stayed idle: the kernel delivers the datagrams a generator sends over loopback in softirqs on its CPU, partly outside its own time, so a generator whose CPU kept no idle time may have been what limited the run; *other CPU* is the share other processes took of the server's / of the generator's CPU (the machine is shared). A server well below 100% was not the bottleneck (its load generator was, near 100% of its core); much other CPU on either core means other jobs took time from the run and its figures are understated.\n\n")
 	for _, w := range r.Workloads {
 		fmt.Fprintf(&b, "### %s\n\n%s.\n\n", w.Title, w.Note)
-		b.WriteString("| system | QPS | avg ms | p99 ms | lost | vs CoreDNS kubeadm | vs CoreDNS cache 30 | vs NSD | loadgen / dnsperf | server CPU | generator CPU + softirq | other CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| system | QPS | avg ms | p99 ms | lost | vs CoreDNS kubeadm | vs CoreDNS cache 30 | vs NSD | loadgen / dnsperf | server CPU | generator CPU (idle) | other CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.Systems {
 			for _, gen := range []string{genDNSPerf, genLoadgen} {
 				c := r.genCell(gen, w.ID, s.ID)
@@ -167,10 +166,10 @@ func (r *Report) Markdown() string {
 				if gen == genLoadgen {
 					pair = ratio(res.QPS, r.genQPS(genDNSPerf, w.ID, s.ID))
 				}
-				fmt.Fprintf(&b, "| %s | %.0f | %.3f | %.3f | %d (%.2f%%) | %s | %s | %s | %s | %.0f%% | %.0f%% + %.0f%% | %.0f%% / %.0f%% |\n", name, res.QPS,
+				fmt.Fprintf(&b, "| %s | %.0f | %.3f | %.3f | %d (%.2f%%) | %s | %s | %s | %s | %.0f%% | %.0f%% (%.0f%%) | %.0f%% / %.0f%% |\n", name, res.QPS,
 					ms(res.Avg), ms(res.P99), res.Lost, 100*float64(res.Lost)/math.Max(float64(res.Sent), 1),
 					ratio(res.QPS, r.genQPS(gen, w.ID, "coredns")), ratio(res.QPS, r.genQPS(gen, w.ID, "coredns-cache")), ratio(res.QPS, r.genQPS(gen, w.ID, "nsd")),
-					pair, 100*c.ServerCPU, 100*c.ClientCPU, 100*c.ClientIRQ, 100*c.ForeignCPU, 100*c.ClientForeignCPU)
+					pair, 100*c.ServerCPU, 100*c.ClientCPU, 100*c.ClientIdle, 100*c.ForeignCPU, 100*c.ClientForeignCPU)
 			}
 		}
 		for _, s := range r.Systems {
