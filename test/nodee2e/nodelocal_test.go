@@ -75,7 +75,7 @@ func TestNodeLocal(t *testing.T) {
 	defer cancel()
 	useDNS(ctx, t, n, clusterDNS)
 	guardLinkLocal(ctx, t, n)
-	routeRecordServiceFromHost(ctx, t, n)
+	routeServiceFromHost(ctx, t, n, recordsvcVIP)
 	dir := writeNodeLocalKustomization(t)
 	p := newProcedure(t, n, "deploy node-local")
 	// The node's zone reaches the frontend's --zone through the pod's
@@ -109,13 +109,13 @@ func TestNodeLocal(t *testing.T) {
 	p = newProcedure(t, n, "rolling update of the node-local DaemonSet")
 	p.kubectl(ctx, "-n", "kube-system", "rollout", "restart", "daemonset/"+nodeLocalDS)
 	p.kubectl(ctx, "-n", "kube-system", "rollout", "status", "daemonset/"+nodeLocalDS, "--timeout=3m")
-	waitOneNodeLocalPod(ctx, t, n)
+	waitOneNodeLocalPod(ctx, t, n, nodeLocalPods)
 	t.Logf("after the rolling update: %d lookups so far", load.lookups())
 	p = newProcedure(t, n, "delete the node-local pod")
 	pod := p.kubectl(ctx, "-n", "kube-system", "get", "pod", "-l", nodeLocalPods, "-o", "jsonpath={.items[0].metadata.name}")
 	p.kubectl(ctx, "-n", "kube-system", "delete", "pod", pod, "--wait=false")
 	waitPodGone(ctx, t, n, pod)
-	waitOneNodeLocalPod(ctx, t, n)
+	waitOneNodeLocalPod(ctx, t, n, nodeLocalPods)
 	// A few seconds of load on the successor alone.
 	time.Sleep(5 * time.Second)
 	checkLoad(t, "node-local upgrades (rolling update, pod delete; kube-dns Service without endpoints)",
@@ -130,7 +130,7 @@ func TestNodeLocal(t *testing.T) {
 		time.Now().UTC().Format("15:04:05.000"), time.Since(load.started).Seconds())
 	// Lookups go on during the restart back-off of the killed container.
 	time.Sleep(8 * time.Second)
-	waitOneNodeLocalPod(ctx, t, n)
+	waitOneNodeLocalPod(ctx, t, n, nodeLocalPods)
 	waitNodeLocalAnswers(ctx, t, n)
 	time.Sleep(3 * time.Second)
 	results := load.stop(ctx, t)
@@ -145,7 +145,7 @@ func TestNodeLocal(t *testing.T) {
 	checkLoad(t, fmt.Sprintf("SIGKILL of the node-local frontend (device %s), through the kube-dns IP (falls back to the Service)", dev),
 		viaKubeDNS, time.Since(begin))
 	if t.Failed() {
-		logDNSServerLogs(ctx, t, n)
+		logDNSServerLogs(ctx, t, n, nodeLocalPods)
 	}
 	if bad := reportLoad(t, "SIGKILL of the node-local frontend, through 169.254.20.10 (no fallback)", viaLinkLocal, time.Since(begin)); bad > 0 {
 		t.Logf("through 169.254.20.10: %d lookups failed while no node-local frontend ran (expected: the link-local address has no fallback)", bad)
@@ -154,7 +154,7 @@ func TestNodeLocal(t *testing.T) {
 	// Removal: nothing left behind, and the kube-dns IP answers.
 	p = newProcedure(t, n, "delete the node-local DaemonSet")
 	p.kubectl(ctx, "delete", "-k", dir, "--wait=true", "--timeout=2m")
-	waitNoNodeLocalPods(ctx, t, n)
+	waitNoNodeLocalPods(ctx, t, n, nodeLocalPods)
 	if devs := nodeLocalDevices(ctx, t); len(devs) > 0 {
 		t.Errorf("devices left after the DaemonSet was deleted: %v", devs)
 	}
@@ -193,21 +193,22 @@ func guardLinkLocal(ctx context.Context, t *testing.T, n *kubenode.Node) {
 	})
 }
 
-// routeRecordServiceFromHost lets the node's own network reach the record
-// service's cluster IP, as any node's can: the harness routes the Service
-// range nowhere (unreachable), so a host-network process's connect fails
-// before kube-proxy's OUTPUT DNAT could apply. A host route for that one
-// address through the node's bridge gives kube-proxy the packet; the route
-// goes at cleanup.
-func routeRecordServiceFromHost(ctx context.Context, t *testing.T, n *kubenode.Node) {
+// routeServiceFromHost lets the node's own network reach the cluster IP of
+// the kube-system Service name (the record service's, node-cache's
+// upstream), as any node's can: the harness routes the Service range
+// nowhere (unreachable), so a host-network process's connect fails before
+// kube-proxy's OUTPUT DNAT could apply. A host route for that one address
+// through the node's bridge gives kube-proxy the packet; the route goes at
+// cleanup.
+func routeServiceFromHost(ctx context.Context, t *testing.T, n *kubenode.Node, name string) {
 	t.Helper()
-	svc, err := n.Client.CoreV1().Services("kube-system").Get(ctx, recordsvcVIP, metav1.GetOptions{})
+	svc, err := n.Client.CoreV1().Services("kube-system").Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
 	if err != nil || !n.Config.ServiceCIDR.Contains(ip) {
-		t.Fatalf("Service %s: cluster IP %q not in %s (%v)", recordsvcVIP, svc.Spec.ClusterIP, n.Config.ServiceCIDR, err)
+		t.Fatalf("Service %s: cluster IP %q not in %s (%v)", name, svc.Spec.ClusterIP, n.Config.ServiceCIDR, err)
 	}
 	dst := ip.String() + "/32"
 	if _, err := kubenodeRun(ctx, "ip", "route", "add", dst, "dev", n.Config.Bridge); err != nil {
@@ -354,12 +355,12 @@ func scaleFrontends(ctx context.Context, t *testing.T, n *kubenode.Node, replica
 	}
 }
 
-// waitOneNodeLocalPod waits until the DaemonSet has exactly one pod, Ready
-// and not terminating (an old pod's lameduck is over).
-func waitOneNodeLocalPod(ctx context.Context, t *testing.T, n *kubenode.Node) {
+// waitOneNodeLocalPod waits until the DaemonSet of the pods sel selects has
+// exactly one pod, Ready and not terminating (an old pod's lameduck is over).
+func waitOneNodeLocalPod(ctx context.Context, t *testing.T, n *kubenode.Node, sel string) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: nodeLocalPods})
+		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil || len(pods.Items) != 1 {
 			return false, nil
 		}
@@ -370,13 +371,13 @@ func waitOneNodeLocalPod(ctx context.Context, t *testing.T, n *kubenode.Node) {
 	}
 }
 
-// logDNSServerLogs logs what the node-local frontend (its killed container
-// too) and the base frontends said lately, with timestamps, to place the
-// failed lookups.
-func logDNSServerLogs(ctx context.Context, t *testing.T, n *kubenode.Node) {
+// logDNSServerLogs logs what the node-local server of the pods nodeSel
+// selects (its killed container too) and the base frontends said lately,
+// with timestamps, to place the failed lookups.
+func logDNSServerLogs(ctx context.Context, t *testing.T, n *kubenode.Node, nodeSel string) {
 	t.Helper()
 	since, tail := int64(180), int64(40)
-	for _, sel := range []string{nodeLocalPods, frontendPods} {
+	for _, sel := range []string{nodeSel, frontendPods} {
 		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			t.Logf("list pods %s: %v", sel, err)
@@ -395,11 +396,11 @@ func logDNSServerLogs(ctx context.Context, t *testing.T, n *kubenode.Node) {
 	}
 }
 
-// waitNoNodeLocalPods waits until the DaemonSet's pods are gone.
-func waitNoNodeLocalPods(ctx context.Context, t *testing.T, n *kubenode.Node) {
+// waitNoNodeLocalPods waits until the pods sel selects are gone.
+func waitNoNodeLocalPods(ctx context.Context, t *testing.T, n *kubenode.Node, sel string) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: nodeLocalPods})
+		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
 		return err == nil && len(pods.Items) == 0, nil
 	})
 	if err != nil {
