@@ -105,6 +105,7 @@ func TestNodeLocalDNSCache(t *testing.T) {
 
 	w := setUpWorkload(ctx, t, n.Client, "dns-nodecache")
 	setKubeDNSEndpoints(ctx, t, n, false)
+	waitNodeCacheRules(ctx, t)
 	load := startNodeLocalLoad(ctx, t, n, w)
 	begin := time.Now()
 	p = newProcedure(t, n, "rolling update of the node-cache DaemonSet")
@@ -124,6 +125,7 @@ func TestNodeLocalDNSCache(t *testing.T) {
 
 	// SIGKILL: the kube-dns Service has its endpoints again.
 	setKubeDNSEndpoints(ctx, t, n, true)
+	waitNodeCacheRules(ctx, t)
 	load = startNodeLocalLoad(ctx, t, n, w)
 	begin = time.Now()
 	killNodeCache(ctx, t)
@@ -273,6 +275,20 @@ func waitNodeCacheAnswers(ctx context.Context, t *testing.T, n *kubenode.Node) {
 		logDNSServerLogs(ctx, t, n, nodeCachePods)
 		t.Fatalf("node-cache does not answer: %v (last: %v)", err, last)
 	}
+}
+
+// waitNodeCacheRules waits, up to a little more than node-cache's sync
+// interval (60 s: it adds its iptables rules at the first sync, not at
+// start), until its NOTRACK rules are in place, so that each phase begins
+// from a node-cache that has run long enough to have them. It logs what it
+// found and goes on either way: the rules are node-cache's business.
+func waitNodeCacheRules(ctx context.Context, t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, 75*time.Second, true, func(ctx context.Context) (bool, error) {
+		return len(nodeCacheRules(ctx, t)) > 0, nil
+	})
+	t.Logf("node-cache's iptables rules after %.0fs: %d", time.Since(start).Seconds(), len(nodeCacheRules(ctx, t)))
 }
 
 // killNodeCache SIGKILLs the one node-cache process and waits until it is
