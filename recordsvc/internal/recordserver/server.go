@@ -44,6 +44,9 @@ type Server struct {
 	clients *clients
 	// lameduck is set by Lameduck: not ready, still answering.
 	lameduck atomic.Bool
+	// streamIdle is how long, in nanoseconds, a LookupStream worker waits
+	// for a question before it stops (lookupStreamIdle; tests shorten it).
+	streamIdle atomic.Int64
 
 	done     chan struct{}
 	shutdown sync.Once
@@ -63,6 +66,7 @@ func New(schema *dnsschema.Schema, ix *kubeindex.Index, logger *slog.Logger) *Se
 		clients: newClients(ix, logger),
 		done:    make(chan struct{}),
 	}
+	s.streamIdle.Store(int64(lookupStreamIdle))
 	pruneCtx, stopPrune := context.WithCancel(context.Background())
 	go func() { <-s.done; stopPrune() }()
 	go s.clients.pruneDeleted(pruneCtx)

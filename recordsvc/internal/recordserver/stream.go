@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -32,10 +33,12 @@ const (
 // Shutdown (codes.Unavailable: clients then ask elsewhere), so that
 // GracefulStop is not held up.
 //
-// One goroutine receives, lookupStreamWorkers answer and this one sends:
-// gRPC allows one receiver and one sender, and only the handler's goroutine
-// may send. They live as long as the stream, so a question costs no
-// goroutine.
+// One goroutine receives, up to lookupStreamWorkers answer and this one
+// sends: gRPC allows one receiver and one sender, and only the handler's
+// goroutine may send. Workers start when questions find none idle and stop
+// after lookupStreamIdle without one, so a busy stream costs no goroutine
+// per question and an idle one (a frontend between misses, thousands of
+// them on one replica) holds only the receiver and the sender.
 func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -47,8 +50,12 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 	recvErr := make(chan error, 1)
 	// batching is set once the client said it reads answers in batches.
 	var batching atomic.Bool
+	var workers sync.WaitGroup
+	// exited takes a token from each worker that stops for idleness, so the
+	// receiver's count of running workers stays exact.
+	exited := make(chan struct{}, lookupStreamWorkers)
 	go func() {
-		defer close(reqs)
+		running := 0
 		// take waits for a slot; false when the stream ended.
 		take := func() bool {
 			select {
@@ -58,15 +65,40 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 				return false
 			}
 		}
-		// put hands a question to the workers; false when the stream ended.
+		// put hands a question to an idle worker, else to a new one while
+		// fewer than lookupStreamWorkers run, else waits for one; false
+		// when the stream ended.
 		put := func(req *clusterdnsv1.LookupStreamRequest) bool {
 			select {
 			case reqs <- req:
+				return true
+			default:
+			}
+			if running < lookupStreamWorkers {
+				running++
+				workers.Go(func() { s.answerWorker(ctx, req, reqs, answers, exited) })
+				return true
+			}
+			select {
+			case reqs <- req:
+				return true
+			case <-exited:
+				// A worker stopped for idleness as this question came:
+				// start its successor with the question.
+				workers.Go(func() { s.answerWorker(ctx, req, reqs, answers, exited) })
 				return true
 			case <-ctx.Done():
 				return false
 			}
 		}
+		// The receiver is the only goroutine that starts workers, so it
+		// also waits for them (idle ones end when reqs closes) before the
+		// sender learns that no answer comes anymore.
+		defer func() {
+			close(reqs)
+			workers.Wait()
+			close(answers)
+		}()
 		for {
 			if !take() {
 				return
@@ -93,22 +125,6 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 				}
 			}
 		}
-	}()
-	var workers sync.WaitGroup
-	for range lookupStreamWorkers {
-		workers.Go(func() {
-			for req := range reqs {
-				select {
-				case answers <- s.answerStream(req):
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
-	go func() {
-		workers.Wait()
-		close(answers)
 	}()
 	batch := make([]*clusterdnsv1.LookupStreamResponse, 0, lookupStreamBatch)
 	for {
@@ -138,6 +154,40 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 		}
 	}
 }
+
+// answerWorker answers first, then the questions put hands it, until the
+// stream ends or none came for lookupStreamIdle; it then leaves a token on
+// exited so the receiver knows a worker fewer runs.
+func (s *Server) answerWorker(ctx context.Context, first *clusterdnsv1.LookupStreamRequest, reqs <-chan *clusterdnsv1.LookupStreamRequest, answers chan<- *clusterdnsv1.LookupStreamResponse, exited chan<- struct{}) {
+	wait := time.Duration(s.streamIdle.Load())
+	idle := time.NewTimer(wait)
+	defer idle.Stop()
+	req := first
+	for {
+		select {
+		case answers <- s.answerStream(req):
+		case <-ctx.Done():
+			return
+		}
+		idle.Reset(wait)
+		var open bool
+		select {
+		case req, open = <-reqs:
+			if !open {
+				return
+			}
+		case <-idle.C:
+			exited <- struct{}{}
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// lookupStreamIdle is how long a LookupStream worker waits for a question
+// before it stops.
+const lookupStreamIdle = 5 * time.Second
 
 // lookupStreamBatch bounds the answers one LookupStreamResponse carries.
 const lookupStreamBatch = 64

@@ -2,9 +2,12 @@ package recordserver
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -185,5 +188,90 @@ func TestLookupStreamBatch(t *testing.T) {
 		if msg, err := stream.Recv(); !errors.Is(err, io.EOF) {
 			t.Fatalf("after CloseSend: %v %v, want EOF", msg, err)
 		}
+	}
+}
+
+// TestLookupStreamWorkersIdle checks that a LookupStream starts at most
+// lookupStreamWorkers workers for a burst of questions, that they stop once
+// idle (an idle stream holds none), and that the stream answers every
+// question of a second burst after they stopped.
+func TestLookupStreamWorkersIdle(t *testing.T) {
+	ts := start(t, kubeindex.Config{})
+	ts.srv.streamIdle.Store(int64(50 * time.Millisecond))
+	feed(ts.ix)
+	ts.ix.MarkSynced()
+	ctx := callCtx(t)
+	stream, err := ts.rs.LookupStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	burst := func(round int) {
+		t.Helper()
+		const n = 3 * lookupStreamInFlight
+		// Sent from another goroutine: the stream stops reading at
+		// lookupStreamInFlight until answers are read here.
+		sent := make(chan error, 1)
+		go func() {
+			for i := range n {
+				req := &clusterdnsv1.LookupStreamRequest{Id: uint64(round*n + i), Request: &clusterdnsv1.LookupRequest{
+					Name: fmt.Sprintf("svc-%d.default.svc.cluster.local.", i%7), Qtype: 1}}
+				if i%7 == 0 {
+					req.Request.Name = "kubernetes.default.svc.cluster.local."
+				}
+				if err := stream.Send(req); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+		peak := 0
+		for i := range n {
+			msg, err := stream.Recv()
+			if err != nil {
+				t.Fatalf("round %d: Recv %d: %v", round, i, err)
+			}
+			id := int(msg.GetId()) - round*n
+			want := clusterdnsv1.Result_RESULT_NAME_ERROR
+			if id%7 == 0 {
+				want = clusterdnsv1.Result_RESULT_SUCCESS
+			}
+			if got := msg.GetResponse().GetResult(); got != want {
+				t.Fatalf("round %d: question %d: %v, want %v", round, id, got, want)
+			}
+			peak = max(peak, answerWorkers())
+		}
+		if err := <-sent; err != nil {
+			t.Fatalf("round %d: Send: %v", round, err)
+		}
+		if peak > lookupStreamWorkers {
+			t.Errorf("round %d: %d workers at once, want at most %d", round, peak, lookupStreamWorkers)
+		}
+	}
+	idle := func(round int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for answerWorkers() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d workers still running on an idle stream", round, answerWorkers())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for round := range 2 {
+		burst(round)
+		idle(round)
+	}
+}
+
+// answerWorkers counts the goroutines running answerWorker in this process.
+func answerWorkers() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "recordserver.(*Server).answerWorker(")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
