@@ -112,8 +112,9 @@ bench: test-deps ## side-by-side benchmarks vs CoreDNS and NSD at full scale (~1
 	CLUSTERDNS_BENCH=full go test -count=1 -timeout 40m -run TestBenchmarkSuite -v ./bench/
 
 .PHONY: bench-go
-bench-go: ## Go benchmarks of the frontend hot path, with allocations
-	go test -run='^$$' -bench=. -benchmem ./frontend/internal/dnsserver ./frontend/internal/dnscache
+bench-go: ## Go benchmarks of the frontend's hot paths and the record service's answer path, with allocations
+	go test -run='^$$' -bench=. -benchmem ./frontend/internal/dnsserver ./frontend/internal/dnscache ./frontend/internal/forward
+	go test -run='^$$' -bench=LookupMiss -benchmem ./recordsvc/internal/recordserver
 
 .PHONY: bench-fanout
 bench-fanout: test-deps ## one record service and 5,000 Watch subscribers under churn, restarted (~15 min); writes bench/results/fanout.md
