@@ -377,8 +377,12 @@ func TestBenchmarkSuite(t *testing.T) {
 			}
 		}
 		res := cell.Result
-		t.Logf("%-9s %-18s %-7s %9.0f QPS  avg %.3f ms  p99 %.3f ms  lost %d/%d  server CPU %.0f%% %s %s CPU %.0f%% (core %.0f%% idle, %.1f replies per read)  other %.0f%%/%.0f%%  %v", w.ID, s.Name, gen, res.QPS, ms(res.Avg), ms(res.P99),
-			res.Lost, res.Sent, 100*cell.ServerCPU, processSplit(cell.ProcessCPU), gen, 100*cell.ClientCPU, 100*cell.ClientIdle, res.PerRead, 100*cell.ForeignCPU, 100*cell.ClientForeignCPU, res.Rcodes)
+		perRead := ""
+		if gen == genLoadgen {
+			perRead = fmt.Sprintf(", %.1f replies per read", res.PerRead)
+		}
+		t.Logf("%-9s %-18s %-7s %9.0f QPS  avg %.3f ms  p99 %.3f ms  lost %d/%d  server CPU %.0f%% %s %s CPU %.0f%% (core %.0f%% idle%s)  other %.0f%%/%.0f%%  %v", w.ID, s.Name, gen, res.QPS, ms(res.Avg), ms(res.P99),
+			res.Lost, res.Sent, 100*cell.ServerCPU, processSplit(cell.ProcessCPU), gen, 100*cell.ClientCPU, 100*cell.ClientIdle, perRead, 100*cell.ForeignCPU, 100*cell.ClientForeignCPU, res.Rcodes)
 		if res.Completed == 0 || res.QPS <= 0 {
 			t.Errorf("%s on %s with %s: no query completed", w.ID, s.Name, gen)
 		}
