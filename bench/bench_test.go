@@ -309,7 +309,7 @@ func TestGenerateWorkloads(t *testing.T) {
 		asked[q] = true
 	}
 	seen := map[Query]bool{}
-	for _, wl := range []Workload{w.Miss, w.MissHalfRate} {
+	for _, wl := range []Workload{w.Miss, w.MissHalfRate, w.MissFixedRate} {
 		if len(wl.Queries) != s.MissQueries || !wl.Once {
 			t.Errorf("%s: %d queries, once %v", wl.ID, len(wl.Queries), wl.Once)
 		}

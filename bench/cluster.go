@@ -32,7 +32,7 @@ type Scale struct {
 	// ZipfQueries is the length of the Zipf and external query files (full:
 	// 500,000); dnsperf loops over a file when it reaches its end.
 	ZipfQueries int
-	// MissQueries is the length of each of the two miss query files, each
+	// MissQueries is the length of each of the three miss query files, each
 	// name asked once (full: 200,000).
 	MissQueries int
 }
