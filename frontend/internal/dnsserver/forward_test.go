@@ -735,14 +735,8 @@ func BenchmarkServeUDPForward(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-					if _, err := conn.Write(query); err != nil {
-						b.Error(err)
-						return
-					}
-					n, err := conn.Read(buf)
-					if err != nil || n < 12 || buf[3]&0xf != dns.RcodeSuccess {
-						b.Errorf("read: %d bytes, %v", n, err)
+					if _, err := askUDP(conn, query, buf); err != nil || buf[3]&0xf != dns.RcodeSuccess {
+						b.Errorf("%v (rcode %d)", err, buf[3]&0xf)
 						return
 					}
 				}
