@@ -108,18 +108,7 @@ func TestNodeLocalDNSCache(t *testing.T) {
 	waitNodeCacheRules(ctx, t)
 	load := startNodeLocalLoad(ctx, t, n, w)
 	begin := time.Now()
-	p = newProcedure(t, n, "rolling update of the node-cache DaemonSet")
-	p.kubectl(ctx, "-n", "kube-system", "rollout", "restart", "daemonset/"+nodeCacheDS)
-	p.kubectl(ctx, "-n", "kube-system", "rollout", "status", "daemonset/"+nodeCacheDS, "--timeout=3m")
-	waitOneNodeLocalPod(ctx, t, n, nodeCachePods)
-	t.Logf("after the rolling update: %d lookups so far", load.lookups())
-	p = newProcedure(t, n, "delete the node-cache pod")
-	pod := p.kubectl(ctx, "-n", "kube-system", "get", "pod", "-l", nodeCachePods, "-o", "jsonpath={.items[0].metadata.name}")
-	p.kubectl(ctx, "-n", "kube-system", "delete", "pod", pod, "--wait=false")
-	waitPodGone(ctx, t, n, pod)
-	waitOneNodeLocalPod(ctx, t, n, nodeCachePods)
-	// A few seconds of load on the successor alone, as in TestNodeLocal.
-	time.Sleep(5 * time.Second)
+	upgradeDaemonSet(ctx, t, n, "node-cache", nodeCacheDS, nodeCachePods, load)
 	checkNodeCacheLoad(t, "node-cache upgrades (rolling update, pod delete; kube-dns Service without endpoints)",
 		load.stop(ctx, t), time.Since(begin))
 
@@ -132,20 +121,7 @@ func TestNodeLocalDNSCache(t *testing.T) {
 	t.Logf("SIGKILL of node-cache at %s, %.1fs after the clients started; left behind: interface %s %v, %d iptables rules",
 		time.Now().UTC().Format("15:04:05.000"), time.Since(load.started).Seconds(),
 		nodeCacheLink, nodeCacheLinkExists(ctx, t), len(nodeCacheRules(ctx, t)))
-	// Lookups go on during the restart back-off of the killed container.
-	time.Sleep(8 * time.Second)
-	waitOneNodeLocalPod(ctx, t, n, nodeCachePods)
-	waitNodeCacheAnswers(ctx, t, n)
-	time.Sleep(3 * time.Second)
-	results := load.stop(ctx, t)
-	var viaKubeDNS, viaLinkLocal []loopResult
-	for _, r := range results {
-		if strings.HasSuffix(r.client, "-kubedns") {
-			viaKubeDNS = append(viaKubeDNS, r)
-		} else {
-			viaLinkLocal = append(viaLinkLocal, r)
-		}
-	}
+	viaKubeDNS, viaLinkLocal := loadThroughRestart(ctx, t, n, nodeCachePods, load, waitNodeCacheAnswers)
 	checkNodeCacheLoad(t, "SIGKILL of node-cache, through the kube-dns IP", viaKubeDNS, time.Since(begin))
 	checkNodeCacheLoad(t, "SIGKILL of node-cache, through 169.254.20.10", viaLinkLocal, time.Since(begin))
 	if t.Failed() {
@@ -313,22 +289,7 @@ func killNodeCache(ctx context.Context, t *testing.T) {
 // nodeCachePIDs lists the processes running node-cache's binary.
 func nodeCachePIDs(t *testing.T) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.HasPrefix(string(cmd), nodeCacheArgv0+"\x00") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return pidsOf(t, func(cmdline string) bool { return strings.HasPrefix(cmdline, nodeCacheArgv0+"\x00") })
 }
 
 // waitNoNodeCacheProcess waits until no node-cache process runs.

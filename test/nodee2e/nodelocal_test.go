@@ -106,18 +106,7 @@ func TestNodeLocal(t *testing.T) {
 	scaleFrontends(ctx, t, n, 0)
 	load := startNodeLocalLoad(ctx, t, n, w)
 	begin := time.Now()
-	p = newProcedure(t, n, "rolling update of the node-local DaemonSet")
-	p.kubectl(ctx, "-n", "kube-system", "rollout", "restart", "daemonset/"+nodeLocalDS)
-	p.kubectl(ctx, "-n", "kube-system", "rollout", "status", "daemonset/"+nodeLocalDS, "--timeout=3m")
-	waitOneNodeLocalPod(ctx, t, n, nodeLocalPods)
-	t.Logf("after the rolling update: %d lookups so far", load.lookups())
-	p = newProcedure(t, n, "delete the node-local pod")
-	pod := p.kubectl(ctx, "-n", "kube-system", "get", "pod", "-l", nodeLocalPods, "-o", "jsonpath={.items[0].metadata.name}")
-	p.kubectl(ctx, "-n", "kube-system", "delete", "pod", pod, "--wait=false")
-	waitPodGone(ctx, t, n, pod)
-	waitOneNodeLocalPod(ctx, t, n, nodeLocalPods)
-	// A few seconds of load on the successor alone.
-	time.Sleep(5 * time.Second)
+	upgradeDaemonSet(ctx, t, n, "node-local", nodeLocalDS, nodeLocalPods, load)
 	checkLoad(t, "node-local upgrades (rolling update, pod delete; kube-dns Service without endpoints)",
 		load.stop(ctx, t), time.Since(begin))
 
@@ -128,20 +117,7 @@ func TestNodeLocal(t *testing.T) {
 	dev := killNodeLocal(ctx, t)
 	t.Logf("SIGKILL of the node-local frontend at %s, %.1fs after the clients started",
 		time.Now().UTC().Format("15:04:05.000"), time.Since(load.started).Seconds())
-	// Lookups go on during the restart back-off of the killed container.
-	time.Sleep(8 * time.Second)
-	waitOneNodeLocalPod(ctx, t, n, nodeLocalPods)
-	waitNodeLocalAnswers(ctx, t, n)
-	time.Sleep(3 * time.Second)
-	results := load.stop(ctx, t)
-	var viaKubeDNS, viaLinkLocal []loopResult
-	for _, r := range results {
-		if strings.HasSuffix(r.client, "-kubedns") {
-			viaKubeDNS = append(viaKubeDNS, r)
-		} else {
-			viaLinkLocal = append(viaLinkLocal, r)
-		}
-	}
+	viaKubeDNS, viaLinkLocal := loadThroughRestart(ctx, t, n, nodeLocalPods, load, waitNodeLocalAnswers)
 	checkLoad(t, fmt.Sprintf("SIGKILL of the node-local frontend (device %s), through the kube-dns IP (falls back to the Service)", dev),
 		viaKubeDNS, time.Since(begin))
 	if t.Failed() {
@@ -172,6 +148,45 @@ func TestNodeLocal(t *testing.T) {
 	if err := n.WaitClusterDNS(ctx, time.Minute); err != nil {
 		t.Errorf("kube-dns after node-local was removed: %v", err)
 	}
+}
+
+// upgradeDaemonSet puts the running load through a rolling update of the
+// DaemonSet ds (its pods selected by pods), then a delete of its pod, and
+// gives the successor a few seconds of load alone.
+func upgradeDaemonSet(ctx context.Context, t *testing.T, n *kubenode.Node, what, ds, pods string, load *nodeLocalLoad) {
+	t.Helper()
+	p := newProcedure(t, n, "rolling update of the "+what+" DaemonSet")
+	p.kubectl(ctx, "-n", "kube-system", "rollout", "restart", "daemonset/"+ds)
+	p.kubectl(ctx, "-n", "kube-system", "rollout", "status", "daemonset/"+ds, "--timeout=3m")
+	waitOneNodeLocalPod(ctx, t, n, pods)
+	t.Logf("after the rolling update: %d lookups so far", load.lookups())
+	p = newProcedure(t, n, "delete the "+what+" pod")
+	pod := p.kubectl(ctx, "-n", "kube-system", "get", "pod", "-l", pods, "-o", "jsonpath={.items[0].metadata.name}")
+	p.kubectl(ctx, "-n", "kube-system", "delete", "pod", pod, "--wait=false")
+	waitPodGone(ctx, t, n, pod)
+	waitOneNodeLocalPod(ctx, t, n, pods)
+	time.Sleep(5 * time.Second)
+}
+
+// loadThroughRestart keeps the load running while kubelet restarts a
+// killed pod of pods (its back-off included) until answers says it serves
+// again, then stops the load and splits its results by the address the
+// clients ask: the kube-dns IP or 169.254.20.10.
+func loadThroughRestart(ctx context.Context, t *testing.T, n *kubenode.Node, pods string, load *nodeLocalLoad,
+	answers func(context.Context, *testing.T, *kubenode.Node)) (viaKubeDNS, viaLinkLocal []loopResult) {
+	t.Helper()
+	time.Sleep(8 * time.Second)
+	waitOneNodeLocalPod(ctx, t, n, pods)
+	answers(ctx, t, n)
+	time.Sleep(3 * time.Second)
+	for _, r := range load.stop(ctx, t) {
+		if strings.HasSuffix(r.client, "-kubedns") {
+			viaKubeDNS = append(viaKubeDNS, r)
+		} else {
+			viaLinkLocal = append(viaLinkLocal, r)
+		}
+	}
+	return viaKubeDNS, viaLinkLocal
 }
 
 // guardLinkLocal keeps 169.254.20.10 on the machine: an unreachable route
@@ -312,20 +327,7 @@ func removeNodeLocalLeftovers(ctx context.Context, t *testing.T, n *kubenode.Nod
 // nodeLocalTableExists reports whether the host has the node-local
 // frontend's nftables table.
 func nodeLocalTableExists() (bool, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return false, err
-	}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return false, err
-	}
-	for _, tb := range tables {
-		if tb.Name == nodeLocalTable {
-			return true, nil
-		}
-	}
-	return false, nil
+	return nftTableExists(nftables.TableFamilyINet, nodeLocalTable)
 }
 
 // scaleFrontends sets the base frontends' replicas and waits for them.
@@ -469,6 +471,13 @@ func nodeLocalCmdline(t *testing.T) []string {
 // nodeLocalPIDs lists the processes whose command line has nodeLocalArg.
 func nodeLocalPIDs(t *testing.T) []int {
 	t.Helper()
+	return pidsOf(t, func(cmdline string) bool { return strings.Contains(cmdline, nodeLocalArg) })
+}
+
+// pidsOf lists the processes whose command line (arguments separated by
+// NUL bytes) match accepts.
+func pidsOf(t *testing.T, match func(cmdline string) bool) []int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +489,7 @@ func nodeLocalPIDs(t *testing.T) []int {
 			continue
 		}
 		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(cmd), nodeLocalArg) {
+		if err == nil && match(string(cmd)) {
 			pids = append(pids, pid)
 		}
 	}
