@@ -44,8 +44,11 @@ type hotReader struct {
 	// and the queries it handed to goroutines of their own.
 	inflight sync.WaitGroup
 	// jobs feeds the batched loop's idle workers; workers counts them.
+	// exited takes a token from each worker that retired for idleness,
+	// which the loop subtracts the next time it would start one.
 	jobs    chan dispatchJob
 	workers int
+	exited  chan struct{}
 }
 
 // dispatchJob is a query the batched loop hands to a worker.
@@ -59,8 +62,13 @@ type dispatchJob struct {
 // A goroutine per query would start with a small stack and grow it on the
 // way down to the record service client, for every cache miss; a worker
 // grows it once. Queries beyond what the idle workers take get a goroutine
-// of their own, as many as the dispatch gate allows.
-const residentWorkers = 64
+// of their own, as many as the dispatch gate allows. A worker without a
+// query for residentIdle retires, so a burst of misses leaves no goroutines
+// behind on a quiet frontend.
+const (
+	residentWorkers = 64
+	residentIdle    = 5 * time.Second
+)
 
 // readBufSize is the size of a UDP read buffer: the server's UDPSize plus
 // one, so that miekg does not put buffers handed on into its pool.
@@ -100,7 +108,7 @@ func (r *hotReader) ReadUDP(conn *net.UDPConn, _ time.Duration) ([]byte, *dns.Se
 		}
 	}
 	if r.batch != nil {
-		r.jobs, r.workers = make(chan dispatchJob), 0
+		r.jobs, r.workers, r.exited = make(chan dispatchJob), 0, make(chan struct{}, residentWorkers)
 		err := r.serveBatches(conn)
 		close(r.jobs)
 		// The server waits for the queries it started before it reports
@@ -190,17 +198,41 @@ func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, oo
 		return
 	default:
 	}
+	for retired := true; retired; {
+		select {
+		case <-r.exited:
+			r.workers--
+		default:
+			retired = false
+		}
+	}
 	if r.workers < residentWorkers {
 		r.workers++
-		r.inflight.Go(func() {
-			r.serveJob(job)
-			for job := range r.jobs {
-				r.serveJob(job)
-			}
-		})
+		r.inflight.Go(func() { r.work(job) })
 		return
 	}
 	r.inflight.Go(func() { r.serveJob(job) })
+}
+
+// work is a resident worker: it answers job, then the jobs the loop hands
+// it, until the loop ends or none came for residentIdle.
+func (r *hotReader) work(job dispatchJob) {
+	r.serveJob(job)
+	idle := time.NewTimer(residentIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case job, open := <-r.jobs:
+			if !open {
+				return
+			}
+			r.serveJob(job)
+			idle.Reset(residentIdle)
+		case <-idle.C:
+			r.exited <- struct{}{}
+			return
+		}
+	}
 }
 
 // serveJob answers one dispatched query and gives its dispatch slot back.
