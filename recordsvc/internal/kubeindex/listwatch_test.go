@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 )
 
@@ -57,7 +58,7 @@ func TestStreamList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reqs := 0
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			core := protobufCore(t, func(w http.ResponseWriter, r *http.Request) {
 				reqs++
 				if r.URL.Path != "/api/v1/pods" {
 					http.NotFound(w, r)
@@ -70,14 +71,7 @@ func TestStreamList(t *testing.T) {
 				}
 				w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
 				_, _ = w.Write(body)
-			}))
-			defer srv.Close()
-			client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
-				ContentType: "application/vnd.kubernetes.protobuf"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			core := client.CoreV1()
+			})
 			r := resource[*corev1.PodList]{rest: core.RESTClient(), name: "pods", newItem: func() protoObject { return &corev1.Pod{} },
 				list: core.Pods("").List, watch: core.Pods("").Watch, transform: transformPod}
 			got, err := r.streamList(t.Context(), metav1.ListOptions{ResourceVersion: "0", Limit: 500})
@@ -105,5 +99,27 @@ func TestStreamList(t *testing.T) {
 				t.Errorf("got %v at %q in %d requests, want %v at %q in %d", names, got.ResourceVersion, reqs, tt.want, tt.wantRV, tt.wantReqs)
 			}
 		})
+	}
+}
+
+// protobufCore serves handler on a local HTTP server for the test's
+// duration and returns a core/v1 client that talks protobuf to it.
+func protobufCore(tb testing.TB, handler http.HandlerFunc) corev1client.CoreV1Interface {
+	tb.Helper()
+	srv := httptest.NewServer(handler)
+	tb.Cleanup(srv.Close)
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
+		ContentType: "application/vnd.kubernetes.protobuf"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return client.CoreV1()
+}
+
+// servePodList answers every request with body, an encoded PodList.
+func servePodList(body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
+		_, _ = w.Write(body)
 	}
 }

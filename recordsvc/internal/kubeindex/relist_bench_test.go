@@ -3,8 +3,6 @@ package kubeindex
 import (
 	"bytes"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,9 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -29,17 +25,7 @@ import (
 func BenchmarkRelistMemory(b *testing.B) {
 	const pods = 20000
 	body := benchPodList(b, pods)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
-		_, _ = w.Write(body)
-	}))
-	defer srv.Close()
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
-		ContentType: "application/vnd.kubernetes.protobuf"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	core := client.CoreV1()
+	core := protobufCore(b, servePodList(body))
 	for _, keep := range []bool{false, true} {
 		b.Run(fmt.Sprint("keep-stored=", keep), func(b *testing.B) {
 			store := cache.NewStore(cache.MetaNamespaceKeyFunc)

@@ -1,14 +1,10 @@
 package kubeindex
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -35,17 +31,7 @@ func TestStreamListKeepsUnchanged(t *testing.T) {
 		{name: "other namespace", stored: []*podObject{storedPod("other", "a", "42")}},
 	}
 	body := encodePodList(t, "42", "", "a", "b", "c")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
-		_, _ = w.Write(body)
-	}))
-	defer srv.Close()
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
-		ContentType: "application/vnd.kubernetes.protobuf"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core := client.CoreV1()
+	core := protobufCore(t, servePodList(body))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := cache.NewStore(cache.MetaNamespaceKeyFunc)
