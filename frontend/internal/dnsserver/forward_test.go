@@ -700,19 +700,7 @@ func BenchmarkServeUDPForward(b *testing.B) {
 			if cfg.Metrics, err = dnsserver.NewMetrics(prometheus.NewRegistry(), cfg.Cache); err != nil {
 				b.Fatal(err)
 			}
-			srv, err := dnsserver.New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := srv.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = srv.Shutdown(ctx)
-			})
-			addr := srv.UDPAddr().String()
+			addr := startBenchServer(b, cfg)
 			var seed atomic.Uint64
 			b.ReportAllocs()
 			b.SetParallelism(8)

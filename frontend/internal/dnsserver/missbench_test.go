@@ -105,15 +105,9 @@ func benchServeUDPMiss(b *testing.B, records streamRecords) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := dnsserver.New(dnsserver.Config{Listen: "127.0.0.1:0", Records: client, Cache: cache, Metrics: metrics})
-	if err != nil {
-		b.Fatal(err)
-	}
+	addr := startBenchServer(b, dnsserver.Config{Listen: "127.0.0.1:0", Records: client, Cache: cache, Metrics: metrics})
+	// Cleanups run last first: the watch ends before the server shuts down.
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := srv.Start(ctx); err != nil {
-		cancel()
-		b.Fatal(err)
-	}
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -122,11 +116,7 @@ func benchServeUDPMiss(b *testing.B, records streamRecords) {
 	b.Cleanup(func() {
 		cancel()
 		<-watchDone
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
 	})
-	addr := srv.UDPAddr().String()
 	c := &dns.Client{Timeout: 5 * time.Second}
 	if _, _, err := c.Exchange(new(dns.Msg).SetQuestion("warm.default.svc.cluster.local.", dns.TypeA), addr); err != nil {
 		b.Fatal(err)
@@ -204,6 +194,25 @@ func TestServeStreamRecords(t *testing.T) {
 	}
 	fmt.Println(serveStreamRecords(t, streamRecords{batching: os.Getenv("CLUSTERDNS_MISSBENCH_SINGLE") == ""}))
 	time.Sleep(d)
+}
+
+// startBenchServer starts a DNS server with cfg for the benchmark's
+// duration and returns its UDP address.
+func startBenchServer(b *testing.B, cfg dnsserver.Config) string {
+	b.Helper()
+	srv, err := dnsserver.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv.UDPAddr().String()
 }
 
 // askUDP is the round trip of the UDP benchmarks: query out on conn, the
