@@ -290,7 +290,19 @@ func startFrontend(t *testing.T, args ...string) *frontend {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fe
+	// The metrics listener starts after DNS serves: wait for it too, so
+	// that a test's first GET does not race its bind.
+	for {
+		conn, err := net.DialTimeout("tcp", fe.ops, time.Second)
+		if err == nil {
+			conn.Close()
+			return fe
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics listener %s not accepting: %v\n%s", fe.ops, err, fe.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (fe *frontend) ask(t *testing.T, network, name string, qtype uint16) *dns.Msg {
