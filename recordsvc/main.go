@@ -55,6 +55,10 @@ const (
 	keepaliveTimeout         = 10 * time.Second
 )
 
+// writeBufferSize is the size of a connection's write buffer (see the
+// server options below).
+const writeBufferSize = 4 << 10
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == bootstrapCommand {
 		os.Exit(bootstrapMain(os.Args[2:]))
@@ -127,6 +131,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		// streams idle between changes (32 KiB each, 143 MB at 5,000
 		// subscribers before, bench/results/fanout.md).
 		grpc.SharedWriteBuffer(true),
+		// And it is small: gRPC's writer yields before flushing a small
+		// write, so while one change goes out to every subscriber all
+		// their writers hold a buffer at once (139 MB of 32 KiB buffers at
+		// 5,000). A change or a batch of answers is a few hundred bytes to
+		// a few KiB; larger messages take a write per 4 KiB.
+		grpc.WriteBufferSize(writeBufferSize),
 	), sec.serverOptions()...)...)
 	srv.Register(gs)
 	if err := srv.RegisterMetrics(reg); err != nil {
