@@ -34,6 +34,10 @@ const outEnv = "CLUSTERDNS_FANOUT_OUT"
 // directory when set.
 const subscribersEnv = "CLUSTERDNS_FANOUT_SUBSCRIBERS"
 
+// churnEnv, with CLUSTERDNS_FANOUT=full, sets the churn's writes per
+// second (default 20; the API server here takes about 17).
+const churnEnv = "CLUSTERDNS_FANOUT_CHURN"
+
 // settings are what differ between the full and the small run.
 type settings struct {
 	mode  string
@@ -55,7 +59,7 @@ type settings struct {
 	growTimeout, reconnectTimeout time.Duration
 }
 
-func settingsFor(mode, subscribers string) settings {
+func settingsFor(mode, subscribers, churn string) settings {
 	if mode == "full" {
 		cpu := 1
 		if runtime.NumCPU() < 2 {
@@ -68,6 +72,9 @@ func settingsFor(mode, subscribers string) settings {
 		if n, err := strconv.Atoi(subscribers); err == nil && n > set.few {
 			set.mode = fmt.Sprintf("full scale, %d subscribers", n)
 			set.many, set.churnTime, set.coreDNS = n, 30*time.Second, false
+		}
+		if r, err := strconv.ParseFloat(churn, 64); err == nil && r > 0 {
+			set.churnRate = r
 		}
 		return set
 	}
@@ -83,12 +90,20 @@ func settingsFor(mode, subscribers string) settings {
 // change, that no existing name is ever answered NAME_ERROR, and that
 // every subscriber comes back after a restart.
 func TestFanout(t *testing.T) {
-	set := settingsFor(os.Getenv(modeEnv), os.Getenv(subscribersEnv))
+	set := settingsFor(os.Getenv(modeEnv), os.Getenv(subscribersEnv), os.Getenv(churnEnv))
 	ctx := t.Context()
 	rep := &Report{Mode: set.mode, Started: time.Now(), Machine: machine()}
 	dir := t.TempDir()
 
 	bins := binaries(t)
+	if set.cpu != bench.Unpinned {
+		// Before etcd and kube-apiserver start, so that they inherit it.
+		cpus, err := pinHarness(set.cpu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.HarnessCPUs = cpus
+	}
 	kc := kubecluster.Start(t)
 	cluster := bench.Generate(set.scale)
 	fast, err := bench.FastClient(kc.RESTConfig)

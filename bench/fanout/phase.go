@@ -34,6 +34,8 @@ type PhaseResult struct {
 	// Memory of the record service after the phase, and its goroutines.
 	Memory     bench.Memory
 	Goroutines int
+	// Runtime is the record service's Go memory after the phase.
+	Runtime RuntimeMemory
 }
 
 // CPUPerChange is the record service's CPU time per delivered change,
@@ -104,7 +106,10 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 	res.Prop = rec.Summary(res.Subscribers)
 	res.FromWrite = [2]time.Duration{rec.FromWrite.Quantile(0.5), rec.FromWrite.Quantile(0.99)}
 	res.FromRevision = [2]time.Duration{rec.FromRevision.Quantile(0.5), rec.FromRevision.Quantile(0.99)}
-	res.Memory, err = rs.Memory()
+	if res.Memory, err = rs.Memory(); err != nil {
+		return res, err
+	}
+	res.Runtime, err = rs.RuntimeMemory(ctx)
 	return res, err
 }
 

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -278,4 +280,47 @@ func (r *RecordService) Goroutines(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("goroutine profile: %w", err)
 	}
 	return n, nil
+}
+
+// pinHarness pins this process, every thread of it, to all CPUs but cpu
+// (the record service's), and returns their list. Threads and processes
+// started later inherit it. Otherwise the harness's 5,000 clients, which
+// need about as much CPU per change as the record service, run on the
+// record service's CPU too, and its fan-out waits for them.
+func pinHarness(cpu int) (string, error) {
+	var others []string
+	for c := range runtime.NumCPU() {
+		if c != cpu {
+			others = append(others, strconv.Itoa(c))
+		}
+	}
+	if len(others) == 0 {
+		return "", fmt.Errorf("pin the harness: no CPU besides %d", cpu)
+	}
+	list := strings.Join(others, ",")
+	out, err := exec.Command("taskset", "-a", "-p", "-c", list, strconv.Itoa(os.Getpid())).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("pin the harness to CPU %s: %w: %s", list, err, out)
+	}
+	return list, nil
+}
+
+// RuntimeMemory is where the record service's Go runtime keeps its
+// memory: what RSS is made of beyond the binary.
+type RuntimeMemory struct {
+	// HeapInuse is the heap's spans in use (live objects and garbage not
+	// yet swept); HeapGoal the heap size at which the next collection
+	// starts; Stacks the goroutine stacks.
+	HeapInuse, HeapGoal, Stacks int64
+}
+
+// RuntimeMemory reads the record service's Go memory statistics from its
+// /metrics.
+func (r *RecordService) RuntimeMemory(ctx context.Context) (RuntimeMemory, error) {
+	m, err := stack.Scrape(ctx, r.Metrics)
+	if err != nil {
+		return RuntimeMemory{}, fmt.Errorf("runtime memory: %w", err)
+	}
+	return RuntimeMemory{HeapInuse: int64(m.Sum("go_memstats_heap_inuse_bytes")),
+		HeapGoal: int64(m.Sum("go_memstats_next_gc_bytes")), Stacks: int64(m.Sum("go_memstats_stack_inuse_bytes"))}, nil
 }

@@ -36,6 +36,9 @@ type Report struct {
 	AfterRestart  PhaseResult
 	Restart       RestartResult
 	HarnessMemory bench.Memory
+	// HarnessCPUs are the CPUs the harness, etcd and kube-apiserver were
+	// pinned to ("" when not pinned).
+	HarnessCPUs string
 }
 
 // machine describes the CPUs and the load when the run started.
@@ -43,6 +46,15 @@ func machine() string {
 	load, _ := os.ReadFile("/proc/loadavg")
 	return fmt.Sprintf("%d CPUs (%s/%s), load average at start %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 		strings.Join(strings.Fields(string(load))[:3], " "))
+}
+
+// harnessPinning says where the rest ran when the harness was pinned.
+func harnessPinning(cpus string) string {
+	if cpus == "" {
+		return ""
+	}
+	return fmt.Sprintf("; the harness (all subscribers), etcd and kube-apiserver were pinned to CPU %s, so the record service had its CPU "+
+		"to itself, as on a node of its own", cpus)
 }
 
 // uptime is `uptime`'s line now.
@@ -76,7 +88,7 @@ func (r *Report) Markdown() string {
 	p("")
 	p("- Machine: %s; `uptime` at the end: %s. Other engineers' builds and tests share the two CPUs: figures carry that noise.", r.Machine, uptime())
 	p("- Cluster (real kube-apiserver and etcd, test/kubecluster): %s. The record service synced in %s.", r.Cluster, r.Sync.Round(time.Millisecond))
-	p("- Record service: the built recordsvc binary, `%s` (plus `--listen`, `--metrics-listen`, `--pprof`), pinned to one CPU with taskset.", strings.Join(r.Flags, " "))
+	p("- Record service: the built recordsvc binary, `%s` (plus `--listen`, `--metrics-listen`, `--pprof`), pinned to one CPU with taskset%s.", strings.Join(r.Flags, " "), harnessPinning(r.HarnessCPUs))
 	p("- Subscribers: one gRPC connection each, from its own loopback address (127.1.x.y, so the per-address limits apply to each as to one frontend pod), "+
 		"a Watch stream resumed as the frontend's client resumes it and a LookupStream for lookups; the record service's total limits were raised "+
 		"with the flags above (defaults: 1024 connections, 2048 streams). Harness RSS at %d subscribers: %s (peak %s).",
@@ -122,6 +134,20 @@ func (r *Report) Markdown() string {
 	}
 	p("")
 	p("The last row is a short churn after the restart, on the new process. Connecting the subscribers took %s.", joinDurations(r.Grow))
+	p("")
+	p("Where the record service's memory was after each phase (its Go runtime's statistics; the heap goal counts the stacks too, " +
+		"so each KiB of stack also lets the heap grow a KiB before the next collection):")
+	p("")
+	p("| subscribers | RSS | heap in use | heap goal | goroutine stacks | goroutines | RSS per subscriber over the first row |")
+	p("|---|---|---|---|---|---|---|")
+	for _, ph := range []PhaseResult{r.Few, r.Many} {
+		perSub := "–"
+		if extra := ph.Subscribers - r.Few.Subscribers; extra > 0 {
+			perSub = fmt.Sprintf("%.0f KiB", float64(ph.Memory.RSS-r.Few.Memory.RSS)/1024/float64(extra))
+		}
+		p("| %d | %s | %s | %s | %s | %d | %s |", ph.Subscribers, mib(ph.Memory.RSS), mib(ph.Runtime.HeapInuse),
+			mib(ph.Runtime.HeapGoal), mib(ph.Runtime.Stacks), ph.Goroutines, perSub)
+	}
 	p("")
 	p("## Restart")
 	p("")
