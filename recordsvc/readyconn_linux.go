@@ -4,8 +4,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
+	"unsafe"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/mem"
 )
 
@@ -60,7 +63,7 @@ func (c *readyConn) ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int,
 	)
 	err := c.raw.Read(func(fd uintptr) bool {
 		buf = pool.Get(bufSize)
-		n, readErr = syscall.Read(int(fd), *buf)
+		n, readErr = rawSyscall(unix.SYS_READ, fd, *buf)
 		if readErr != nil {
 			pool.Put(buf)
 			buf = nil
@@ -81,4 +84,54 @@ func (c *readyConn) ReadOnReady(bufSize int, pool mem.BufferPool) (*[]byte, int,
 		return nil, 0, io.EOF
 	}
 	return buf, n, nil
+}
+
+// The socket does not block (the poller waits for it), so readyConn reads
+// and writes it with raw system calls, which keep the goroutine's
+// processor (P): an ordinary call tells the scheduler the thread may
+// block, so the first after an idle spell wakes the runtime's monitor
+// thread, which then polls every 20 µs while the process is busy. A
+// LookupStream question at a low rate is a read and a write after idle
+// spells, and those wake-ups were a large part of its cost.
+
+// Write writes all of p to the socket, waiting in the poller while its
+// buffer is full.
+func (c *readyConn) Write(p []byte) (int, error) {
+	written := 0
+	var writeErr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		writeErr = nil
+		for written < len(p) && writeErr == nil {
+			var n int
+			n, writeErr = rawSyscall(unix.SYS_WRITE, fd, p[written:])
+			written += n
+		}
+		return !errors.Is(writeErr, syscall.EAGAIN)
+	})
+	if err == nil {
+		err = writeErr
+	}
+	if err != nil {
+		return written, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return written, nil
+}
+
+// rawSyscall reads or writes (trap) p on fd, again when interrupted.
+func rawSyscall(trap, fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		r, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, syscall.EAGAIN
+		}
+		return 0, os.NewSyscallError("syscall", e)
+	}
 }

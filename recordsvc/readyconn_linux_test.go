@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -86,5 +87,45 @@ func write(t *testing.T, c net.Conn, s string) {
 	t.Helper()
 	if _, err := c.Write([]byte(s)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadyConnWrite writes through an accepted readyConn what the peer
+// reads: more than the socket buffers hold, so the write waits for the
+// peer on the way.
+func TestReadyConnWrite(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := readyListener{admission.LimitListener(tcp, admission.ListenerLimits{Total: 10, PerIP: 10}, nil)}
+	defer lis.Close()
+	client, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := lis.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := server.(*readyConn); !ok {
+		t.Fatalf("accepted %T, not a readyConn", server)
+	}
+	want := make([]byte, 16<<20)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	if n, err := server.Write(want); err != nil || n != len(want) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(want))
+	}
+	server.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("peer read %d bytes, not the %d written", len(b), len(want))
 	}
 }

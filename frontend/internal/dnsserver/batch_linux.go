@@ -120,6 +120,15 @@ func (b *udpBatch) read() (int, error) {
 // wait (a RawConn's Read or Write, which parks the goroutine in the
 // poller while the socket would block) and returns how many datagrams
 // moved.
+//
+// The socket does not block, so the call is made as a raw system call,
+// which keeps the goroutine's processor (P) through it. An ordinary one
+// tells the scheduler that the thread may block: the first after an idle
+// spell wakes the runtime's monitor thread (sysmon), which then polls
+// every 20 µs while the process is busy, and a call longer than that (a
+// send that wakes a client on another CPU) has its P handed to another
+// thread. At a low query rate, with the process idle between queries,
+// that was several thread wake-ups per query on the server's CPU.
 func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, hdrs unsafe.Pointer, vlen int) (int, error) {
 	var (
 		n     int
@@ -127,7 +136,7 @@ func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, hdrs unsafe.Poin
 	)
 	err := wait(func(fd uintptr) bool {
 		for {
-			r, _, e := unix.Syscall6(trap, fd, uintptr(hdrs), uintptr(vlen), 0, 0, 0)
+			r, _, e := unix.RawSyscall6(trap, fd, uintptr(hdrs), uintptr(vlen), 0, 0, 0)
 			switch e {
 			case 0:
 				n = int(r)
@@ -142,6 +151,77 @@ func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, hdrs unsafe.Poin
 			}
 		}
 	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return n, nil
+}
+
+// udpDest is where the reply to a query handed off the read loop goes: the
+// socket, and the client's address in the socket's own form, so that the
+// reply leaves with one raw sendmsg (see mmsg) without converting it back
+// from a net.UDPAddr. The message header lives here too, so a send
+// allocates nothing.
+type udpDest struct {
+	rc    syscall.RawConn
+	name  unix.RawSockaddrInet6
+	nlen  uint32
+	hdr   unix.Msghdr
+	iov   unix.Iovec
+	valid bool
+}
+
+// dest is the address of the i-th datagram read, for a reply sent with
+// udpWriter.
+func (b *udpBatch) dest(i int) udpDest {
+	return udpDest{rc: b.rc, name: b.inName[i], nlen: b.in[i].hdr.Namelen, valid: true}
+}
+
+// send sends p to the client as one datagram from the address the query
+// was sent to (w.oob).
+func (w *udpWriter) send(p []byte) (int, error) {
+	d := &w.dest
+	if !d.valid {
+		n, _, err := w.conn.WriteMsgUDP(p, w.oob, w.raddr)
+		return n, err
+	}
+	d.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&d.name)), Namelen: d.nlen, Iov: &d.iov}
+	d.hdr.SetIovlen(1)
+	d.iov = unix.Iovec{}
+	if len(p) > 0 {
+		d.iov.Base = &p[0]
+		d.iov.SetLen(len(p))
+	}
+	if len(w.oob) > 0 {
+		d.hdr.Control = &w.oob[0]
+		d.hdr.SetControllen(len(w.oob))
+	}
+	var (
+		n     int
+		errno syscall.Errno
+	)
+	err := d.rc.Write(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&d.hdr)), 0)
+			switch e {
+			case 0:
+				n = int(r)
+				return true
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
+	// The header points into p and w.oob: drop the pointers once sent.
+	d.hdr, d.iov = unix.Msghdr{}, unix.Iovec{}
 	if err != nil {
 		return 0, err
 	}

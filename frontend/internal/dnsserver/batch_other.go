@@ -22,3 +22,14 @@ func (*udpBatch) sourceOOB(dst []byte, _ int) []byte { return dst }
 func (*udpBatch) replyBuf() []byte                   { return nil }
 func (*udpBatch) queue(int, []byte)                  {}
 func (*udpBatch) flush() error                       { return nil }
+func (*udpBatch) dest(int) udpDest                   { return udpDest{} }
+
+// udpDest is empty: replies go out with WriteMsgUDP.
+type udpDest struct{}
+
+// send sends p to the client as one datagram from the address the query
+// was sent to (w.oob).
+func (w *udpWriter) send(p []byte) (int, error) {
+	n, _, err := w.conn.WriteMsgUDP(p, w.oob, w.raddr)
+	return n, err
+}

@@ -169,7 +169,7 @@ func (r *hotReader) serveBatches(conn *net.UDPConn) error {
 				}
 				continue
 			}
-			r.dispatch(conn, bytes.Clone(m), b.addr(i), b.sourceOOB(nil, i), parsed)
+			r.dispatch(conn, bytes.Clone(m), b.addr(i), b.dest(i), b.sourceOOB(nil, i), parsed)
 		}
 		if err := b.flush(); err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -186,13 +186,13 @@ func (r *hotReader) serveBatches(conn *net.UDPConn) error {
 // probed tells that the hot path parsed it and found no answer in the cache,
 // so that ServeDNS does not look again. The caller holds a dispatch slot,
 // which is given back when the query is answered.
-func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, oob []byte, probed bool) {
+func (r *hotReader) dispatch(conn *net.UDPConn, m []byte, raddr *net.UDPAddr, dest udpDest, oob []byte, probed bool) {
 	if len(m) < headerSize || raddr == nil {
 		r.h.dispatch.leave()
 		r.invalid(m, dns.ErrShortRead)
 		return
 	}
-	job := dispatchJob{w: &udpWriter{conn: conn, raddr: raddr, oob: oob, probed: probed, bufs: &r.h.packBufs}, m: m}
+	job := dispatchJob{w: &udpWriter{conn: conn, raddr: raddr, dest: dest, oob: oob, probed: probed, bufs: &r.h.packBufs}, m: m}
 	select {
 	case r.jobs <- job:
 		return
@@ -295,7 +295,9 @@ func serveMsg(h dns.Handler, accept dns.MsgAcceptFunc, invalid func([]byte, erro
 type udpWriter struct {
 	conn  *net.UDPConn
 	raddr *net.UDPAddr
-	oob   []byte
+	// dest is raddr in the socket's form, for a raw send (batch_linux.go).
+	dest udpDest
+	oob  []byte
 	// probed is set when the hot path looked the query up in the cache
 	// and found nothing it serves.
 	probed bool
@@ -323,7 +325,7 @@ func (w *udpWriter) WriteMsg(m *dns.Msg) error {
 
 // Write sends b as one datagram.
 func (w *udpWriter) Write(b []byte) (int, error) {
-	n, _, err := w.conn.WriteMsgUDP(b, w.oob, w.raddr)
+	n, err := w.send(b)
 	if err != nil {
 		return n, fmt.Errorf("dnsserver: udp write: %w", err)
 	}

@@ -219,7 +219,7 @@ func New(cfg Config) (*Client, error) {
 		creds = insecure.NewCredentials()
 	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
+		grpc.WithTransportCredentials(rawCredentials{creds}),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[` + lb + `]}`),
 		// Find a replica that went silent (no RST, no FIN) within seconds.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
