@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -87,9 +88,11 @@ type Index struct {
 	// byClusterIP lists the services that have an IP, sorted.
 	byClusterIP map[netip.Addr][]objectKey
 	// slices holds EndpointSlices by their own namespace/name;
-	// serviceSlices the slice names of each service.
+	// serviceSlices the slice names of each service, sorted (a list, not a
+	// set: most services have one slice, and a small map per service cost
+	// about 200 bytes each at sync).
 	slices        map[objectKey]EndpointSlice
-	serviceSlices map[objectKey]map[string]struct{}
+	serviceSlices map[objectKey][]string
 	// endpoints holds the merged endpoints of each service.
 	endpoints map[objectKey][]Endpoint
 	// endpointIP names the service whose endpoints have an address, for
@@ -98,8 +101,10 @@ type Index struct {
 	// have. An address is in one map or the other. Readers find the endpoint
 	// itself in endpoints: storing only the service keeps the reverse index
 	// at a map entry per address (it was a third of the Index's memory with
-	// a copy of each endpoint).
-	endpointIP       map[netip.Addr]objectKey
+	// a copy of each endpoint). The entry is kept small (24 bytes, not 56):
+	// the address as 16 bytes (the Index holds unmapped addresses only, so
+	// As16 tells them apart) and the service as a canonical handle.
+	endpointIP       map[[16]byte]unique.Handle[objectKey]
 	sharedEndpointIP map[netip.Addr][]objectKey
 	// pods holds the IPs of the running pods; podsByIP counts the pods of
 	// each namespace that have an IP.
@@ -124,9 +129,9 @@ func New(cfg Config) *Index {
 		services:         make(map[objectKey]Service),
 		byClusterIP:      make(map[netip.Addr][]objectKey),
 		slices:           make(map[objectKey]EndpointSlice),
-		serviceSlices:    make(map[objectKey]map[string]struct{}),
+		serviceSlices:    make(map[objectKey][]string),
 		endpoints:        make(map[objectKey][]Endpoint),
-		endpointIP:       make(map[netip.Addr]objectKey),
+		endpointIP:       make(map[[16]byte]unique.Handle[objectKey]),
 		sharedEndpointIP: make(map[netip.Addr][]objectKey),
 		pods:             make(map[objectKey][]netip.Addr),
 		podsByIP:         make(map[netip.Addr]map[string]int),
@@ -241,11 +246,11 @@ func (ix *Index) EndpointsByIP(ip netip.Addr) []EndpointRef {
 	defer ix.mu.RUnlock()
 	svcs := ix.sharedEndpointIP[ip]
 	if svcs == nil {
-		svc, ok := ix.endpointIP[ip]
+		svc, ok := ix.endpointIP[ip.As16()]
 		if !ok {
 			return nil
 		}
-		svcs = []objectKey{svc}
+		svcs = []objectKey{svc.Value()}
 	}
 	out := make([]EndpointRef, 0, len(svcs))
 	for _, svc := range svcs {
@@ -526,11 +531,9 @@ func (ix *Index) setSliceLocked(s EndpointSlice, keys keySet) {
 		}
 	}
 	names := ix.serviceSlices[svc]
-	if names == nil {
-		names = make(map[string]struct{})
-		ix.serviceSlices[svc] = names
+	if i, found := slices.BinarySearch(names, k.name); !found {
+		ix.serviceSlices[svc] = slices.Insert(names, i, k.name)
 	}
-	names[k.name] = struct{}{}
 	ix.recomputeLocked(svc, keys)
 }
 
@@ -548,26 +551,32 @@ func (ix *Index) deleteSliceLocked(k objectKey, keys keySet) {
 
 func (ix *Index) detachSliceLocked(svc objectKey, slice string) {
 	names := ix.serviceSlices[svc]
-	delete(names, slice)
-	if len(names) == 0 {
-		delete(ix.serviceSlices, svc)
+	i, found := slices.BinarySearch(names, slice)
+	if !found {
+		return
 	}
+	if len(names) == 1 {
+		delete(ix.serviceSlices, svc)
+		return
+	}
+	ix.serviceSlices[svc] = slices.Delete(names, i, i+1)
 }
 
 // recomputeLocked merges the slices of a service and, when the result
 // differs, updates the endpoint indexes and announces the service and every
 // address whose endpoint changed.
 func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
-	names := make([]string, 0, len(ix.serviceSlices[svc]))
-	for n := range ix.serviceSlices[svc] {
-		names = append(names, n)
+	names := ix.serviceSlices[svc]
+	var merged []Endpoint
+	if len(names) == 1 {
+		merged = mergeOne(ix.slices[objectKey{svc.namespace, names[0]}].Endpoints)
+	} else {
+		parts := make([][]Endpoint, 0, len(names))
+		for _, n := range names {
+			parts = append(parts, ix.slices[objectKey{svc.namespace, n}].Endpoints)
+		}
+		merged = mergeEndpoints(parts)
 	}
-	slices.Sort(names)
-	parts := make([][]Endpoint, 0, len(names))
-	for _, n := range names {
-		parts = append(parts, ix.slices[objectKey{svc.namespace, n}].Endpoints)
-	}
-	merged := mergeEndpoints(parts)
 	old := ix.endpoints[svc]
 	if slices.EqualFunc(old, merged, endpointEqual) {
 		return
@@ -579,6 +588,17 @@ func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
 	}
 	keys.add(ServiceKey(svc.namespace, svc.name))
 
+	if len(old) == 0 {
+		// A service's first endpoints (all of them at sync): every address
+		// is new, no need for the maps below.
+		for _, ep := range merged {
+			for _, ip := range ep.Addresses {
+				keys.add(AddressKey(ip))
+				ix.addEndpointIPLocked(ip, svc)
+			}
+		}
+		return
+	}
 	oldByIP := endpointsByAddress(old)
 	newByIP := endpointsByAddress(merged)
 	for ip, ep := range oldByIP {
@@ -609,13 +629,13 @@ func (ix *Index) addEndpointIPLocked(ip netip.Addr, svc objectKey) {
 		ix.sharedEndpointIP[ip] = insertKey(list, svc)
 		return
 	}
-	other, ok := ix.endpointIP[ip]
+	other, ok := ix.endpointIP[ip.As16()]
 	switch {
 	case !ok:
-		ix.endpointIP[ip] = svc
-	case other != svc:
-		delete(ix.endpointIP, ip)
-		ix.sharedEndpointIP[ip] = insertKey([]objectKey{other}, svc)
+		ix.endpointIP[ip.As16()] = unique.Make(svc)
+	case other.Value() != svc:
+		delete(ix.endpointIP, ip.As16())
+		ix.sharedEndpointIP[ip] = insertKey([]objectKey{other.Value()}, svc)
 	}
 }
 
@@ -623,8 +643,8 @@ func (ix *Index) addEndpointIPLocked(ip netip.Addr, svc objectKey) {
 func (ix *Index) removeEndpointIPLocked(ip netip.Addr, svc objectKey) {
 	list, ok := ix.sharedEndpointIP[ip]
 	if !ok {
-		if ix.endpointIP[ip] == svc {
-			delete(ix.endpointIP, ip)
+		if other, ok := ix.endpointIP[ip.As16()]; ok && other.Value() == svc {
+			delete(ix.endpointIP, ip.As16())
 		}
 		return
 	}
@@ -635,7 +655,7 @@ func (ix *Index) removeEndpointIPLocked(ip netip.Addr, svc objectKey) {
 	}
 	delete(ix.sharedEndpointIP, ip)
 	if len(list) == 1 {
-		ix.endpointIP[ip] = list[0]
+		ix.endpointIP[ip.As16()] = unique.Make(list[0])
 	}
 }
 
@@ -706,6 +726,23 @@ func (ix *Index) podIPGoneLocked(namespace string, ip netip.Addr, keys keySet) {
 		delete(ix.podsByIP, ip)
 	}
 	keys.add(PodKey(ip))
+}
+
+// mergeOne is mergeEndpoints of a single slice's endpoints. A slice whose
+// endpoints all have addresses, in order and each address once (the common
+// case) is its own merge: it is returned as is, without allocating, so the
+// Index shares the slice's list instead of keeping a second copy (and the
+// sync leaves no garbage list per service behind).
+func mergeOne(eps []Endpoint) []Endpoint {
+	if len(eps) == 0 {
+		return nil
+	}
+	for i, ep := range eps {
+		if len(ep.Addresses) != 1 || (i > 0 && eps[i-1].Addresses[0].Compare(ep.Addresses[0]) >= 0) {
+			return mergeEndpoints([][]Endpoint{eps})
+		}
+	}
+	return eps
 }
 
 // mergeEndpoints joins the endpoints of a service's slices (given sorted by

@@ -177,7 +177,11 @@ func ServiceFromAPI(s *corev1.Service) Service {
 
 // EndpointSliceFromAPI converts a discovery/v1 EndpointSlice into its slim
 // form. Endpoints of FQDN slices, unparsable addresses and ports without a
-// number are skipped. All endpoints share one Ports slice.
+// number are skipped. All endpoints share one Ports slice, one array of
+// addresses and one string holding their hostnames and target names: a
+// slim slice is a handful of allocations instead of a few per endpoint,
+// which at sync kept small objects scattered among the decoding garbage
+// (the record service's peak memory).
 func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 	out := EndpointSlice{Namespace: s.Namespace, Name: s.Name, Service: s.Labels[serviceLabel],
 		MultiClusterService: s.Labels[multiClusterServiceLabel], ClusterID: s.Labels[sourceClusterLabel]}
@@ -199,14 +203,39 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		}
 		ports = append(ports, Port{Name: name, Protocol: protocol(proto), Port: *p.Port, AppProtocol: deref(p.AppProtocol)})
 	}
-	if len(s.Endpoints) > 0 {
-		out.Endpoints = make([]Endpoint, 0, len(s.Endpoints))
+	if len(s.Endpoints) == 0 {
+		return out
+	}
+	out.Endpoints = make([]Endpoint, 0, len(s.Endpoints))
+	naddrs, nbytes := 0, 0
+	for _, e := range s.Endpoints {
+		naddrs += len(e.Addresses)
+		nbytes += len(deref(e.Hostname))
+		if e.TargetRef != nil {
+			nbytes += len(e.TargetRef.Name)
+		}
+	}
+	addrs := make([]netip.Addr, 0, naddrs)
+	// The names, in the order the loop below takes them.
+	var b strings.Builder
+	b.Grow(nbytes)
+	for _, e := range s.Endpoints {
+		b.WriteString(deref(e.Hostname))
+		if e.TargetRef != nil {
+			b.WriteString(e.TargetRef.Name)
+		}
+	}
+	names := b.String()
+	take := func(n int) string {
+		v := names[:n]
+		names = names[n:]
+		return v
 	}
 	for _, e := range s.Endpoints {
 		ep := Endpoint{
 			Ready:       e.Conditions.Ready == nil || *e.Conditions.Ready,
 			Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
-			Hostname:    deref(e.Hostname),
+			Hostname:    take(len(deref(e.Hostname))),
 			NodeName:    intern(deref(e.NodeName)),
 			Zone:        intern(deref(e.Zone)),
 			Ports:       ports,
@@ -222,14 +251,18 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 			}
 		}
 		if r := e.TargetRef; r != nil {
-			ep.TargetRef = TargetRef{Kind: intern(r.Kind), Namespace: intern(r.Namespace), Name: r.Name}
+			ep.TargetRef = TargetRef{Kind: intern(r.Kind), Namespace: intern(r.Namespace), Name: take(len(r.Name))}
 		}
+		start := len(addrs)
 		for _, text := range e.Addresses {
-			if ip, ok := parseIP(text); ok && !slices.Contains(ep.Addresses, ip) {
-				ep.Addresses = append(ep.Addresses, ip)
+			if ip, ok := parseIP(text); ok && !slices.Contains(addrs[start:], ip) {
+				addrs = append(addrs, ip)
 			}
 		}
-		if len(ep.Addresses) > 0 {
+		if len(addrs) > start {
+			// Capped, so that appending to one endpoint's addresses
+			// copies them instead of overwriting the next endpoint's.
+			ep.Addresses = addrs[start:len(addrs):len(addrs)]
 			out.Endpoints = append(out.Endpoints, ep)
 		}
 	}
