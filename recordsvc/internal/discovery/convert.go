@@ -71,14 +71,14 @@ func toEndpoint(ep kubeindex.Endpoint) *clusterdnsv1.Endpoint {
 		Serving:     ep.Serving,
 		Terminating: ep.Terminating,
 		Hostname:    ep.Hostname,
-		NodeName:    ep.NodeName,
-		Zone:        ep.Zone,
+		NodeName:    ep.NodeName(),
+		Zone:        ep.Zone(),
 		Ports:       toPorts(ep.Ports),
 	}
 	for i, a := range ep.Addresses {
 		out.Addresses[i] = a.String()
 	}
-	if r := ep.TargetRef; r != (kubeindex.TargetRef{}) {
+	if r := ep.TargetRef(); r != (kubeindex.TargetRef{}) {
 		out.TargetRef = &clusterdnsv1.TargetRef{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
 	}
 	return out

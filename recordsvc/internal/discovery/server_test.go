@@ -95,10 +95,9 @@ func webSlice(ns, service string, addrs ...string) kubeindex.EndpointSlice {
 	for i, a := range addrs {
 		sl.Endpoints = append(sl.Endpoints, kubeindex.Endpoint{
 			Addresses: []netip.Addr{netip.MustParseAddr(a)}, Ready: true, Serving: true,
-			NodeName: "node-1", Zone: fmt.Sprintf("zone-%d", i%2),
-			TargetRef: kubeindex.TargetRef{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-%d", service, i)},
-			Ports:     []kubeindex.Port{{Name: "grpc", Protocol: "tcp", Port: 50051}},
-		})
+			Ports: []kubeindex.Port{{Name: "grpc", Protocol: "tcp", Port: 50051}},
+		}.WithDetail(kubeindex.EndpointDetail{NodeName: "node-1", Zone: fmt.Sprintf("zone-%d", i%2),
+			TargetRef: kubeindex.TargetRef{Kind: "Pod", Namespace: ns, Name: fmt.Sprintf("%s-%d", service, i)}}))
 	}
 	return sl
 }

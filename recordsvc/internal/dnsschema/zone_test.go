@@ -22,7 +22,8 @@ func (z zoneStore) ClientZone(ip netip.Addr) (zone, node string) {
 }
 
 func zonedEndpoint(ip, zone string, forZones ...string) kubeindex.Endpoint {
-	return kubeindex.Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: true, Zone: zone, ForZones: forZones}
+	return kubeindex.Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: true}.
+		WithDetail(kubeindex.EndpointDetail{Zone: zone, ForZones: forZones})
 }
 
 func TestZoneAwareAnswers(t *testing.T) {

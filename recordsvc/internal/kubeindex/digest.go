@@ -147,15 +147,16 @@ func sliceHash(k objectKey, s EndpointSlice) Digest {
 		o.bool(ep.Ready)
 		o.bool(ep.Serving)
 		o.bool(ep.Terminating)
-		o.str(ep.NodeName)
-		o.str(ep.Zone)
-		o.uint(uint64(len(ep.ForZones)))
-		for _, z := range ep.ForZones {
+		d := ep.Detail()
+		o.str(d.NodeName)
+		o.str(d.Zone)
+		o.uint(uint64(len(d.ForZones)))
+		for _, z := range d.ForZones {
 			o.str(z)
 		}
-		o.str(ep.TargetRef.Kind)
-		o.str(ep.TargetRef.Namespace)
-		o.str(ep.TargetRef.Name)
+		o.str(d.TargetRef.Kind)
+		o.str(d.TargetRef.Namespace)
+		o.str(d.TargetRef.Name)
 		o.ports(ep.Ports)
 	}
 	return o.sum()

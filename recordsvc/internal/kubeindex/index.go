@@ -831,8 +831,7 @@ func serviceEqual(a, b Service) bool {
 
 func endpointEqual(a, b Endpoint) bool {
 	return a.Hostname == b.Hostname && a.Ready == b.Ready && a.Serving == b.Serving &&
-		a.Terminating == b.Terminating && a.NodeName == b.NodeName && a.Zone == b.Zone && a.TargetRef == b.TargetRef &&
-		slices.Equal(a.ForZones, b.ForZones) &&
+		a.Terminating == b.Terminating && a.sameDetail(b) &&
 		slices.Equal(a.Addresses, b.Addresses) && slices.Equal(a.Ports, b.Ports)
 }
 

@@ -57,9 +57,12 @@ func TestEndpointSliceFromAPIShared(t *testing.T) {
 			{Addresses: []string{"10.0.0.3"}, Hostname: ptr("web-2")},
 		},
 	})
+	target := func(name string) EndpointDetail {
+		return EndpointDetail{TargetRef: TargetRef{Kind: "Pod", Namespace: "ns", Name: name}}
+	}
 	want := []Endpoint{
-		{Addresses: ips("10.0.0.1", "10.0.0.5"), Hostname: "web-0", Ready: true, Serving: true, TargetRef: TargetRef{Kind: "Pod", Namespace: "ns", Name: "web-0-abc"}},
-		{Addresses: ips("10.0.0.2"), Ready: true, Serving: true, TargetRef: TargetRef{Kind: "Pod", Namespace: "ns", Name: "web-1-def"}},
+		Endpoint{Addresses: ips("10.0.0.1", "10.0.0.5"), Hostname: "web-0", Ready: true, Serving: true}.WithDetail(target("web-0-abc")),
+		Endpoint{Addresses: ips("10.0.0.2"), Ready: true, Serving: true}.WithDetail(target("web-1-def")),
 		{Addresses: ips("10.0.0.3"), Hostname: "web-2", Ready: true, Serving: true},
 	}
 	if !slices.EqualFunc(s.Endpoints, want, endpointEqual) {

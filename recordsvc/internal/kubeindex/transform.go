@@ -236,10 +236,9 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 			Ready:       e.Conditions.Ready == nil || *e.Conditions.Ready,
 			Terminating: e.Conditions.Terminating != nil && *e.Conditions.Terminating,
 			Hostname:    take(len(deref(e.Hostname))),
-			NodeName:    intern(deref(e.NodeName)),
-			Zone:        intern(deref(e.Zone)),
 			Ports:       ports,
 		}
+		d := EndpointDetail{NodeName: deref(e.NodeName), Zone: deref(e.Zone)}
 		// The API documents a missing serving condition as ready's value.
 		ep.Serving = ep.Ready
 		if e.Conditions.Serving != nil {
@@ -247,12 +246,13 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		}
 		if e.Hints != nil {
 			for _, z := range e.Hints.ForZones {
-				ep.ForZones = append(ep.ForZones, intern(z.Name))
+				d.ForZones = append(d.ForZones, z.Name)
 			}
 		}
 		if r := e.TargetRef; r != nil {
-			ep.TargetRef = TargetRef{Kind: intern(r.Kind), Namespace: intern(r.Namespace), Name: take(len(r.Name))}
+			d.TargetRef = TargetRef{Kind: r.Kind, Namespace: r.Namespace, Name: take(len(r.Name))}
 		}
+		ep = ep.WithDetail(d)
 		start := len(addrs)
 		for _, text := range e.Addresses {
 			if ip, ok := parseIP(text); ok && !slices.Contains(addrs[start:], ip) {

@@ -112,8 +112,8 @@ func TestEndpointSliceFromAPI(t *testing.T) {
 				NodeName:   ptr("node-a"), Zone: ptr("zone-1"),
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "web-5d8f"},
 			}},
-			want: []Endpoint{{Addresses: ips("10.244.0.4"), Serving: true, Terminating: true, NodeName: "node-a", Zone: "zone-1",
-				TargetRef: TargetRef{Kind: "Pod", Namespace: "ns", Name: "web-5d8f"}, Ports: wantPorts}},
+			want: []Endpoint{Endpoint{Addresses: ips("10.244.0.4"), Serving: true, Terminating: true, Ports: wantPorts}.
+				WithDetail(EndpointDetail{NodeName: "node-a", Zone: "zone-1", TargetRef: TargetRef{Kind: "Pod", Namespace: "ns", Name: "web-5d8f"}})},
 		},
 		{
 			name:        "FQDN slices contribute nothing",
