@@ -177,8 +177,8 @@ func (in *Informers) sliceHandler() cache.ResourceEventHandler {
 			in.unexpected("EndpointSlice", obj)
 			return
 		}
-		triggered := triggerTime(o.ObjectMeta)
-		if old, ok := oldObj.(*sliceObject); ok && triggerTime(old.ObjectMeta).Equal(triggered) {
+		triggered := triggerTime(o.trigger)
+		if old, ok := oldObj.(*sliceObject); ok && triggerTime(old.trigger).Equal(triggered) {
 			triggered = time.Time{}
 		}
 		in.ix.SetEndpointSliceAt(o.Slice, triggered)

@@ -258,7 +258,7 @@ func TestDeletedKey(t *testing.T) {
 		ns, object string
 		ok         bool
 	}{
-		{"slim object", &serviceObject{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "b"}}, "a", "b", true},
+		{"slim object", &serviceObject{objectMeta: objectMeta{Namespace: "a", Name: "b"}}, "a", "b", true},
 		{"tombstone", cache.DeletedFinalStateUnknown{Key: "a/b"}, "a", "b", true},
 		{"cluster-scoped tombstone", cache.DeletedFinalStateUnknown{Key: "ns1"}, "", "ns1", true},
 		{"bad tombstone", cache.DeletedFinalStateUnknown{Key: "a/b/c"}, "", "", false},

@@ -90,7 +90,7 @@ func TestStreamList(t *testing.T) {
 				if !ok {
 					t.Fatalf("item %T, want *podObject", item)
 				}
-				if len(pod.Pod.IPs) != 1 || pod.Labels != nil {
+				if len(pod.Pod.IPs) != 1 || pod.GetLabels() != nil {
 					t.Errorf("pod %s not slim or lost its IP: %+v", pod.Name, pod)
 				}
 				names = append(names, pod.Name)

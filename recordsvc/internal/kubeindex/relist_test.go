@@ -14,7 +14,7 @@ import (
 // resourceVersion.
 func TestStreamListKeepsUnchanged(t *testing.T) {
 	storedPod := func(ns, name, rv string) *podObject {
-		return &podObject{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: rv}}
+		return &podObject{objectMeta: objectMeta{Namespace: ns, Name: name, ResourceVersion: rv}}
 	}
 	tests := []struct {
 		name   string
@@ -111,7 +111,7 @@ func TestEncodedMeta(t *testing.T) {
 }
 
 func TestReusingTransform(t *testing.T) {
-	stored := &podObject{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", ResourceVersion: "5"}}
+	stored := &podObject{objectMeta: objectMeta{Namespace: "ns", Name: "a", ResourceVersion: "5"}}
 	apiPod := func(ns, name, rv string) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: rv}}
 		p.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.1"}}
@@ -123,7 +123,7 @@ func TestReusingTransform(t *testing.T) {
 		wantStored bool
 	}{
 		{name: "same resourceVersion", obj: apiPod("ns", "a", "5"), wantStored: true},
-		{name: "slim at the same resourceVersion", obj: &podObject{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", ResourceVersion: "5"}}, wantStored: true},
+		{name: "slim at the same resourceVersion", obj: &podObject{objectMeta: objectMeta{Namespace: "ns", Name: "a", ResourceVersion: "5"}}, wantStored: true},
 		{name: "newer resourceVersion", obj: apiPod("ns", "a", "6")},
 		{name: "other pod", obj: apiPod("ns", "b", "5")},
 		{name: "other namespace", obj: apiPod("other", "a", "5")},

@@ -38,32 +38,34 @@ const serviceLabel = discoveryv1.LabelServiceName
 // update - that the slice's current content reflects.
 const triggerTimeAnnotation = "endpoints.kubernetes.io/last-change-trigger-time"
 
-// slimMeta keeps the object metadata the informer machinery needs.
+// slimMeta keeps the object metadata the informer machinery needs, for the
+// informers whose objects are few (Nodes, ServiceImports); the others keep
+// an objectMeta.
 func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion}
 }
 
 // serviceObject is what the Service informer stores.
 type serviceObject struct {
-	metav1.ObjectMeta
+	objectMeta
 	Service Service
 }
 
 // sliceObject is what the EndpointSlice informer stores.
 type sliceObject struct {
-	metav1.ObjectMeta
+	objectMeta
 	Slice EndpointSlice
 }
 
 // namespaceObject is what the Namespace informer stores: DNS only needs to
 // know a namespace exists.
 type namespaceObject struct {
-	metav1.ObjectMeta
+	objectMeta
 }
 
 // podObject is what the Pod informer stores.
 type podObject struct {
-	metav1.ObjectMeta
+	objectMeta
 	Pod Pod
 }
 
@@ -77,26 +79,26 @@ func (o *namespaceObject) GetObjectKind() schema.ObjectKind { return schema.Empt
 func (o *podObject) GetObjectKind() schema.ObjectKind       { return schema.EmptyObjectKind }
 
 func (o *serviceObject) DeepCopyObject() runtime.Object {
-	return &serviceObject{ObjectMeta: *o.ObjectMeta.DeepCopy(), Service: o.Service}
+	return &serviceObject{objectMeta: o.objectMeta, Service: o.Service}
 }
 
 func (o *sliceObject) DeepCopyObject() runtime.Object {
-	return &sliceObject{ObjectMeta: *o.ObjectMeta.DeepCopy(), Slice: o.Slice}
+	return &sliceObject{objectMeta: o.objectMeta, Slice: o.Slice}
 }
 
 func (o *namespaceObject) DeepCopyObject() runtime.Object {
-	return &namespaceObject{ObjectMeta: *o.ObjectMeta.DeepCopy()}
+	return &namespaceObject{objectMeta: o.objectMeta}
 }
 
 func (o *podObject) DeepCopyObject() runtime.Object {
-	return &podObject{ObjectMeta: *o.ObjectMeta.DeepCopy(), Pod: o.Pod}
+	return &podObject{objectMeta: o.objectMeta, Pod: o.Pod}
 }
 
 // transformService is the Service informer's transform.
 func transformService(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return &serviceObject{ObjectMeta: slimMeta(o.ObjectMeta), Service: ServiceFromAPI(o)}, nil
+		return &serviceObject{objectMeta: slimObjectMeta(o.ObjectMeta), Service: ServiceFromAPI(o)}, nil
 	case *serviceObject:
 		return o, nil
 	default:
@@ -108,11 +110,9 @@ func transformService(obj any) (any, error) {
 func transformEndpointSlice(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *discoveryv1.EndpointSlice:
-		meta := slimMeta(o.ObjectMeta)
-		if t, ok := o.Annotations[triggerTimeAnnotation]; ok {
-			meta.Annotations = map[string]string{triggerTimeAnnotation: t}
-		}
-		return &sliceObject{ObjectMeta: meta, Slice: EndpointSliceFromAPI(o)}, nil
+		meta := slimObjectMeta(o.ObjectMeta)
+		meta.trigger = o.Annotations[triggerTimeAnnotation]
+		return &sliceObject{objectMeta: meta, Slice: EndpointSliceFromAPI(o)}, nil
 	case *sliceObject:
 		return o, nil
 	default:
@@ -124,7 +124,7 @@ func transformEndpointSlice(obj any) (any, error) {
 func transformNamespace(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Namespace:
-		return &namespaceObject{ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+		return &namespaceObject{objectMeta: slimObjectMeta(o.ObjectMeta)}, nil
 	case *namespaceObject:
 		return o, nil
 	default:
@@ -136,7 +136,7 @@ func transformNamespace(obj any) (any, error) {
 func transformPod(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		return &podObject{ObjectMeta: slimMeta(o.ObjectMeta), Pod: PodFromAPI(o)}, nil
+		return &podObject{objectMeta: slimObjectMeta(o.ObjectMeta), Pod: PodFromAPI(o)}, nil
 	case *podObject:
 		return o, nil
 	default:
@@ -288,11 +288,10 @@ func intern(s string) string {
 }
 
 // triggerTime returns the time an EndpointSlice's
-// endpoints.kubernetes.io/last-change-trigger-time annotation holds, or the
-// zero time when it is missing or not RFC 3339.
-func triggerTime(m metav1.ObjectMeta) time.Time {
-	text, ok := m.Annotations[triggerTimeAnnotation]
-	if !ok {
+// endpoints.kubernetes.io/last-change-trigger-time annotation holds (text),
+// or the zero time when it is missing or not RFC 3339.
+func triggerTime(text string) time.Time {
+	if text == "" {
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339Nano, text)
