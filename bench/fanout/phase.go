@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,6 +30,10 @@ type PhaseResult struct {
 	// lookup load; LookupCPU during as long a time of the lookup load
 	// alone.
 	ChurnCPU, LookupCPU time.Duration
+	// HarnessCPU is this process's CPU time during the churn (all
+	// subscribers, the churn and the lookup load), and ChurnWall the
+	// churn's wall time until every subscriber had the last change.
+	HarnessCPU, ChurnWall time.Duration
 	// Lookups is the lookup load's outcome during both windows.
 	Lookups *LookupStats
 	// Memory of the record service after the phase, and its goroutines.
@@ -69,6 +74,10 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 	lookupsDone := make(chan struct{})
 	go func() { defer close(lookupsDone); load.Run(lctx, f, res.Lookups) }()
 	cpu0, err := rs.CPUTime()
+	var self0 time.Duration
+	if err == nil {
+		self0, err = processCPU(os.Getpid())
+	}
 	if err != nil {
 		stopLookups()
 		<-lookupsDone
@@ -80,7 +89,12 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 	if err == nil {
 		err = Quiesce(ctx, f, rs.Addr)
 	}
+	res.ChurnWall = time.Since(start)
 	cpu1, cerr := rs.CPUTime()
+	if err == nil {
+		err = cerr
+	}
+	self1, cerr := processCPU(os.Getpid())
 	if err == nil {
 		err = cerr
 	}
@@ -102,6 +116,7 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 		return res, err
 	}
 	res.ChurnCPU = cpu1 - cpu0
+	res.HarnessCPU = self1 - self0
 	res.LookupCPU = cpu2 - cpu1
 	res.Prop = rec.Summary(res.Subscribers)
 	res.FromWrite = [2]time.Duration{rec.FromWrite.Quantile(0.5), rec.FromWrite.Quantile(0.99)}

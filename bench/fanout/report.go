@@ -66,6 +66,14 @@ func uptime() string {
 	return strings.TrimSpace(string(out))
 }
 
+// share is cpu as a percentage of one CPU over wall.
+func share(cpu, wall time.Duration) string {
+	if wall <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", 100*cpu.Seconds()/wall.Seconds())
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
@@ -134,6 +142,16 @@ func (r *Report) Markdown() string {
 	}
 	p("")
 	p("The last row is a short churn after the restart, on the new process. Connecting the subscribers took %s.", joinDurations(r.Grow))
+	p("")
+	p("CPU during each churn (until every subscriber had the last change), as shares of one CPU: the record service against the harness, " +
+		"whose clients receive every delivery (plus the churn's writes and the lookup load). A harness near 100%% of its CPUs receives late, " +
+		"and the times above grow with it.")
+	p("")
+	p("| subscribers | churn wall time | record service CPU | harness CPU |")
+	p("|---|---|---|---|")
+	for _, ph := range []PhaseResult{r.Few, r.Many, r.AfterRestart} {
+		p("| %d | %s | %s | %s |", ph.Subscribers, ph.ChurnWall.Round(time.Millisecond), share(ph.ChurnCPU, ph.ChurnWall), share(ph.HarnessCPU, ph.ChurnWall))
+	}
 	p("")
 	p("Where the record service's memory was after each phase (its Go runtime's statistics; the heap goal counts the stacks too, " +
 		"so each KiB of stack also lets the heap grow a KiB before the next collection):")
