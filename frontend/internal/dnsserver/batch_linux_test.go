@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -87,4 +88,81 @@ func newTestUDPConn(t *testing.T) *net.UDPConn {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// TestUDPWriterSend answers a datagram read by udpBatch through a
+// udpWriter, as a worker answers a query handed off the read loop: the
+// reply (one raw sendmsg to the client's address in the socket's own form)
+// reaches the client from the address it asked, over IPv4, IPv6 and IPv4
+// on a dual-stack socket.
+func TestUDPWriterSend(t *testing.T) {
+	tests := []struct {
+		name           string
+		listen, client string
+	}{
+		{name: "ipv4", listen: "127.0.0.1:0", client: "127.0.0.1"},
+		{name: "ipv6", listen: "[::1]:0", client: "::1"},
+		{name: "ipv4 on a dual-stack socket", listen: ":0", client: "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			laddr, err := net.ResolveUDPAddr("udp", tt.listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.ListenUDP("udp", laddr)
+			if err != nil {
+				t.Skipf("listen %s: %v", tt.listen, err)
+			}
+			defer conn.Close()
+			// As the miekg/dns server does: learn each query's destination.
+			pktinfoOn(t, conn)
+			b, err := newUDPBatch(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := conn.LocalAddr().(*net.UDPAddr).Port
+			client, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(tt.client), Port: port})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			if _, err := client.Write([]byte("query")); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := b.read(); err != nil || n != 1 {
+				t.Fatalf("read %d datagrams, %v; want 1", n, err)
+			}
+			w := &udpWriter{conn: conn, raddr: b.addr(0), dest: b.dest(0), oob: b.sourceOOB(nil, 0)}
+			if n, err := w.Write([]byte("reply")); err != nil || n != len("reply") {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			n, err := client.Read(buf)
+			if err != nil || string(buf[:n]) != "reply" {
+				t.Fatalf("client read %q, %v; want the reply", buf[:n], err)
+			}
+		})
+	}
+}
+
+// pktinfoOn asks the kernel for the destination address of each datagram
+// conn receives, with the options of both families: the one a socket's
+// family lacks fails, which is ignored.
+func pktinfoOn(t *testing.T, conn *net.UDPConn) {
+	t.Helper()
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
