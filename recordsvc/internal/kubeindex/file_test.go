@@ -234,7 +234,7 @@ func (ix *Index) allServices() []Service {
 	defer ix.mu.RUnlock()
 	var out []Service
 	for _, s := range ix.services {
-		out = append(out, s)
+		out = append(out, *s)
 	}
 	return out
 }

@@ -150,7 +150,7 @@ func (in *Informers) Run(ctx context.Context) error {
 func (in *Informers) serviceHandler() cache.ResourceEventHandler {
 	set := func(obj any) {
 		if o, ok := obj.(*serviceObject); ok {
-			in.ix.SetService(o.Service)
+			in.ix.setStoredService(&o.Service)
 			return
 		}
 		in.unexpected("Service", obj)
@@ -181,7 +181,7 @@ func (in *Informers) sliceHandler() cache.ResourceEventHandler {
 		if old, ok := oldObj.(*sliceObject); ok && triggerTime(old.trigger).Equal(triggered) {
 			triggered = time.Time{}
 		}
-		in.ix.SetEndpointSliceAt(o.Slice, triggered)
+		in.ix.setStoredSliceAt(&o.Slice, triggered)
 	}
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { set(nil, obj) },

@@ -23,8 +23,9 @@ func (ix *Index) ServiceState(namespace, name string) ServiceState {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	s, ok := ix.services[k]
-	st := ServiceState{Service: s, Exists: ok, Revision: ix.revision.Load()}
+	st := ServiceState{Exists: ok, Revision: ix.revision.Load()}
 	if ok {
+		st.Service = *s
 		st.Endpoints = ix.endpoints[k]
 	}
 	return st
@@ -62,7 +63,7 @@ func (ix *Index) ListServices(namespace, afterNamespace, afterName string, limit
 	keys = keys[:min(len(keys), limit)]
 	page.Services = make([]Service, 0, len(keys))
 	for _, k := range keys {
-		page.Services = append(page.Services, ix.services[k])
+		page.Services = append(page.Services, *ix.services[k])
 	}
 	return page
 }
