@@ -98,7 +98,10 @@ func (o *podObject) DeepCopyObject() runtime.Object {
 func transformService(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return &serviceObject{objectMeta: slimObjectMeta(o.ObjectMeta), Service: ServiceFromAPI(o)}, nil
+		svc := ServiceFromAPI(o)
+		meta := slimObjectMeta(o.ObjectMeta)
+		meta.Namespace = svc.Namespace // interned
+		return &serviceObject{objectMeta: meta, Service: svc}, nil
 	case *serviceObject:
 		return o, nil
 	default:
@@ -110,9 +113,11 @@ func transformService(obj any) (any, error) {
 func transformEndpointSlice(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *discoveryv1.EndpointSlice:
+		slice := EndpointSliceFromAPI(o)
 		meta := slimObjectMeta(o.ObjectMeta)
+		meta.Namespace = slice.Namespace // interned
 		meta.trigger = o.Annotations[triggerTimeAnnotation]
-		return &sliceObject{objectMeta: meta, Slice: EndpointSliceFromAPI(o)}, nil
+		return &sliceObject{objectMeta: meta, Slice: slice}, nil
 	case *sliceObject:
 		return o, nil
 	default:
@@ -146,9 +151,13 @@ func transformPod(obj any) (any, error) {
 
 // ServiceFromAPI converts a core/v1 Service into its slim form. Addresses the
 // API server would not have accepted are skipped.
+//
+// Strings that many objects repeat (namespace, type, port names and
+// protocols) are interned, so that each is stored once instead of once per
+// decoded object.
 func ServiceFromAPI(s *corev1.Service) Service {
-	out := Service{Namespace: s.Namespace, Name: s.Name, Type: string(s.Spec.Type),
-		TrafficDistribution: deref(s.Spec.TrafficDistribution)}
+	out := Service{Namespace: intern(s.Namespace), Name: s.Name, Type: intern(string(s.Spec.Type)),
+		TrafficDistribution: intern(deref(s.Spec.TrafficDistribution))}
 	if out.Type == "" {
 		out.Type = string(corev1.ServiceTypeClusterIP)
 	}
@@ -162,15 +171,21 @@ func ServiceFromAPI(s *corev1.Service) Service {
 		if len(ips) == 0 && s.Spec.ClusterIP != "" {
 			ips = []string{s.Spec.ClusterIP}
 		}
+		if len(ips) > 0 {
+			out.ClusterIPs = make([]netip.Addr, 0, len(ips))
+		}
 		for _, text := range ips {
 			if ip, ok := parseIP(text); ok && !slices.Contains(out.ClusterIPs, ip) {
 				out.ClusterIPs = append(out.ClusterIPs, ip)
 			}
 		}
 	}
+	if len(s.Spec.Ports) > 0 {
+		out.Ports = make([]Port, 0, len(s.Spec.Ports))
+	}
 	for _, p := range s.Spec.Ports {
-		out.Ports = append(out.Ports, Port{Name: p.Name, Protocol: protocol(p.Protocol), Port: p.Port,
-			AppProtocol: deref(p.AppProtocol)})
+		out.Ports = append(out.Ports, Port{Name: intern(p.Name), Protocol: protocol(p.Protocol), Port: p.Port,
+			AppProtocol: intern(deref(p.AppProtocol))})
 	}
 	return out
 }
@@ -183,12 +198,15 @@ func ServiceFromAPI(s *corev1.Service) Service {
 // which at sync kept small objects scattered among the decoding garbage
 // (the record service's peak memory).
 func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
-	out := EndpointSlice{Namespace: s.Namespace, Name: s.Name, Service: s.Labels[serviceLabel],
+	out := EndpointSlice{Namespace: intern(s.Namespace), Name: s.Name, Service: s.Labels[serviceLabel],
 		MultiClusterService: s.Labels[multiClusterServiceLabel], ClusterID: s.Labels[sourceClusterLabel]}
 	if s.AddressType == discoveryv1.AddressTypeFQDN {
 		return out
 	}
 	var ports []Port
+	if len(s.Ports) > 0 {
+		ports = make([]Port, 0, len(s.Ports))
+	}
 	for _, p := range s.Ports {
 		if p.Port == nil {
 			continue
@@ -201,7 +219,7 @@ func EndpointSliceFromAPI(s *discoveryv1.EndpointSlice) EndpointSlice {
 		if p.Protocol != nil {
 			proto = *p.Protocol
 		}
-		ports = append(ports, Port{Name: name, Protocol: protocol(proto), Port: *p.Port, AppProtocol: deref(p.AppProtocol)})
+		ports = append(ports, Port{Name: intern(name), Protocol: protocol(proto), Port: *p.Port, AppProtocol: intern(deref(p.AppProtocol))})
 	}
 	if len(s.Endpoints) == 0 {
 		return out
@@ -335,8 +353,13 @@ func parseIP(text string) (netip.Addr, bool) {
 
 // protocol is the lower-case protocol name, TCP when unset.
 func protocol(p corev1.Protocol) string {
-	if p == "" {
+	switch p {
+	case "", corev1.ProtocolTCP:
 		return "tcp"
+	case corev1.ProtocolUDP:
+		return "udp"
+	case corev1.ProtocolSCTP:
+		return "sctp"
 	}
 	return strings.ToLower(string(p))
 }
