@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -30,6 +31,41 @@ func BenchmarkIndexMemory(b *testing.B) {
 		after := heapInUse()
 		b.ReportMetric(float64(after-before)/(services*perService), "heap-B/endpoint")
 		runtime.KeepAlive(ix)
+	}
+}
+
+// BenchmarkStoredMemory is BenchmarkIndexMemory through the informers'
+// path: each Service and EndpointSlice goes through its informer's
+// transform, the slim object is kept as the informer's store keeps it, and
+// the Index is fed from it as the event handlers do. heap-B/endpoint is
+// what the record service holds per endpoint after a sync, stores and Index
+// together: `go test -run '^$' -bench StoredMemory ./recordsvc/internal/kubeindex`.
+func BenchmarkStoredMemory(b *testing.B) {
+	const services, perService = 1000, 100
+	for b.Loop() {
+		before := heapInUse()
+		ix := New(Config{})
+		stored := make([]any, 0, 2*services)
+		for s := range services {
+			ns, name := fmt.Sprintf("ns-%d", s%50), fmt.Sprintf("svc-%d", s)
+			svc, err := transformService(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: "1"},
+				Spec: corev1.ServiceSpec{ClusterIP: fmt.Sprintf("10.96.%d.%d", s/250, s%250+1),
+					Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			slice, err := transformEndpointSlice(benchSlice(ns, name, s, perService))
+			if err != nil {
+				b.Fatal(err)
+			}
+			stored = append(stored, svc, slice)
+			ix.setStoredService(&svc.(*serviceObject).Service)
+			ix.setStoredSliceAt(&slice.(*sliceObject).Slice, time.Time{})
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/(services*perService), "heap-B/endpoint")
+		runtime.KeepAlive(ix)
+		runtime.KeepAlive(stored)
 	}
 }
 
