@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -34,6 +35,8 @@ type PhaseResult struct {
 	// subscribers, the churn and the lookup load), and ChurnWall the
 	// churn's wall time until every subscriber had the last change.
 	HarnessCPU, ChurnWall time.Duration
+	// Idle is each CPU's idle share during the churn.
+	Idle []float64
 	// Lookups is the lookup load's outcome during both windows.
 	Lookups *LookupStats
 	// Memory of the record service after the phase, and its goroutines.
@@ -83,6 +86,12 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 		<-lookupsDone
 		return res, err
 	}
+	idle0, err := snapshotCPUs()
+	if err != nil {
+		stopLookups()
+		<-lookupsDone
+		return res, err
+	}
 	start := time.Now()
 	res.Writes, err = churn.Run(ctx, rec)
 	res.Elapsed = time.Since(start)
@@ -97,6 +106,13 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 	self1, cerr := processCPU(os.Getpid())
 	if err == nil {
 		err = cerr
+	}
+	idle1, cerr := snapshotCPUs()
+	if err == nil {
+		err = cerr
+	}
+	for i := range idle1 {
+		res.Idle = append(res.Idle, bench.IdleShare(idle0[i], idle1[i]))
 	}
 	if err == nil {
 		// The lookup load alone, as long as the churn took.
@@ -126,6 +142,18 @@ func Phase(ctx context.Context, f *Fleet, rs *RecordService, churn *Churn, load 
 	}
 	res.Runtime, err = rs.RuntimeMemory(ctx)
 	return res, err
+}
+
+// snapshotCPUs reads the times of every CPU.
+func snapshotCPUs() ([]bench.CPUSnapshot, error) {
+	snaps := make([]bench.CPUSnapshot, runtime.NumCPU())
+	for i := range snaps {
+		var err error
+		if snaps[i], err = bench.TakeCPUSnapshot(i, nil); err != nil {
+			return nil, err
+		}
+	}
+	return snaps, nil
 }
 
 // Quiesce waits until every subscriber's stream has reached the record

@@ -147,10 +147,15 @@ func (r *Report) Markdown() string {
 		"whose clients receive every delivery (plus the churn's writes and the lookup load). A harness near 100%% of its CPUs receives late, " +
 		"and the times above grow with it.")
 	p("")
-	p("| subscribers | churn wall time | record service CPU | harness CPU |")
-	p("|---|---|---|---|")
+	p("| subscribers | churn wall time | record service CPU | harness CPU | idle share of each CPU |")
+	p("|---|---|---|---|---|")
 	for _, ph := range []PhaseResult{r.Few, r.Many, r.AfterRestart} {
-		p("| %d | %s | %s | %s |", ph.Subscribers, ph.ChurnWall.Round(time.Millisecond), share(ph.ChurnCPU, ph.ChurnWall), share(ph.HarnessCPU, ph.ChurnWall))
+		var idle []string
+		for i, v := range ph.Idle {
+			idle = append(idle, fmt.Sprintf("CPU %d %.0f%%", i, 100*v))
+		}
+		p("| %d | %s | %s | %s | %s |", ph.Subscribers, ph.ChurnWall.Round(time.Millisecond), share(ph.ChurnCPU, ph.ChurnWall),
+			share(ph.HarnessCPU, ph.ChurnWall), strings.Join(idle, ", "))
 	}
 	p("")
 	p("Where the record service's memory was after each phase (its Go runtime's statistics; the heap goal counts the stacks too, " +
