@@ -105,7 +105,7 @@ func (l *lookup) byZone(svc kubeindex.Service, eps []kubeindex.Endpoint) []kubei
 // answers from eps: their zones or hints are not all the same.
 func spansZones(eps []kubeindex.Endpoint) bool {
 	for _, ep := range eps[min(1, len(eps)):] {
-		if ep.Zone() != eps[0].Zone() || !slices.Equal(ep.ForZones(), eps[0].ForZones()) {
+		if !ep.SameZones(eps[0]) {
 			return true
 		}
 	}
@@ -115,11 +115,11 @@ func spansZones(eps []kubeindex.Endpoint) bool {
 // narrowToZone returns the endpoints meant for zone z when the Service asks
 // for narrowing, else nil.
 func narrowToZone(svc kubeindex.Service, eps []kubeindex.Endpoint, z string) []kubeindex.Endpoint {
-	hinted := !slices.ContainsFunc(eps, func(ep kubeindex.Endpoint) bool { return len(ep.ForZones()) == 0 })
+	hinted := !slices.ContainsFunc(eps, func(ep kubeindex.Endpoint) bool { return !ep.Hinted() })
 	var keep func(kubeindex.Endpoint) bool
 	switch {
 	case hinted:
-		keep = func(ep kubeindex.Endpoint) bool { return slices.Contains(ep.ForZones(), z) }
+		keep = func(ep kubeindex.Endpoint) bool { return ep.ForHint(z) }
 	case svc.TrafficDistribution == preferClose || svc.TrafficDistribution == preferSameZone:
 		keep = func(ep kubeindex.Endpoint) bool { return ep.Zone() == z }
 	default:

@@ -2,6 +2,7 @@ package kubeindex
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -35,5 +36,36 @@ func TestEndpointDetail(t *testing.T) {
 				t.Fatalf("detail not cleared: %+v", back.Detail())
 			}
 		})
+	}
+}
+
+// TestEndpointZones checks the zone readers that answers use against the
+// detail they summarize.
+func TestEndpointZones(t *testing.T) {
+	details := []EndpointDetail{
+		{},
+		{Zone: "zone-1"},
+		{Zone: "zone-1", NodeName: "other node"},
+		{Zone: "zone-1", ForZones: []string{"zone-1"}},
+		{Zone: "zone-2", ForZones: []string{"zone-1", "zone-2"}},
+		{ForZones: []string{"zone-2", "zone-1"}},
+	}
+	for _, d := range details {
+		e := ep(true, "", "10.0.0.1").WithDetail(d)
+		if e.Hinted() != (len(d.ForZones) > 0) {
+			t.Errorf("%+v: Hinted %v", d, e.Hinted())
+		}
+		for _, z := range []string{"zone-1", "zone-2", "zone-3", ""} {
+			if got, want := e.ForHint(z), slices.Contains(d.ForZones, z); got != want {
+				t.Errorf("%+v: ForHint(%q) = %v, want %v", d, z, got, want)
+			}
+		}
+		for _, od := range details {
+			o := ep(true, "", "10.0.0.2").WithDetail(od)
+			want := d.Zone == od.Zone && slices.Equal(d.ForZones, od.ForZones)
+			if got := e.SameZones(o); got != want {
+				t.Errorf("%+v SameZones %+v = %v, want %v", d, od, got, want)
+			}
+		}
 	}
 }

@@ -140,6 +140,29 @@ func (e Endpoint) ForZones() []string {
 	return nil
 }
 
+// Hinted reports whether the endpoint has hints.forZones; ForHint whether
+// zone z is among them, and SameZones whether o has the same zone and
+// hints. They read the interned detail without building a list, for answers
+// that look at every endpoint.
+func (e Endpoint) Hinted() bool { return e.placed().forZones != "" }
+
+func (e Endpoint) ForHint(z string) bool {
+	for hint := range strings.SplitSeq(e.placed().forZones, zoneSeparator) {
+		if hint == z && hint != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (e Endpoint) SameZones(o Endpoint) bool {
+	if e.place == o.place {
+		return true
+	}
+	p, q := e.placed(), o.placed()
+	return p.zone == q.zone && p.forZones == q.forZones
+}
+
 // TargetRef names the object behind the endpoint, zero when the slice names
 // none.
 func (e Endpoint) TargetRef() TargetRef {
