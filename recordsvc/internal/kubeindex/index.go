@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unique"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -92,14 +91,11 @@ type Index struct {
 	services map[objectKey]*Service
 	// byClusterIP lists the services that have an IP, sorted.
 	byClusterIP map[netip.Addr][]objectKey
-	// slices holds EndpointSlices by their own namespace/name;
-	// serviceSlices the slice names of each service, sorted (a list, not a
-	// set: most services have one slice, and a small map per service cost
-	// about 200 bytes each at sync).
-	slices        map[objectKey]*EndpointSlice
-	serviceSlices map[objectKey][]string
-	// endpoints holds the merged endpoints of each service.
-	endpoints map[objectKey][]Endpoint
+	// slices holds EndpointSlices by their own namespace/name; endpoints
+	// the slice names and merged endpoints of each service that has
+	// slices.
+	slices    map[objectKey]*EndpointSlice
+	endpoints map[objectKey]*serviceEndpoints
 	// endpointIP names the service whose endpoints have an address, for
 	// the addresses of exactly one service; sharedEndpointIP lists the
 	// services, sorted, of the rare addresses that several services' endpoints
@@ -108,8 +104,8 @@ type Index struct {
 	// at a map entry per address (it was a third of the Index's memory with
 	// a copy of each endpoint). The entry is kept small (24 bytes, not 56):
 	// the address as 16 bytes (the Index holds unmapped addresses only, so
-	// As16 tells them apart) and the service as a canonical handle.
-	endpointIP       map[[16]byte]unique.Handle[objectKey]
+	// As16 tells them apart) and the service's entry in endpoints.
+	endpointIP       map[[16]byte]*serviceEndpoints
 	sharedEndpointIP map[netip.Addr][]objectKey
 	// pods holds the IPs of the running pods; podsByIP counts the pods of
 	// each namespace that have an IP.
@@ -134,9 +130,8 @@ func New(cfg Config) *Index {
 		services:         make(map[objectKey]*Service),
 		byClusterIP:      make(map[netip.Addr][]objectKey),
 		slices:           make(map[objectKey]*EndpointSlice),
-		serviceSlices:    make(map[objectKey][]string),
-		endpoints:        make(map[objectKey][]Endpoint),
-		endpointIP:       make(map[[16]byte]unique.Handle[objectKey]),
+		endpoints:        make(map[objectKey]*serviceEndpoints),
+		endpointIP:       make(map[[16]byte]*serviceEndpoints),
 		sharedEndpointIP: make(map[netip.Addr][]objectKey),
 		pods:             make(map[objectKey][]netip.Addr),
 		podsByIP:         make(map[netip.Addr]map[string]int),
@@ -227,7 +222,26 @@ func (ix *Index) Service(namespace, name string) (Service, bool) {
 func (ix *Index) Endpoints(namespace, service string) []Endpoint {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.endpoints[keyOf(namespace, service)]
+	return ix.endpoints[keyOf(namespace, service)].list()
+}
+
+// serviceEndpoints is what the Index holds for a service that has
+// EndpointSlices: their names, sorted (a list, not a set: most services have
+// one slice, and a small map each cost about 200 bytes at sync), and their
+// merged endpoints. One entry for both, which endpointIP points at, keeps
+// the Index at one map entry per service for them.
+type serviceEndpoints struct {
+	key    objectKey
+	slices []string
+	merged []Endpoint
+}
+
+// list returns the merged endpoints, nil for a nil entry.
+func (e *serviceEndpoints) list() []Endpoint {
+	if e == nil {
+		return nil
+	}
+	return e.merged
 }
 
 // ServicesByClusterIP returns the services that have ip among their cluster
@@ -258,11 +272,11 @@ func (ix *Index) EndpointsByIP(ip netip.Addr) []EndpointRef {
 		if !ok {
 			return nil
 		}
-		svcs = []objectKey{svc.Value()}
+		svcs = []objectKey{svc.key}
 	}
 	out := make([]EndpointRef, 0, len(svcs))
 	for _, svc := range svcs {
-		if ep, ok := endpointWith(ix.endpoints[svc], ip); ok {
+		if ep, ok := endpointWith(ix.endpoints[svc].list(), ip); ok {
 			out = append(out, EndpointRef{Namespace: svc.namespace, Service: svc.name, Endpoint: ep})
 		}
 	}
@@ -512,7 +526,7 @@ func (ix *Index) setServiceLocked(s *Service, keys keySet) {
 	// How endpoint addresses reverse-resolve may depend on whether their
 	// service exists and on its kind.
 	if !had || old.Headless != s.Headless || old.ExternalName != s.ExternalName {
-		addEndpointAddressKeys(ix.endpoints[k], keys)
+		addEndpointAddressKeys(ix.endpoints[k].list(), keys)
 	}
 }
 
@@ -532,7 +546,7 @@ func (ix *Index) deleteServiceLocked(k objectKey, keys keySet) {
 		}
 		keys.add(AddressKey(ip))
 	}
-	addEndpointAddressKeys(ix.endpoints[k], keys)
+	addEndpointAddressKeys(ix.endpoints[k].list(), keys)
 }
 
 // setSliceLocked keeps s, which must not change afterwards.
@@ -568,9 +582,13 @@ func (ix *Index) setSliceLocked(s *EndpointSlice, keys keySet) {
 			ix.recomputeLocked(oldSvc, keys)
 		}
 	}
-	names := ix.serviceSlices[svc]
-	if i, found := slices.BinarySearch(names, k.name); !found {
-		ix.serviceSlices[svc] = slices.Insert(names, i, k.name)
+	entry := ix.endpoints[svc]
+	if entry == nil {
+		entry = &serviceEndpoints{key: svc}
+		ix.endpoints[svc] = entry
+	}
+	if i, found := slices.BinarySearch(entry.slices, k.name); !found {
+		entry.slices = slices.Insert(entry.slices, i, k.name)
 	}
 	ix.recomputeLocked(svc, keys)
 }
@@ -588,24 +606,27 @@ func (ix *Index) deleteSliceLocked(k objectKey, keys keySet) {
 	ix.recomputeLocked(svc, keys)
 }
 
+// detachSliceLocked removes the slice from svc's names; the recompute that
+// follows drops the entry once it has neither slices nor endpoints.
 func (ix *Index) detachSliceLocked(svc objectKey, slice string) {
-	names := ix.serviceSlices[svc]
-	i, found := slices.BinarySearch(names, slice)
-	if !found {
+	entry := ix.endpoints[svc]
+	if entry == nil {
 		return
 	}
-	if len(names) == 1 {
-		delete(ix.serviceSlices, svc)
-		return
+	if i, found := slices.BinarySearch(entry.slices, slice); found {
+		entry.slices = slices.Delete(entry.slices, i, i+1)
 	}
-	ix.serviceSlices[svc] = slices.Delete(names, i, i+1)
 }
 
 // recomputeLocked merges the slices of a service and, when the result
 // differs, updates the endpoint indexes and announces the service and every
 // address whose endpoint changed.
 func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
-	names := ix.serviceSlices[svc]
+	entry := ix.endpoints[svc]
+	if entry == nil {
+		return
+	}
+	names := entry.slices
 	var merged []Endpoint
 	if len(names) == 1 {
 		merged = mergeOne(ix.sliceEndpoints(objectKey{svc.namespace, names[0]}))
@@ -616,15 +637,16 @@ func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
 		}
 		merged = mergeEndpoints(parts)
 	}
-	old := ix.endpoints[svc]
+	old := entry.merged
+	if len(names) == 0 && len(merged) == 0 {
+		// Dropped after the addresses below: endpointIP points at it
+		// until then.
+		defer delete(ix.endpoints, svc)
+	}
 	if slices.EqualFunc(old, merged, endpointEqual) {
 		return
 	}
-	if len(merged) == 0 {
-		delete(ix.endpoints, svc)
-	} else {
-		ix.endpoints[svc] = merged
-	}
+	entry.merged = merged
 	keys.add(ServiceKey(svc.namespace, svc.name))
 
 	if len(old) == 0 {
@@ -633,7 +655,7 @@ func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
 		for _, ep := range merged {
 			for _, ip := range ep.Addresses {
 				keys.add(AddressKey(ip))
-				ix.addEndpointIPLocked(ip, svc)
+				ix.addEndpointIPLocked(ip, entry)
 			}
 		}
 		return
@@ -657,7 +679,7 @@ func (ix *Index) recomputeLocked(svc objectKey, keys keySet) {
 		}
 		keys.add(AddressKey(ip))
 		if !ok {
-			ix.addEndpointIPLocked(ip, svc)
+			ix.addEndpointIPLocked(ip, entry)
 		}
 	}
 }
@@ -671,8 +693,10 @@ func (ix *Index) sliceEndpoints(k objectKey) []Endpoint {
 	return nil
 }
 
-// addEndpointIPLocked records that an endpoint of svc has ip.
-func (ix *Index) addEndpointIPLocked(ip netip.Addr, svc objectKey) {
+// addEndpointIPLocked records that an endpoint of the service of entry has
+// ip.
+func (ix *Index) addEndpointIPLocked(ip netip.Addr, entry *serviceEndpoints) {
+	svc := entry.key
 	if list, ok := ix.sharedEndpointIP[ip]; ok {
 		ix.sharedEndpointIP[ip] = insertKey(list, svc)
 		return
@@ -680,10 +704,10 @@ func (ix *Index) addEndpointIPLocked(ip netip.Addr, svc objectKey) {
 	other, ok := ix.endpointIP[ip.As16()]
 	switch {
 	case !ok:
-		ix.endpointIP[ip.As16()] = unique.Make(svc)
-	case other.Value() != svc:
+		ix.endpointIP[ip.As16()] = entry
+	case other.key != svc:
 		delete(ix.endpointIP, ip.As16())
-		ix.sharedEndpointIP[ip] = insertKey([]objectKey{other.Value()}, svc)
+		ix.sharedEndpointIP[ip] = insertKey([]objectKey{other.key}, svc)
 	}
 }
 
@@ -691,7 +715,7 @@ func (ix *Index) addEndpointIPLocked(ip netip.Addr, svc objectKey) {
 func (ix *Index) removeEndpointIPLocked(ip netip.Addr, svc objectKey) {
 	list, ok := ix.sharedEndpointIP[ip]
 	if !ok {
-		if other, ok := ix.endpointIP[ip.As16()]; ok && other.Value() == svc {
+		if other, ok := ix.endpointIP[ip.As16()]; ok && other.key == svc {
 			delete(ix.endpointIP, ip.As16())
 		}
 		return
@@ -703,7 +727,9 @@ func (ix *Index) removeEndpointIPLocked(ip netip.Addr, svc objectKey) {
 	}
 	delete(ix.sharedEndpointIP, ip)
 	if len(list) == 1 {
-		ix.endpointIP[ip.As16()] = unique.Make(list[0])
+		// The other service still has the address among its endpoints,
+		// so it has an entry.
+		ix.endpointIP[ip.As16()] = ix.endpoints[list[0]]
 	}
 }
 

@@ -73,3 +73,42 @@ func TestEndpointSliceFromAPIShared(t *testing.T) {
 		t.Fatalf("appending to the first endpoint's addresses changed the second's: %v", s.Endpoints[1].Addresses)
 	}
 }
+
+// TestEndpointsByIPAcrossServices follows one address through two services'
+// slices as they are added, moved and removed: the reverse index names the
+// services whose endpoints hold it, and forgets a service with no slices.
+func TestEndpointsByIPAcrossServices(t *testing.T) {
+	ip := ips("10.0.0.7")[0]
+	ix := New(Config{})
+	services := func() []string {
+		var out []string
+		for _, r := range ix.EndpointsByIP(ip) {
+			out = append(out, r.Namespace+"/"+r.Service)
+		}
+		return out
+	}
+	steps := []struct {
+		name  string
+		write func()
+		want  []string
+	}{
+		{"first service", func() { ix.SetEndpointSlice(slice("ns", "a-1", "a", ep(true, "", "10.0.0.7"))) }, []string{"ns/a"}},
+		{"second service shares it", func() { ix.SetEndpointSlice(slice("ns", "b-1", "b", ep(true, "", "10.0.0.7"))) }, []string{"ns/a", "ns/b"}},
+		{"first service's slice gone", func() { ix.DeleteEndpointSlice("ns", "a-1") }, []string{"ns/b"}},
+		{"slice moves to another service", func() { ix.SetEndpointSlice(slice("ns", "b-1", "c", ep(true, "", "10.0.0.7"))) }, []string{"ns/c"}},
+		{"address leaves the slice", func() { ix.SetEndpointSlice(slice("ns", "b-1", "c", ep(true, "", "10.0.0.8"))) }, nil},
+		{"back, then all gone", func() {
+			ix.SetEndpointSlice(slice("ns", "b-1", "c", ep(true, "", "10.0.0.7")))
+			ix.DeleteEndpointSlice("ns", "b-1")
+		}, nil},
+	}
+	for _, s := range steps {
+		s.write()
+		if got := services(); !slices.Equal(got, s.want) {
+			t.Fatalf("%s: services of %s %v, want %v", s.name, ip, got, s.want)
+		}
+	}
+	if len(ix.endpoints) != 0 || len(ix.endpointIP) != 0 || len(ix.sharedEndpointIP) != 0 {
+		t.Fatalf("left behind: %d services, %d+%d addresses", len(ix.endpoints), len(ix.endpointIP), len(ix.sharedEndpointIP))
+	}
+}

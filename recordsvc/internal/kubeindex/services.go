@@ -26,7 +26,7 @@ func (ix *Index) ServiceState(namespace, name string) ServiceState {
 	st := ServiceState{Exists: ok, Revision: ix.revision.Load()}
 	if ok {
 		st.Service = *s
-		st.Endpoints = ix.endpoints[k]
+		st.Endpoints = ix.endpoints[k].list()
 	}
 	return st
 }
