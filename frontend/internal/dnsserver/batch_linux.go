@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clusterdns/clusterdns/internal/rawsock"
 )
 
 // udpBatch moves datagrams in and out of one UDP socket batchSize at a
@@ -119,45 +121,11 @@ func (b *udpBatch) read() (int, error) {
 // mmsg runs recvmmsg or sendmmsg (trap) over vlen headers at hdrs through
 // wait (a RawConn's Read or Write, which parks the goroutine in the
 // poller while the socket would block) and returns how many datagrams
-// moved.
-//
-// The socket does not block, so the call is made as a raw system call,
-// which keeps the goroutine's processor (P) through it. An ordinary one
-// tells the scheduler that the thread may block: the first after an idle
-// spell wakes the runtime's monitor thread (sysmon), which then polls
-// every 20 µs while the process is busy, and a call longer than that (a
-// send that wakes a client on another CPU) has its P handed to another
-// thread. At a low query rate, with the process idle between queries,
-// that was several thread wake-ups per query on the server's CPU.
-func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, hdrs unsafe.Pointer, vlen int) (int, error) {
-	var (
-		n     int
-		errno syscall.Errno
-	)
-	err := wait(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(trap, fd, uintptr(hdrs), uintptr(vlen), 0, 0, 0)
-			switch e {
-			case 0:
-				n = int(r)
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	if errno != 0 {
-		return 0, errno
-	}
-	return n, nil
+// moved. The call is raw (package rawsock says why): at a low query rate,
+// with the process idle between queries, ordinary calls cost several
+// thread wake-ups per query on the server's CPU.
+func mmsg(wait rawsock.Wait, trap uintptr, hdrs unsafe.Pointer, vlen int) (int, error) {
+	return rawsock.Call(wait, trap, hdrs, uintptr(vlen))
 }
 
 // udpDest is where the reply to a query handed off the read loop goes: the
@@ -199,36 +167,10 @@ func (w *udpWriter) send(p []byte) (int, error) {
 		d.hdr.Control = &w.oob[0]
 		d.hdr.SetControllen(len(w.oob))
 	}
-	var (
-		n     int
-		errno syscall.Errno
-	)
-	err := d.rc.Write(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&d.hdr)), 0)
-			switch e {
-			case 0:
-				n = int(r)
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
+	n, err := rawsock.Call(d.rc.Write, unix.SYS_SENDMSG, unsafe.Pointer(&d.hdr), 0)
 	// The header points into p and w.oob: drop the pointers once sent.
 	d.hdr, d.iov = unix.Msghdr{}, unix.Iovec{}
-	if err != nil {
-		return 0, err
-	}
-	if errno != 0 {
-		return 0, errno
-	}
-	return n, nil
+	return n, err
 }
 
 // msg is the i-th datagram read. Its bytes are valid until the next read.

@@ -1,21 +1,18 @@
 package recordclient
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
-	"os"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/mem"
 )
 
-// tcpPair returns the two ends of a loopback TCP connection, the first as
-// a rawConn.
-func tcpPair(t *testing.T) (*rawConn, net.Conn) {
-	t.Helper()
+// TestRawConn: newRawConn gives a TCP connection raw reads and writes
+// (package rawsock tests them) and leaves others alone; its errors are
+// net.OpErrors as a net.Conn's, and a closed peer is io.EOF.
+func TestRawConn(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,120 +30,28 @@ func tcpPair(t *testing.T) (*rawConn, net.Conn) {
 	if !ok {
 		t.Fatalf("newRawConn(%T) is not a rawConn", dialed)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		peer.Close()
-	})
-	return c, peer
-}
-
-// TestRawConnWrite writes through a rawConn what the peer then reads: a
-// small message, and one far larger than the socket buffers, which the
-// write finishes only as the peer reads (the socket would block on the
-// way).
-func TestRawConnWrite(t *testing.T) {
-	tests := []struct {
-		name string
-		size int
-	}{
-		{name: "empty", size: 0},
-		{name: "small", size: 100},
-		{name: "larger than the socket buffers", size: 16 << 20},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, peer := tcpPair(t)
-			want := make([]byte, tt.size)
-			for i := range want {
-				want[i] = byte(i * 7)
-			}
-			got := make(chan []byte, 1)
-			go func() {
-				b, _ := io.ReadAll(peer)
-				got <- b
-			}()
-			n, err := c.Write(want)
-			if err != nil || n != len(want) {
-				t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(want))
-			}
-			if err := c.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			if b := <-got; !bytes.Equal(b, want) {
-				t.Fatalf("peer read %d bytes, not the %d written", len(b), len(want))
-			}
-		})
-	}
-}
-
-// TestRawConnWriteErrors: a write after Close fails as net.Conn's does,
-// and so does one whose deadline passes while the peer does not read.
-func TestRawConnWriteErrors(t *testing.T) {
-	t.Run("closed", func(t *testing.T) {
-		c, _ := tcpPair(t)
-		c.Close()
-		if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
-		}
-	})
-	t.Run("deadline", func(t *testing.T) {
-		c, _ := tcpPair(t)
-		if err := c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-		n, err := c.Write(make([]byte, 64<<20))
-		if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 {
-			t.Fatalf("Write to a peer that does not read: %d, %v; want some bytes and a deadline error", n, err)
-		}
-	})
-}
-
-// TestRawConnReadOnReady reads as gRPC does: the data the peer sent, io.EOF
-// once the peer closed, a timeout at the read deadline.
-func TestRawConnReadOnReady(t *testing.T) {
-	tests := []struct {
-		name     string
-		peer     func(t *testing.T, c net.Conn)
-		deadline bool
-		want     string
-		wantErr  error
-	}{
-		{name: "data", peer: func(t *testing.T, c net.Conn) { mustWrite(t, c, "hello") }, want: "hello"},
-		{name: "data then close", peer: func(t *testing.T, c net.Conn) { mustWrite(t, c, "bye"); _ = c.Close() }, want: "bye"},
-		{name: "closed", peer: func(_ *testing.T, c net.Conn) { _ = c.Close() }, wantErr: io.EOF},
-		{name: "deadline", peer: func(*testing.T, net.Conn) {}, deadline: true, wantErr: os.ErrDeadlineExceeded},
-	}
-	pool := mem.DefaultBufferPool()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, peer := tcpPair(t)
-			tt.peer(t, peer)
-			if tt.deadline {
-				if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			buf, n, err := c.ReadOnReady(16, pool)
-			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) || buf != nil || n != 0 {
-					t.Fatalf("got %d bytes, %v; want no buffer and %v", n, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := string((*buf)[:n]); got != tt.want {
-				t.Errorf("read %q, want %q", got, tt.want)
-			}
-			pool.Put(buf)
-		})
-	}
-}
-
-func mustWrite(t *testing.T, c net.Conn, s string) {
-	t.Helper()
-	if _, err := c.Write([]byte(s)); err != nil {
+	if _, err := c.Write([]byte("question")); err != nil {
 		t.Fatal(err)
+	}
+	got := make([]byte, len("question"))
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "question" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+	peer.Close()
+	if _, _, err := c.ReadOnReady(16, mem.DefaultBufferPool()); err != io.EOF {
+		t.Fatalf("ReadOnReady after the peer closed: %v, want io.EOF", err)
+	}
+	c.Close()
+	_, err = c.Write([]byte("x"))
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) || opErr.Op != "write" || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close: %v, want a write net.OpError wrapping net.ErrClosed", err)
+	}
+
+	pipe, other := net.Pipe()
+	defer pipe.Close()
+	defer other.Close()
+	if _, ok := newRawConn(pipe).(*rawConn); ok {
+		t.Error("a pipe became a rawConn")
 	}
 }
