@@ -35,25 +35,10 @@ func TestReadyConn(t *testing.T) {
 		{name: "closed", peer: func(_ *testing.T, c net.Conn) { _ = c.Close() }, wantErr: io.EOF},
 		{name: "deadline", peer: func(*testing.T, net.Conn) {}, deadline: true, wantErr: os.ErrDeadlineExceeded},
 	}
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := readyListener{admission.LimitListener(tcp, admission.ListenerLimits{Total: 10, PerIP: 10}, nil)}
-	defer lis.Close()
 	pool := mem.DefaultBufferPool()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, err := net.Dial("tcp", tcp.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			server, err := lis.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer server.Close()
+			client, server := acceptReady(t)
 			rr, ok := server.(readyReader)
 			if !ok {
 				t.Fatalf("accepted %T, not read when ready", server)
@@ -82,6 +67,29 @@ func TestReadyConn(t *testing.T) {
 	}
 }
 
+// acceptReady connects to a readyListener over the admission limit, as the
+// record service listens, and returns both ends, closed at the test's end.
+func acceptReady(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := readyListener{admission.LimitListener(tcp, admission.ListenerLimits{Total: 10, PerIP: 10}, nil)}
+	t.Cleanup(func() { lis.Close() })
+	client, err = net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = lis.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
 func write(t *testing.T, c net.Conn, s string) {
 	t.Helper()
 	if _, err := c.Write([]byte(s)); err != nil {
@@ -92,22 +100,7 @@ func write(t *testing.T, c net.Conn, s string) {
 // TestReadyConnWrite writes through an accepted readyConn (package rawsock
 // tests its raw writes at length) what the peer reads.
 func TestReadyConnWrite(t *testing.T) {
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := readyListener{admission.LimitListener(tcp, admission.ListenerLimits{Total: 10, PerIP: 10}, nil)}
-	defer lis.Close()
-	client, err := net.Dial("tcp", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := lis.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := acceptReady(t)
 	if _, ok := server.(*readyConn); !ok {
 		t.Fatalf("accepted %T, not a readyConn", server)
 	}
