@@ -279,11 +279,8 @@ func startFrontend(t *testing.T, args ...string) *frontend {
 		if err == nil {
 			break
 		}
-		select {
-		case err := <-fe.done:
-			fe.done <- err
+		if fe.ended() {
 			return fe // ended early: the caller looks at the result
-		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("frontend not answering: %v\n%s", err, fe.log.String())
@@ -298,10 +295,24 @@ func startFrontend(t *testing.T, args ...string) *frontend {
 			conn.Close()
 			return fe
 		}
+		if fe.ended() {
+			return fe // ended right after serving (a detected loop): the caller looks at the result
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("metrics listener %s not accepting: %v\n%s", fe.ops, err, fe.log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ended reports whether run has returned, leaving its result on fe.done.
+func (fe *frontend) ended() bool {
+	select {
+	case err := <-fe.done:
+		fe.done <- err
+		return true
+	default:
+		return false
 	}
 }
 
