@@ -229,10 +229,11 @@ func startSource(ctx context.Context, cfg config, ix *kubeindex.Index, logger *s
 }
 
 // syncGCPercent is the garbage collector's target (GOGC) while the
-// informers sync and while any of them lists the API server again. A list
-// decodes every API object once and keeps a small slim copy, so the heap
-// is mostly garbage then and, at the default of 100, the peak memory of the
-// process is about twice what it keeps. At 25 the peak at 10k Services,
+// informers sync and while any of them lists the API server again, until
+// its handler has received what it listed. A list decodes every API
+// object once and keeps a small slim copy, so the heap is mostly garbage
+// then and, at the default of 100, the peak memory of the process is about
+// twice what it keeps. At 25 the peak at 10k Services,
 // 100k endpoints and 100k Pods was ~25% lower (bench: recordsvc peak RSS),
 // for a sync a few percent slower. A relist after sync ran at 100 and
 // peaked at 1.84x the steady RSS (bench/results/relist.md).

@@ -44,7 +44,7 @@ func (in *Informers) addInformer(kind string, example runtime.Object, list liste
 	}
 	reg, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
+		UpdateFunc: changed(func(_, obj any) { set(obj) }),
 		DeleteFunc: func(obj any) {
 			if ns, name, ok := in.deletedKey(kind, obj); ok {
 				del(ns, name)

@@ -24,8 +24,9 @@ type InformerConfig struct {
 	WatchPods bool
 	// Listing (optional) is called as each list of the API server starts,
 	// the initial ones and those of a relist; it returns the function to
-	// call when that list has ended. The record service collects garbage
-	// harder meanwhile.
+	// call when that list is spent: once its informer's handler has
+	// received every listed object (listhold.go). The record service
+	// collects garbage harder meanwhile.
 	Listing func() (done func())
 }
 
@@ -76,32 +77,34 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 		transform cache.TransformFunc
 		handler   cache.ResourceEventHandler
 		stored    *storedObjects
+		hold      *listHold
 	}
 	stored := [4]*storedObjects{{}, {}, {}, {}}
+	holds := [4]*listHold{{take: cfg.Listing}, {take: cfg.Listing}, {take: cfg.Listing}, {take: cfg.Listing}}
 	list := []watched{
 		{"Service", &corev1.Service{}, streamingListWatch(client, resource[*corev1.ServiceList]{
 			rest: core.RESTClient(), name: "services", newItem: func() protoObject { return &corev1.Service{} },
 			list: core.Services("").List, watch: core.Services("").Watch, transform: transformService, health: &in.health,
-			stored: stored[0], listing: cfg.Listing,
-		}), transformService, in.serviceHandler(), stored[0]},
+			stored: stored[0], hold: holds[0],
+		}), transformService, in.serviceHandler(), stored[0], holds[0]},
 		{"EndpointSlice", &discoveryv1.EndpointSlice{}, streamingListWatch(client, resource[*discoveryv1.EndpointSliceList]{
 			rest: discovery.RESTClient(), name: "endpointslices", newItem: func() protoObject { return &discoveryv1.EndpointSlice{} },
 			list: discovery.EndpointSlices("").List, watch: discovery.EndpointSlices("").Watch, transform: transformEndpointSlice, health: &in.health,
-			stored: stored[1], listing: cfg.Listing,
-		}), transformEndpointSlice, in.sliceHandler(), stored[1]},
+			stored: stored[1], hold: holds[1],
+		}), transformEndpointSlice, in.sliceHandler(), stored[1], holds[1]},
 		{"Namespace", &corev1.Namespace{}, streamingListWatch(client, resource[*corev1.NamespaceList]{
 			rest: core.RESTClient(), name: "namespaces", newItem: func() protoObject { return &corev1.Namespace{} },
 			list: core.Namespaces().List, watch: core.Namespaces().Watch, transform: transformNamespace, health: &in.health,
-			stored: stored[2], listing: cfg.Listing,
-		}), transformNamespace, in.namespaceHandler(), stored[2]},
+			stored: stored[2], hold: holds[2],
+		}), transformNamespace, in.namespaceHandler(), stored[2], holds[2]},
 	}
 	if cfg.WatchPods {
 		list = append(list, watched{"Pod", &corev1.Pod{}, streamingListWatch(client, resource[*corev1.PodList]{
 			rest: core.RESTClient(), name: "pods", newItem: func() protoObject { return &corev1.Pod{} },
 			list: core.Pods("").List, watch: core.Pods("").Watch, transform: transformPod, health: &in.health,
 			tweak:  func(o *metav1.ListOptions) { o.FieldSelector = podFieldSelector },
-			stored: stored[3], listing: cfg.Listing,
-		}), transformPod, in.podHandler(), stored[3]})
+			stored: stored[3], hold: holds[3],
+		}), transformPod, in.podHandler(), stored[3], holds[3]})
 	}
 	for _, w := range list {
 		informer := cache.NewSharedIndexInformerWithOptions(w.lw, w.example, cache.SharedIndexInformerOptions{ObjectDescription: w.kind})
@@ -119,7 +122,7 @@ func NewInformers(client kubernetes.Interface, ix *Index, cfg InformerConfig, lo
 		}); err != nil {
 			return nil, fmt.Errorf("%s informer: set watch error handler: %w", w.kind, err)
 		}
-		reg, err := informer.AddEventHandler(w.handler)
+		reg, err := informer.AddEventHandler(counting{w.handler, w.hold})
 		if err != nil {
 			return nil, fmt.Errorf("%s informer: add event handler: %w", w.kind, err)
 		}
@@ -147,6 +150,21 @@ func (in *Informers) Run(ctx context.Context) error {
 	return nil
 }
 
+// changed wraps an update handler so that it skips an update whose new
+// object is the very one the informer delivered before. A relist hands the
+// reflector the stored object for every object that has not changed
+// (relist.go), and client-go reports each as an update of itself: the Index
+// already holds it, and applying it again cost a relist most of its memory
+// (the handlers rebuilt and compared each service's state).
+func changed(update func(oldObj, obj any)) func(oldObj, obj any) {
+	return func(oldObj, obj any) {
+		if oldObj == obj {
+			return
+		}
+		update(oldObj, obj)
+	}
+}
+
 func (in *Informers) serviceHandler() cache.ResourceEventHandler {
 	set := func(obj any) {
 		if o, ok := obj.(*serviceObject); ok {
@@ -157,7 +175,7 @@ func (in *Informers) serviceHandler() cache.ResourceEventHandler {
 	}
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
+		UpdateFunc: changed(func(_, obj any) { set(obj) }),
 		DeleteFunc: func(obj any) {
 			if ns, name, ok := in.deletedKey("Service", obj); ok {
 				in.ix.DeleteService(ns, name)
@@ -185,7 +203,7 @@ func (in *Informers) sliceHandler() cache.ResourceEventHandler {
 	}
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { set(nil, obj) },
-		UpdateFunc: set,
+		UpdateFunc: changed(set),
 		DeleteFunc: func(obj any) {
 			if ns, name, ok := in.deletedKey("EndpointSlice", obj); ok {
 				in.ix.DeleteEndpointSlice(ns, name)
@@ -204,7 +222,7 @@ func (in *Informers) namespaceHandler() cache.ResourceEventHandler {
 	}
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
+		UpdateFunc: changed(func(_, obj any) { set(obj) }),
 		DeleteFunc: func(obj any) {
 			if _, name, ok := in.deletedKey("Namespace", obj); ok {
 				in.ix.DeleteNamespace(name)
@@ -223,7 +241,7 @@ func (in *Informers) podHandler() cache.ResourceEventHandler {
 	}
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
+		UpdateFunc: changed(func(_, obj any) { set(obj) }),
 		DeleteFunc: func(obj any) {
 			if ns, name, ok := in.deletedKey("Pod", obj); ok {
 				in.ix.DeletePod(ns, name)

@@ -3,6 +3,7 @@ package kubeindex
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -436,12 +437,18 @@ func TestInformersRelist(t *testing.T) {
 // next change is the first one after the relist, one revision on).
 func TestInformersRelistUnchanged(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	client := fake.NewClientset(
+	// The fake clientset keeps the resourceVersions it is given; a relist
+	// reuses a stored object only at the same one.
+	seed := []runtime.Object{
 		apiNamespace("default"),
 		apiService("default", "web", "10.96.0.5"),
 		apiSlice("default", "web-abc", "web", "10.244.0.1", "10.244.0.2"),
 		apiPod("default", "web-0", corev1.PodRunning, "10.244.0.1"),
-	)
+	}
+	for _, obj := range seed {
+		obj.(metav1.Object).SetResourceVersion("7")
+	}
+	client := fake.NewClientset(seed...)
 	resources := []string{"services", "endpointslices", "namespaces", "pods"}
 	expire := make(chan struct{})
 	var down atomic.Bool
@@ -528,6 +535,22 @@ func TestInformersRelistUnchanged(t *testing.T) {
 		}
 	}
 
+	// stored returns what each informer's store holds, by key.
+	stored := func() map[string]any {
+		objs := map[string]any{}
+		for _, informer := range in.informers {
+			for _, obj := range informer.GetStore().List() {
+				key, err := cache.MetaNamespaceKeyFunc(obj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				objs[fmt.Sprintf("%T %s", obj, key)] = obj
+			}
+		}
+		return objs
+	}
+	before := stored()
+
 	down.Store(true)
 	close(expire)
 	waitFor("relists failing while the API server is down", func(res string) bool { return failedLists[res] > 0 })
@@ -535,6 +558,17 @@ func TestInformersRelistUnchanged(t *testing.T) {
 	down.Store(false)
 	waitFor("relists after the API server is back", func(res string) bool { return lists[res] >= 2 })
 	serving("after the relist")
+	// The relist kept the stored objects, so the handlers skipped them
+	// (changed).
+	after := stored()
+	if len(after) != len(before) {
+		t.Fatalf("%d objects stored after the relist, want %d", len(after), len(before))
+	}
+	for key, obj := range before {
+		if after[key] != obj {
+			t.Errorf("%s: the relist stored a new object for an unchanged one", key)
+		}
+	}
 
 	if _, err := client.CoreV1().Namespaces().Create(ctx, apiNamespace("sentinel"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -615,5 +649,30 @@ func TestInformersTriggerTime(t *testing.T) {
 		case st.want.IsZero() && (c.ChangeTime.Before(start) || c.ChangeTime.After(time.Now())):
 			t.Errorf("%s: ChangeTime %v, want the observation time (after %v)", st.name, c.ChangeTime, start)
 		}
+	}
+}
+
+// TestChanged checks that an update handler wrapped by changed skips an
+// update of an object to itself and passes every other update on.
+func TestChanged(t *testing.T) {
+	a, b := &serviceObject{}, &serviceObject{}
+	tests := []struct {
+		name     string
+		old, obj any
+		want     bool
+	}{
+		{name: "same object", old: a, obj: a, want: false},
+		{name: "other object", old: a, obj: b, want: true},
+		{name: "equal content, other object", old: &podObject{}, obj: &podObject{}, want: true},
+		{name: "no old object", old: nil, obj: a, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			called := false
+			changed(func(_, _ any) { called = true })(tt.old, tt.obj)
+			if called != tt.want {
+				t.Fatalf("handler called %v, want %v", called, tt.want)
+			}
+		})
 	}
 }

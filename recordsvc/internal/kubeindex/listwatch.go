@@ -77,9 +77,9 @@ type resource[L runtime.Object] struct {
 	// stored (optional) is the store of the informer the list feeds: a
 	// relisted object it holds unchanged is not decoded again.
 	stored *storedObjects
-	// listing (optional) is called as each list starts; it returns the
-	// function to call when the list has ended.
-	listing func() (done func())
+	// hold (optional) keeps the collector's harder target from the start
+	// of each list until the handler has received what it listed.
+	hold *listHold
 }
 
 // observe reports the outcome of a list or watch call to r.health.
@@ -103,9 +103,7 @@ func streamingListWatch[L runtime.Object](client any, r resource[L]) cache.Liste
 			if r.tweak != nil {
 				r.tweak(&opts)
 			}
-			if r.listing != nil {
-				defer r.listing()()
-			}
+			listed := r.hold.start()
 			var list *slimList
 			var err error
 			if typed {
@@ -115,8 +113,10 @@ func streamingListWatch[L runtime.Object](client any, r resource[L]) cache.Liste
 			}
 			r.observe(err)
 			if err != nil {
+				listed(0, err)
 				return nil, err
 			}
+			listed(len(list.Items), nil)
 			return list, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
