@@ -5,8 +5,9 @@
 //
 // # What is stored
 //
-// A cached response keeps its three record sections as an immutable template
-// of miekg/dns records, copied on the way in. A hit hands back fresh copies
+// A cached response keeps its three record sections packed in wire form, one
+// uncompressed record after the other in a single byte slice, which holds no
+// pointers for the garbage collector to follow. A hit unpacks fresh records
 // with the TTLs and the owner-name case fixed for the asking query, which the
 // DNS server then wraps into a reply (header, question, EDNS). For its hot
 // path the DNS server rather looks entries up with Peek, which copies
@@ -88,7 +89,6 @@ package dnscache
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -336,10 +336,9 @@ type Cache struct {
 	// resume is what a resumed stream needs of the one that broke
 	// (resume.go).
 	resume resumeState
-	// byKey indexes the cluster entries by the invalidation keys they
-	// depend on; cluster holds them all.
-	byKey   map[string]map[*entry]struct{}
-	cluster map[*entry]struct{}
+	// index holds the cluster entries, by the invalidation keys they
+	// depend on (index.go).
+	index index
 }
 
 type keyMark struct{ rev, seq uint64 }
@@ -357,9 +356,12 @@ type entry struct {
 	tc        bool
 	notAuth   bool
 	ordered   bool
-	answer    []dns.RR
-	ns        []dns.RR
-	extra     []dns.RR
+	// wire holds the records of the three sections packed one after the
+	// other, uncompressed, counts[i] of section i: one allocation without
+	// pointers, which the collector does not scan, where records as
+	// miekg/dns structs would be one or more objects each (records.go).
+	wire      []byte
+	counts    [3]uint16
 	ttl       uint32
 	stored    time.Time
 	expires   time.Time
@@ -370,6 +372,8 @@ type entry struct {
 	revision  uint64
 	serverID  string
 	keys      []string
+	// slot is the entry's handle in the index, 0 when not indexed.
+	slot      handle
 	epoch     uint64
 	gen       uint64
 	fwdSeq    uint64
@@ -390,8 +394,7 @@ func New(cfg Config) (*Cache, error) {
 		cfg:     cfg,
 		clock:   clock,
 		marks:   make(map[string]keyMark),
-		byKey:   make(map[string]map[*entry]struct{}),
-		cluster: make(map[*entry]struct{}),
+		index:   newIndex(),
 	}
 	// ristretto wants about ten counters per entry it may hold; a cached
 	// response takes about 1 KB (650 bytes for an upstream's one address,
@@ -450,12 +453,16 @@ func (c *Cache) Stats() Stats {
 // (ignoring case) carry the query's case.
 func (c *Cache) Get(k Key) (Response, bool) {
 	e, age, ok := c.servable(k.id, time.Time{})
+	var r Response
+	if ok {
+		r, ok = e.response(k.name, age)
+	}
 	if !ok {
 		c.misses.Add(1)
 		return Response{}, false
 	}
 	c.hits.Add(1)
-	return e.response(k.name, age), true
+	return r, true
 }
 
 // servable finds the entry stored under id that Get may serve at now (the
@@ -497,8 +504,11 @@ func (c *Cache) GetStale(k Key) (Response, bool) {
 	if !ok || e == nil || e.id != k.id || e.dead.Load() || c.retired(e) || !c.cfg.Now().Before(e.staleEnd) {
 		return Response{}, false
 	}
+	r, ok := e.response(k.name, 0)
+	if !ok {
+		return Response{}, false
+	}
 	c.stale.Add(1)
-	r := e.response(k.name, 0)
 	ttl := uint32(min(c.live().StaleTTL/time.Second, math.MaxUint32))
 	for _, section := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
 		SetTTL(section, ttl)
@@ -559,6 +569,15 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		return false
 	}
 	now := c.cfg.Now()
+	// The records of an upstream answer carry its lifetime.
+	var packTTL uint32
+	if !r.Cluster {
+		packTTL = ttl
+	}
+	wire, counts, err := packSections(packTTL, r.Answer, r.Ns, r.Extra)
+	if err != nil {
+		return false
+	}
 	e := &entry{
 		id:       k.id,
 		name:     k.name,
@@ -567,9 +586,8 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		tc:       r.Truncated,
 		notAuth:  r.NotAuthoritative,
 		ordered:  r.Ordered,
-		answer:   copyRRs(r.Answer),
-		ns:       copyRRs(r.Ns),
-		extra:    copyRRs(r.Extra),
+		wire:     wire,
+		counts:   counts,
 		ttl:      ttl,
 		stored:   now,
 		expires:  now.Add(time.Duration(ttl) * time.Second),
@@ -581,9 +599,6 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 	e.hold = e.expires
 	if !e.cluster {
 		e.fwdSeq = c.fwdSeq.Add(1)
-		for _, section := range [][]dns.RR{e.answer, e.ns, e.extra} {
-			SetTTL(section, ttl)
-		}
 	}
 	// The DNS server may attach a wire form to any entry it finds with
 	// Peek (record-service answers, and upstream answers of names outside
@@ -626,6 +641,11 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 	}
 	e.epoch = fill.epoch
 	e.gen = c.gen.Load()
+	if e.serverID != "" && e.serverID == c.serverID {
+		// One copy of the followed server's id for all its answers.
+		e.serverID = c.serverID
+		e.costBytes -= allocSize(len(e.serverID))
+	}
 	e.exact = c.connected && e.serverID != "" && e.serverID == c.serverID && len(e.keys) > 0
 	if e.exact {
 		// Revisions of the followed server are comparable: refuse an answer
@@ -653,20 +673,9 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 			}
 		}
 	}
-	c.cluster[e] = struct{}{}
-	for _, key := range e.keys {
-		set := c.byKey[key]
-		if set == nil {
-			set = make(map[*entry]struct{})
-			c.byKey[key] = set
-			// The entry pays for the index of its keys; a key that other
-			// entries depend on as well costs a slot only.
-			e.costBytes += newKeyIndexOverhead
-		} else {
-			e.costBytes += setSlotOverhead
-		}
-		set[e] = struct{}{}
-	}
+	// The entry pays for the index of its keys: a map slot for a key no
+	// other entry depends on, a set slot for a shared one.
+	e.costBytes += c.index.add(e)
 	return true
 }
 
@@ -688,7 +697,7 @@ func (c *Cache) Invalidate(serverID string, revision uint64, keys []string) {
 			m.seq = c.seq
 			c.marks[key] = m
 			c.order = append(c.order, keyAt{key: key, seq: c.seq})
-			for e := range c.byKey[key] {
+			for _, e := range c.index.dependents(key) {
 				// Entries of an earlier generation or another server
 				// carry revisions that say nothing about this one.
 				if e.gen != c.gen.Load() || !e.exact || e.serverID != c.serverID || e.revision < revision {
@@ -732,20 +741,18 @@ func (c *Cache) resyncLocked(serverID string, revision uint64) []*entry {
 	var victims []*entry
 	if c.live().MaxStale > 0 {
 		gen, demoted := c.gen.Load(), uint64(0)
-		for e := range c.cluster {
+		for _, e := range c.index.all() {
 			if e.gen == gen {
 				demoted++
 			}
 		}
 		c.invalidated.Add(demoted)
 	} else {
-		victims = make([]*entry, 0, len(c.cluster))
-		for e := range c.cluster {
+		victims = c.index.all()
+		for _, e := range victims {
 			e.dead.Store(true)
-			victims = append(victims, e)
 		}
-		clear(c.cluster)
-		clear(c.byKey)
+		c.index.reset()
 	}
 	c.gen.Add(1)
 	clear(c.marks)
@@ -764,17 +771,7 @@ func (c *Cache) kill(e *entry) {
 	c.unregister(e)
 }
 
-func (c *Cache) unregister(e *entry) {
-	delete(c.cluster, e)
-	for _, key := range e.keys {
-		if set := c.byKey[key]; set != nil {
-			delete(set, e)
-			if len(set) == 0 {
-				delete(c.byKey, key)
-			}
-		}
-	}
-}
+func (c *Cache) unregister(e *entry) { c.index.remove(e) }
 
 // forgetOldMarks keeps the marks within MaxTrackedKeys by forgetting the
 // oldest half, raising the floors to the newest forgotten mark.
@@ -858,57 +855,6 @@ func MinTTL(rcode int, answer, ns, extra []dns.RR) uint32 {
 	return ttl
 }
 
-func (e *entry) response(name string, age uint32) Response {
-	return Response{
-		Rcode:             e.rcode,
-		AuthenticatedData: e.ad,
-		Truncated:         e.tc,
-		NotAuthoritative:  e.notAuth,
-		Ordered:           e.ordered,
-		Answer:            e.copyFor(e.answer, name, age),
-		Ns:                e.copyFor(e.ns, name, age),
-		Extra:             e.copyFor(e.extra, name, age),
-		TTL:               e.ttl - min(age, e.ttl),
-		Cluster:           e.cluster,
-		Revision:          e.revision,
-		ServerID:          e.serverID,
-		Keys:              e.keys,
-	}
-}
-
-// copyFor copies records for a query named name, age seconds after they
-// were stored.
-func (e *entry) copyFor(rrs []dns.RR, name string, age uint32) []dns.RR {
-	if len(rrs) == 0 {
-		return nil
-	}
-	out := make([]dns.RR, len(rrs))
-	for i, rr := range rrs {
-		cp := dns.Copy(rr)
-		h := cp.Header()
-		h.Ttl -= min(age, h.Ttl)
-		if h.Name != name && strings.EqualFold(h.Name, name) {
-			h.Name = name
-		}
-		out[i] = cp
-	}
-	return out
-}
-
-func copyRRs(rrs []dns.RR) []dns.RR {
-	if len(rrs) == 0 {
-		return nil
-	}
-	out := make([]dns.RR, 0, len(rrs))
-	for _, rr := range rrs {
-		if rr == nil || rr.Header().Rrtype == dns.TypeOPT {
-			continue
-		}
-		out = append(out, dns.Copy(rr))
-	}
-	return out
-}
-
 // The cost of an entry is an estimate of the heap it keeps alive, so that
 // Config.MaxBytes bounds the real memory of the cache. It counts the
 // allocations the entry holds (each rounded up to a size class of the Go
@@ -923,23 +869,21 @@ const (
 	// slot, its expiration bucket slot and its policy's cost map slot
 	// (measured 131-187 bytes).
 	ristrettoItemOverhead = 168
-	// setSlotOverhead is one entry's slot in a map of entry pointers: the
-	// set of cluster entries, or the index set of a key that many entries
-	// depend on (measured 24-34 bytes).
-	setSlotOverhead = 32
-	// newKeyIndexOverhead is the index of a key no other entry depends on:
-	// its slot in the index and a set of one entry (measured 225-242
-	// bytes).
-	newKeyIndexOverhead = 240
+	// indexSlotOverhead is a cluster entry's slot in the index's array of
+	// entries, which grows by doubling (8 bytes, up to 16).
+	indexSlotOverhead = 16
+	// keySlotOverhead is the index's map slot of a key no other entry
+	// depends on, which holds the entry's handle (measured 40-60 bytes).
+	keySlotOverhead = 64
+	// handleSetOverhead is an entry's handle in the set of a key that many
+	// entries depend on (measured 6-12 bytes).
+	handleSetOverhead = 16
 	// wireOverhead is the DNS server's attachment besides the packed
 	// message and its TTL offsets (dnsserver's prepacked.go): the boxed
 	// interface value (16), the wireSet (16) and the wireAnswer (112).
 	wireOverhead = 16 + 16 + 112
 	// ttlFieldSize is the size of one TTL offset of the wire form.
 	ttlFieldSize = 16
-	// rdataSlop covers what the strings and slices of a record's data take
-	// beyond their wire length: size class rounding, mostly.
-	rdataSlop = 8
 )
 
 // cost estimates the memory of an entry in bytes, but for its invalidation
@@ -947,30 +891,23 @@ const (
 // attach to it for its hot path.
 func cost(e *entry) int64 {
 	n := allocSize(int(unsafe.Sizeof(entry{}))) + ristrettoItemOverhead
-	// The key's identity, the name as asked, and the strings and slices of
-	// the answer that the entry keeps alive: the records' strings are
-	// shared with the response Set was given (dns.Copy does not copy
-	// them), which nothing else keeps.
+	// The key's identity, the name as asked, the server's id (admitCluster
+	// takes it off when the entry shares the followed server's), the keys
+	// (shared with the response Set was given, which nothing else keeps)
+	// and the packed records.
 	n += allocSize(len(e.id)) + allocSize(len(e.name)) + allocSize(len(e.serverID))
 	n += allocSize(16 * len(e.keys))
 	for _, k := range e.keys {
 		n += allocSize(len(k))
 	}
 	if e.cluster {
-		n += setSlotOverhead
+		n += indexSlotOverhead
 	}
+	n += allocSize(len(e.wire))
 	// The packed reply: header, question, records (uncompressed: miekg/dns
 	// allocates the uncompressed length plus one to pack into).
-	records, msgLen := 0, 12+len(e.name)+1+4
-	for _, section := range [][]dns.RR{e.answer, e.ns, e.extra} {
-		n += allocSize(16 * len(section))
-		for _, rr := range section {
-			l := dns.Len(rr)
-			msgLen += l
-			records++
-			n += rrSize(rr, l)
-		}
-	}
+	msgLen := 12 + len(e.name) + 1 + 4 + len(e.wire)
+	records := int(e.counts[0]) + int(e.counts[1]) + int(e.counts[2])
 	// The TTL offsets are appended one by one: their capacity is the next
 	// power of two.
 	ttls := 1
@@ -997,15 +934,6 @@ func ristrettoFixed(counters int64) int64 {
 	sketch := 4 * pow2(counters) / 2
 	bloom := pow2(counters*96/10) / 8
 	return sketch + bloom + 32<<10*8
-}
-
-// rrSize estimates the memory of a record whose wire length is wireLen: its
-// struct, its owner name, and its data, which takes about its wire length
-// (names as strings, addresses as byte slices).
-func rrSize(rr dns.RR, wireLen int) int64 {
-	h := rr.Header()
-	rdata := max(wireLen-len(h.Name)-1-10, 0)
-	return allocSize(int(reflect.TypeOf(rr).Elem().Size())) + allocSize(len(h.Name)) + int64(rdata) + rdataSlop
 }
 
 // allocSize is about what the Go allocator takes for n bytes: n rounded up

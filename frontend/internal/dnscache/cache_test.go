@@ -583,11 +583,8 @@ func TestIndexCleanedOnEviction(t *testing.T) {
 	}
 	c.Wait()
 	c.mu.Lock()
-	indexed := make([]*entry, 0, len(c.cluster))
-	for e := range c.cluster {
-		indexed = append(indexed, e)
-	}
-	nsSet := len(c.byKey["ns/ns"])
+	indexed := c.index.all()
+	nsSet := len(c.index.dependents("ns/ns"))
 	c.mu.Unlock()
 	if len(indexed) == 0 || len(indexed) >= 500 {
 		t.Fatalf("%d indexed entries, want some but fewer than 500 in a 20 KiB cache", len(indexed))

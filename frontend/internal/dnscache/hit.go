@@ -72,8 +72,9 @@ func (h Hit) Truncated() bool { return h.e.tc }
 func (h Hit) Rcode() int { return h.e.rcode }
 
 // Response returns copies of the entry's records as Get returns them for
-// a query named name, with the TTLs the entry was stored with.
-func (h Hit) Response(name string) Response { return h.e.response(name, 0) }
+// a query named name, with the TTLs the entry was stored with; false when
+// its records do not unpack.
+func (h Hit) Response(name string) (Response, bool) { return h.e.response(name, 0) }
 
 // Attached returns what Attach stored on the entry, nil when nothing.
 func (h Hit) Attached() any {

@@ -132,7 +132,10 @@ func memAttach(tb testing.TB, c *Cache, k Key) {
 		return // ristretto dropped the Set
 	}
 	set := h.Attach(new(memWireSet)).(*memWireSet)
-	r := h.Response(k.name)
+	r, ok := h.Response(k.name)
+	if !ok {
+		tb.Fatalf("entry %s does not unpack", k.name)
+	}
 	m := new(dns.Msg)
 	m.Response, m.Authoritative, m.Rcode = true, true, r.Rcode
 	qtype := binary.BigEndian.Uint16([]byte(k.id[len(k.id)-5:]))
@@ -276,9 +279,9 @@ func TestCacheMemoryBound(t *testing.T) {
 
 // BenchmarkCacheOverheads measures the bookkeeping constants of the cost
 // function, in bytes per entry: ristretto's own per-item memory (its store,
-// expiration buckets and policy maps), a slot of the set of cluster entries
-// (and of a key index set shared by many entries), and a key index set of
-// one entry (a key only one entry depends on).
+// expiration buckets and policy maps), and the invalidation index's: a slot
+// of its array of entries, the map slot of a key only one entry depends on,
+// and a handle in the set of a key many entries share (index.go).
 //
 //	go test -run '^$' -bench CacheOverheads -benchtime=1x ./frontend/internal/dnscache/
 func BenchmarkCacheOverheads(b *testing.B) {
@@ -319,19 +322,29 @@ func BenchmarkCacheOverheads(b *testing.B) {
 		rc.Wait()
 		return rc
 	})
-	measure(b, "entry-set-slot", func(start func()) any {
+	// The index's three costs: its array of entries, a key of one entry,
+	// and a key all entries share.
+	measure(b, "index-slot", func(start func()) any {
 		start()
-		m := make(map[*entry]struct{})
+		slots := make([]*entry, 1)
 		for i := range entries {
-			m[&entries[i]] = struct{}{}
+			slots = append(slots, &entries[i])
+		}
+		return slots
+	})
+	measure(b, "key-slot-of-one", func(start func()) any {
+		start()
+		m := make(map[string]keyEntries)
+		for i := range entries {
+			m[ids[i]] = keyEntries{one: handle(i + 1)}
 		}
 		return m
 	})
-	measure(b, "key-index-of-one", func(start func()) any {
+	measure(b, "shared-key-handle", func(start func()) any {
 		start()
-		m := make(map[string]map[*entry]struct{})
+		m := make(map[handle]struct{})
 		for i := range entries {
-			m[ids[i]] = map[*entry]struct{}{&entries[i]: {}}
+			m[handle(i+1)] = struct{}{}
 		}
 		return m
 	})

@@ -62,7 +62,7 @@ func (c *Cache) Resume(serverID string, revision uint64, keys []string, sameServ
 	for _, key := range keys {
 		// Whatever its revision or server: an entry stored while the stream
 		// was down is covered by these keys only.
-		for e := range c.byKey[key] {
+		for _, e := range c.index.dependents(key) {
 			victims = append(victims, e)
 			c.kill(e)
 		}

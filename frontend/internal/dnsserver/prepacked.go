@@ -395,7 +395,11 @@ func (h *Handler) wireFor(hit dnscache.Hit, q *hitQuery) *wireAnswer {
 // records whose wire form does not allow turning them as blocks.
 func (h *Handler) packWire(hit dnscache.Hit, q *hitQuery) *wireAnswer {
 	name := string(q.text)
-	r := hit.Response(name)
+	none := &wireAnswer{qname: bytes.Clone(q.qname)}
+	r, ok := hit.Response(name)
+	if !ok {
+		return none
+	}
 	m := new(dns.Msg)
 	m.Response = true
 	m.Opcode = dns.OpcodeQuery
@@ -409,7 +413,6 @@ func (h *Handler) packWire(hit dnscache.Hit, q *hitQuery) *wireAnswer {
 	m.Truncated = r.Truncated
 	m.Question = []dns.Question{{Name: name, Qtype: q.qtype, Qclass: q.qclass}}
 	m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
-	none := &wireAnswer{qname: bytes.Clone(q.qname)}
 	if !q.forward && h.forwarder != nil && m.Rcode == dns.RcodeSuccess && h.chaseTarget(m, m.Question[0]) != "" {
 		return none
 	}

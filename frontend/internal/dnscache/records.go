@@ -1,0 +1,126 @@
+package dnscache
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// An entry keeps its records in wire form: each record packed as in a
+// message without compression (owner name, type, class, TTL, rdlength,
+// data), the answer section's first, then the authority and additional
+// sections'. Get and the DNS server's first pack of a hit unpack them again.
+
+// errTooManyRecords is a section of more records than a message counts.
+var errTooManyRecords = errors.New("more than 65535 records in a section")
+
+// packSections packs the records of the three sections but OPT records.
+// With ttl above 0 every record gets ttl as its TTL (an upstream answer's
+// lifetime) in the packed form; the records themselves are not changed.
+func packSections(ttl uint32, sections ...[]dns.RR) ([]byte, [3]uint16, error) {
+	var counts [3]uint16
+	size := 0
+	for _, section := range sections {
+		for _, rr := range section {
+			if keep(rr) {
+				size += dns.Len(rr)
+			}
+		}
+	}
+	if size == 0 {
+		return nil, counts, nil
+	}
+	buf := make([]byte, size)
+	off := 0
+	for i, section := range sections {
+		for _, rr := range section {
+			if !keep(rr) {
+				continue
+			}
+			if counts[i] == math.MaxUint16 {
+				return nil, counts, errTooManyRecords
+			}
+			next, err := packRR(rr, &buf, off)
+			if err != nil {
+				return nil, counts, err
+			}
+			if ttl > 0 {
+				// The TTL follows the owner name, type and class.
+				binary.BigEndian.PutUint32(buf[nameEnd(buf, off)+4:], ttl)
+			}
+			off = next
+			counts[i]++
+		}
+	}
+	return buf[:off], counts, nil
+}
+
+// packRR packs rr at off into *buf, growing it when dns.Len fell short.
+func packRR(rr dns.RR, buf *[]byte, off int) (int, error) {
+	for {
+		next, err := dns.PackRR(rr, *buf, off, nil, false)
+		if !errors.Is(err, dns.ErrBuf) {
+			return next, err
+		}
+		grown := make([]byte, 2*len(*buf)+64)
+		copy(grown, (*buf)[:off])
+		*buf = grown
+	}
+}
+
+// keep reports whether a record is cached: OPT records never are.
+func keep(rr dns.RR) bool {
+	return rr != nil && rr.Header().Rrtype != dns.TypeOPT
+}
+
+// nameEnd returns the offset after the uncompressed name at off.
+func nameEnd(msg []byte, off int) int {
+	for off < len(msg) && msg[off] != 0 {
+		off += 1 + int(msg[off])
+	}
+	return off + 1
+}
+
+// response unpacks the entry for a query named name, age seconds after it
+// was stored: TTLs show the time left, and owner names equal to name but
+// for letter case carry name's case. It reports false when the records do
+// not unpack (never for records Set packed).
+func (e *entry) response(name string, age uint32) (Response, bool) {
+	r := Response{
+		Rcode:             e.rcode,
+		AuthenticatedData: e.ad,
+		Truncated:         e.tc,
+		NotAuthoritative:  e.notAuth,
+		Ordered:           e.ordered,
+		TTL:               e.ttl - min(age, e.ttl),
+		Cluster:           e.cluster,
+		Revision:          e.revision,
+		ServerID:          e.serverID,
+		Keys:              e.keys,
+	}
+	sections := [3]*[]dns.RR{&r.Answer, &r.Ns, &r.Extra}
+	off := 0
+	for i, n := range e.counts {
+		if n == 0 {
+			continue
+		}
+		rrs := make([]dns.RR, n)
+		for j := range rrs {
+			rr, next, err := dns.UnpackRR(e.wire, off)
+			if err != nil || rr == nil {
+				return Response{}, false
+			}
+			h := rr.Header()
+			h.Ttl -= min(age, h.Ttl)
+			if h.Name != name && strings.EqualFold(h.Name, name) {
+				h.Name = name
+			}
+			rrs[j], off = rr, next
+		}
+		*sections[i] = rrs
+	}
+	return r, true
+}
