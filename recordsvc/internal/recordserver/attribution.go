@@ -43,6 +43,10 @@ type clients struct {
 	policy   *visibility.Source // nil: no policy, every client sees everything
 
 	requests *prometheus.CounterVec
+	// unknown and host are requests' series that are never removed,
+	// resolved once: most Lookups of a cluster without --pods verified
+	// count as unknown, and resolving a label costs a hash and a lookup.
+	unknown, host prometheus.Counter
 
 	mu sync.Mutex
 	// policyDigest is the current policy's share of the index digest.
@@ -53,7 +57,7 @@ type clients struct {
 }
 
 func newClients(ix *kubeindex.Index, logger *slog.Logger) *clients {
-	return &clients{
+	c := &clients{
 		ix:     ix,
 		logger: logger,
 		labels: make(map[string]struct{}),
@@ -64,6 +68,9 @@ func newClients(ix *kubeindex.Index, logger *slog.Logger) *clients {
 				"namespaces share it. Series of deleted namespaces are removed.",
 		}, []string{"namespace"}),
 	}
+	c.unknown = c.requests.WithLabelValues(clientUnknown)
+	c.host = c.requests.WithLabelValues(clientHost)
+	return c
 }
 
 // SetQueryLog turns on one Info line per Lookup naming the client's
@@ -75,6 +82,15 @@ func (s *Server) SetQueryLog(on bool) { s.clients.queryLog = on }
 func (c *clients) attribute(ipText string) client {
 	ip, err := netip.ParseAddr(ipText)
 	if err != nil {
+		return client{label: clientUnknown}
+	}
+	return c.attributeAddr(ip)
+}
+
+// attributeAddr is attribute of a parsed address; the zero Addr is no
+// address.
+func (c *clients) attributeAddr(ip netip.Addr) client {
+	if !ip.IsValid() {
 		return client{label: clientUnknown}
 	}
 	ip = ip.Unmap().WithZone("")
@@ -101,7 +117,14 @@ func (c *clients) observe(req *clusterdnsv1.LookupRequest, cl client, resp *clus
 		c.labels[cl.namespace] = struct{}{}
 		c.mu.Unlock()
 	}
-	c.requests.WithLabelValues(cl.label).Inc()
+	switch cl.label {
+	case clientUnknown:
+		c.unknown.Inc()
+	case clientHost:
+		c.host.Inc()
+	default:
+		c.requests.WithLabelValues(cl.label).Inc()
+	}
 	if !c.queryLog {
 		return
 	}

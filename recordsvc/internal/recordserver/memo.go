@@ -93,6 +93,21 @@ func (m *answerMemo) answer(k memoKey, revision uint64, compute func() *clusterd
 	return resp
 }
 
+// known reports whether the question req is known to be expensive: an
+// answer to it is memoized (at any revision) or being computed, so
+// answering it may take long or wait for that computation.
+func (m *answerMemo) known(req *clusterdnsv1.LookupRequest) bool {
+	k := memoKey{name: req.GetName(), qtype: req.GetQtype()}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) == 0 && len(m.pending) == 0 {
+		return false
+	}
+	_, memoized := m.entries[k]
+	_, busy := m.pending[k]
+	return memoized || busy
+}
+
 // get returns the answer to k computed at revision, nil when there is none.
 func (m *answerMemo) get(k memoKey, revision uint64) *clusterdnsv1.LookupResponse {
 	m.mu.Lock()

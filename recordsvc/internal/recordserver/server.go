@@ -160,11 +160,12 @@ func (s *Server) answer(req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupRe
 // set (its record API identity, which a visibility policy may name).
 func (s *Server) answerAs(identity string, req *clusterdnsv1.LookupRequest) (*clusterdnsv1.LookupResponse, error) {
 	start := time.Now()
-	if err := validateRequest(req); err != nil {
+	ip, err := validateRequest(req)
+	if err != nil {
 		s.metrics.invalid.Inc()
 		return nil, err
 	}
-	cl := s.clients.attribute(req.GetClientIp())
+	cl := s.clients.attributeAddr(ip)
 	var resp *clusterdnsv1.LookupResponse
 	if s.clients.policy != nil {
 		resp = s.answerVisible(identity, cl, req)

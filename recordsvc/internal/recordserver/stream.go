@@ -33,12 +33,18 @@ const (
 // Shutdown (codes.Unavailable: clients then ask elsewhere), so that
 // GracefulStop is not held up.
 //
-// One goroutine receives, up to lookupStreamWorkers answer and this one
-// sends: gRPC allows one receiver and one sender, and only the handler's
-// goroutine may send. Workers start when questions find none idle and stop
-// after lookupStreamIdle without one, so a busy stream costs no goroutine
-// per question and an idle one (a frontend between misses, thousands of
-// them on one replica) holds only the receiver and the sender.
+// One goroutine receives and this one sends: gRPC allows one receiver and
+// one sender, and only the handler's goroutine may send. The receiver
+// answers a question itself when it is cheap, which nearly every one is (a
+// miss of a frontend's cache is a name parsed and a map or two read), so a
+// miss costs one hand-off between goroutines here rather than two. A
+// question known to be expensive (its answer was large enough to memoize,
+// so it may also wait for another stream's computation of it) goes to one
+// of up to lookupStreamWorkers workers instead, so that it does not hold up
+// the small ones behind it. Workers start when such questions find none
+// idle and stop after lookupStreamIdle without one, so an idle stream (a
+// frontend between misses, thousands of them on one replica) holds only
+// the receiver and the sender.
 func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -65,10 +71,21 @@ func (s *Server) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv1.Looku
 				return false
 			}
 		}
-		// put hands a question to an idle worker, else to a new one while
-		// fewer than lookupStreamWorkers run, else waits for one; false
-		// when the stream ended.
+		// put answers a cheap question at once; it hands an expensive one
+		// to an idle worker, else to a new one while fewer than
+		// lookupStreamWorkers run, else waits for one; false when the
+		// stream ended.
 		put := func(req *clusterdnsv1.LookupStreamRequest) bool {
+			if !s.memo.known(req.GetRequest()) {
+				// answers has room for every question holding a slot,
+				// so this never waits.
+				select {
+				case answers <- s.answerStream(req):
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			}
 			select {
 			case reqs <- req:
 				return true

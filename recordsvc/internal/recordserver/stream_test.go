@@ -191,21 +191,24 @@ func TestLookupStreamBatch(t *testing.T) {
 	}
 }
 
-// TestLookupStreamWorkersIdle checks that a LookupStream starts at most
-// lookupStreamWorkers workers for a burst of questions, that they stop once
-// idle (an idle stream holds none), and that the stream answers every
-// question of a second burst after they stopped.
+// TestLookupStreamWorkersIdle checks that a LookupStream answers cheap
+// questions without workers, starts at most lookupStreamWorkers workers for
+// a burst of known-expensive ones (a question whose large answer is
+// memoized), that they stop once idle (an idle stream holds none), and that
+// the stream answers every question of a second burst after they stopped.
 func TestLookupStreamWorkersIdle(t *testing.T) {
 	ts := start(t, kubeindex.Config{})
 	ts.srv.streamIdle.Store(int64(50 * time.Millisecond))
 	feed(ts.ix)
+	bigHeadless(ts.ix, 100)
 	ts.ix.MarkSynced()
 	ctx := callCtx(t)
 	stream, err := ts.rs.LookupStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	burst := func(round int) {
+	const big = "big.demo.svc.cluster.local."
+	burst := func(round int, expensive bool) {
 		t.Helper()
 		const n = 3 * lookupStreamInFlight
 		// Sent from another goroutine: the stream stops reading at
@@ -215,7 +218,11 @@ func TestLookupStreamWorkersIdle(t *testing.T) {
 			for i := range n {
 				req := &clusterdnsv1.LookupStreamRequest{Id: uint64(round*n + i), Request: &clusterdnsv1.LookupRequest{
 					Name: fmt.Sprintf("svc-%d.default.svc.cluster.local.", i%7), Qtype: 1}}
-				if i%7 == 0 {
+				switch {
+				case i%7 != 0:
+				case expensive:
+					req.Request.Name, req.Request.Qtype = big, 33
+				default:
 					req.Request.Name = "kubernetes.default.svc.cluster.local."
 				}
 				if err := stream.Send(req); err != nil {
@@ -239,13 +246,21 @@ func TestLookupStreamWorkersIdle(t *testing.T) {
 			if got := msg.GetResponse().GetResult(); got != want {
 				t.Fatalf("round %d: question %d: %v, want %v", round, id, got, want)
 			}
+			if id%7 == 0 && expensive && len(msg.GetResponse().GetAnswer()) != 4*100 {
+				t.Fatalf("round %d: question %d: %d records, want 400", round, id, len(msg.GetResponse().GetAnswer()))
+			}
 			peak = max(peak, answerWorkers())
 		}
 		if err := <-sent; err != nil {
 			t.Fatalf("round %d: Send: %v", round, err)
 		}
-		if peak > lookupStreamWorkers {
+		switch {
+		case peak > lookupStreamWorkers:
 			t.Errorf("round %d: %d workers at once, want at most %d", round, peak, lookupStreamWorkers)
+		case !expensive && peak > 0:
+			t.Errorf("round %d: %d workers for cheap questions, want none", round, peak)
+		case expensive && peak == 0:
+			t.Errorf("round %d: no worker for known-expensive questions", round)
 		}
 	}
 	idle := func(round int) {
@@ -258,8 +273,14 @@ func TestLookupStreamWorkersIdle(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	for round := range 2 {
-		burst(round)
+	burst(0, false)
+	// The first answer to big is computed where it is asked, then
+	// memoized: from then on big is known to be expensive.
+	if _, err := ts.srv.answer(&clusterdnsv1.LookupRequest{Name: big, Qtype: 33}); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round < 3; round++ {
+		burst(round, true)
 		idle(round)
 	}
 }

@@ -19,29 +19,38 @@ const (
 
 // validateRequest rejects requests no DNS question could have produced. An
 // unknown qtype is not an error: it is answered like any type the zone has
-// no records of.
-func validateRequest(req *clusterdnsv1.LookupRequest) error {
+// no records of. It returns the client address the request names, if any
+// (the zero Addr when none), parsed once for the checks and attribution.
+func validateRequest(req *clusterdnsv1.LookupRequest) (netip.Addr, error) {
 	name := req.GetName()
 	if name == "" || name == "." {
-		return errors.New("name: empty")
+		return netip.Addr{}, errors.New("name: empty")
 	}
 	text := strings.TrimSuffix(name, ".")
 	if len(text) > maxNameText {
-		return fmt.Errorf("name: %d characters, more than the %d a DNS name can hold (255 octets on the wire)",
+		return netip.Addr{}, fmt.Errorf("name: %d characters, more than the %d a DNS name can hold (255 octets on the wire)",
 			len(text), maxNameText)
 	}
-	for i, label := range strings.Split(text, ".") {
-		switch {
-		case label == "":
-			return fmt.Errorf("name %q: label %d is empty", name, i+1)
-		case len(label) > maxLabelLength:
-			return fmt.Errorf("name %q: label %d is %d octets long, more than %d", name, i+1, len(label), maxLabelLength)
+	// Labels are checked in place: this runs on every question.
+	start, label := 0, 1
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && text[i] != '.' {
+			continue
+		}
+		switch n := i - start; {
+		case n == 0:
+			return netip.Addr{}, fmt.Errorf("name %q: label %d is empty", name, label)
+		case n > maxLabelLength:
+			return netip.Addr{}, fmt.Errorf("name %q: label %d is %d octets long, more than %d", name, label, n, maxLabelLength)
+		}
+		start, label = i+1, label+1
+	}
+	var ip netip.Addr
+	if text := req.GetClientIp(); text != "" {
+		var err error
+		if ip, err = netip.ParseAddr(text); err != nil {
+			return netip.Addr{}, fmt.Errorf("client_ip %q: not an IP address", text)
 		}
 	}
-	if ip := req.GetClientIp(); ip != "" {
-		if _, err := netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("client_ip %q: not an IP address", ip)
-		}
-	}
-	return nil
+	return ip, nil
 }
