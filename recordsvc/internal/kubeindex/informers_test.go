@@ -19,12 +19,38 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// runInformers runs informers for client feeding ix until the test ends and
+// waits for them to sync.
+func runInformers(t *testing.T, client kubernetes.Interface, ix *Index, cfg InformerConfig) *Informers {
+	t.Helper()
+	in, err := NewInformers(client, ix, cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-ix.SyncedChan():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("not synced within 60s")
+	}
+	return in
+}
 
 func apiNamespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -98,7 +124,7 @@ func waitChange(t *testing.T, sub *Subscription) Change {
 // sync, then updates, no-op updates and deletes, each checked through the
 // changes the Index announces.
 func TestInformers(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx := t.Context()
 	client := fake.NewClientset(
 		apiNamespace("default"),
 		apiService("default", "web", "10.96.0.5"),
@@ -107,24 +133,7 @@ func TestInformers(t *testing.T) {
 		apiPod("default", "job-0", corev1.PodSucceeded, "10.244.0.9"),
 	)
 	ix := New(Config{StartRevision: 1})
-	in, err := NewInformers(client, ix, InformerConfig{WatchPods: true}, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-
-	select {
-	case <-ix.SyncedChan():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("not synced within 60s")
-	}
+	runInformers(t, client, ix, InformerConfig{WatchPods: true})
 	if !ix.NamespaceExists("default") {
 		t.Errorf("namespace missing after sync")
 	}
@@ -338,7 +347,7 @@ func (g *gatedWatch) ResultChan() <-chan watch.Event { return g.out }
 // changed meanwhile and never touch the services that did not change (no
 // window in which they would answer NXDOMAIN).
 func TestInformersRelist(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx := t.Context()
 	client := fake.NewClientset(
 		apiNamespace("default"),
 		apiService("default", "stable", "10.96.0.1"),
@@ -359,23 +368,7 @@ func TestInformersRelist(t *testing.T) {
 		return true, inner, nil
 	})
 	ix := New(Config{StartRevision: 1})
-	in, err := NewInformers(client, ix, InformerConfig{}, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-ix.SyncedChan():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("not synced within 60s")
-	}
+	runInformers(t, client, ix, InformerConfig{})
 	sub := ix.Subscribe(ctx)
 	defer sub.Close()
 
@@ -436,7 +429,7 @@ func TestInformersRelist(t *testing.T) {
 // lists succeed again the relist of unchanged objects announces nothing (the
 // next change is the first one after the relist, one revision on).
 func TestInformersRelistUnchanged(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx := t.Context()
 	// The fake clientset keeps the resourceVersions it is given; a relist
 	// reuses a stored object only at the same one.
 	seed := []runtime.Object{
@@ -483,23 +476,7 @@ func TestInformersRelistUnchanged(t *testing.T) {
 		})
 	}
 	ix := New(Config{StartRevision: 1})
-	in, err := NewInformers(client, ix, InformerConfig{WatchPods: true}, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-ix.SyncedChan():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("not synced within 60s")
-	}
+	in := runInformers(t, client, ix, InformerConfig{WatchPods: true})
 	sub := ix.Subscribe(ctx)
 	defer sub.Close()
 	rev := ix.Revision()
@@ -582,26 +559,10 @@ func TestInformersRelistUnchanged(t *testing.T) {
 // the trigger-time annotation when an update moves it, and by observation
 // otherwise.
 func TestInformersTriggerTime(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx := t.Context()
 	client := fake.NewClientset(apiNamespace("default"), apiService("default", "web", "10.96.0.5"))
 	ix := New(Config{StartRevision: 1})
-	in, err := NewInformers(client, ix, InformerConfig{}, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-ix.SyncedChan():
-	case <-time.After(60 * time.Second):
-		t.Fatalf("not synced within 60s")
-	}
+	runInformers(t, client, ix, InformerConfig{})
 	sub := ix.Subscribe(ctx)
 	defer sub.Close()
 	sliceClient := client.DiscoveryV1().EndpointSlices("default")

@@ -103,7 +103,6 @@ func TestListHoldLimit(t *testing.T) {
 // that every list's hold ends, the last one only once the Index holds what
 // was listed.
 func TestInformersListHold(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
 	client := fake.NewClientset(
 		apiNamespace("default"),
 		apiService("default", "web", "10.96.0.5"),
@@ -125,23 +124,7 @@ func TestInformersListHold(t *testing.T) {
 			release()
 		}
 	}
-	in, err := NewInformers(client, ix, InformerConfig{Listing: listing}, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-ix.SyncedChan():
-	case <-time.After(30 * time.Second):
-		t.Fatal("not synced within 30s")
-	}
+	runInformers(t, client, ix, InformerConfig{Listing: listing})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		taken, released := log.counts()
