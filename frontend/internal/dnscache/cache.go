@@ -182,6 +182,10 @@ type Key struct {
 	name string
 }
 
+// keyTail ends a key's identity after the lower-case name: type, class and
+// flags.
+type keyTail [5]byte
+
 // Flag bits of the last byte of a key.
 const (
 	keyDO      = 1 << 0
@@ -210,7 +214,7 @@ func newKey(name string, qtype, qclass uint16, do, forward bool) Key {
 	if forward {
 		flags |= keyForward
 	}
-	tail := [5]byte{byte(qtype >> 8), byte(qtype), byte(qclass >> 8), byte(qclass), flags}
+	tail := keyTail{byte(qtype >> 8), byte(qtype), byte(qclass >> 8), byte(qclass), flags}
 	// One allocation for a lower-case name (the usual one), made on every
 	// miss: ToLower returns such a name as it is, and the concatenation
 	// copies it once.
@@ -349,38 +353,39 @@ type keyAt struct {
 }
 
 type entry struct {
-	id        string
-	name      string
-	rcode     int
-	ad        bool
-	tc        bool
-	notAuth   bool
-	ordered   bool
+	id       string
+	name     string
+	serverID string
+	keys     keyList
 	// wire holds the records of the three sections packed one after the
 	// other, uncompressed, counts[i] of section i: one allocation without
 	// pointers, which the collector does not scan, where records as
 	// miekg/dns structs would be one or more objects each (records.go).
 	wire      []byte
-	counts    [3]uint16
-	ttl       uint32
 	stored    time.Time
 	expires   time.Time
 	hold      time.Time
 	staleEnd  time.Time
-	cluster   bool
-	exact     bool
 	revision  uint64
-	serverID  string
-	keys      []string
-	// slot is the entry's handle in the index, 0 when not indexed.
-	slot      handle
 	epoch     uint64
 	gen       uint64
 	fwdSeq    uint64
-	dead      atomic.Bool
 	costBytes int64
 	// attached is what Hit.Attach stored: the DNS server's wire form.
 	attached atomic.Pointer[any]
+	ttl      uint32
+	dead     atomic.Bool
+	// slot is the entry's handle in the index, 0 when not indexed.
+	slot   handle
+	counts [3]uint16
+	// rcode is NOERROR or NXDOMAIN: no other is cached.
+	rcode   uint8
+	ad      bool
+	tc      bool
+	notAuth bool
+	ordered bool
+	cluster bool
+	exact   bool
 }
 
 // New creates a cache. Close it to stop ristretto's goroutines.
@@ -391,10 +396,10 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("cache size %d is negative", cfg.MaxBytes)
 	}
 	c := &Cache{
-		cfg:     cfg,
-		clock:   clock,
-		marks:   make(map[string]keyMark),
-		index:   newIndex(),
+		cfg:   cfg,
+		clock: clock,
+		marks: make(map[string]keyMark),
+		index: newIndex(),
 	}
 	// ristretto wants about ten counters per entry it may hold; a cached
 	// response takes about 1 KB (650 bytes for an upstream's one address,
@@ -578,10 +583,15 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 	if err != nil {
 		return false
 	}
+	name := k.name
+	if n := len(k.id) - len(keyTail{}); n >= 0 && name == k.id[:n] {
+		// The usual lower-case name: the entry keeps one string for both.
+		name = k.id[:n]
+	}
 	e := &entry{
 		id:       k.id,
-		name:     k.name,
-		rcode:    r.Rcode,
+		name:     name,
+		rcode:    uint8(r.Rcode),
 		ad:       r.AuthenticatedData,
 		tc:       r.Truncated,
 		notAuth:  r.NotAuthoritative,
@@ -594,7 +604,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		cluster:  r.Cluster,
 		revision: r.Revision,
 		serverID: r.ServerID,
-		keys:     r.Keys,
+		keys:     newKeyList(r.Keys),
 	}
 	e.hold = e.expires
 	if !e.cluster {
@@ -646,14 +656,14 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 		e.serverID = c.serverID
 		e.costBytes -= allocSize(len(e.serverID))
 	}
-	e.exact = c.connected && e.serverID != "" && e.serverID == c.serverID && len(e.keys) > 0
+	e.exact = c.connected && e.serverID != "" && e.serverID == c.serverID && e.keys != ""
 	if e.exact {
 		// Revisions of the followed server are comparable: refuse an answer
 		// computed before an invalidation of one of its keys.
 		if e.revision < c.floorRev {
 			return false
 		}
-		for _, key := range e.keys {
+		for key := range e.keys.all() {
 			if m, ok := c.marks[key]; ok && m.rev > e.revision {
 				return false
 			}
@@ -667,7 +677,7 @@ func (c *Cache) admitCluster(e *entry, fill Fill) bool {
 		if fill.seq < c.floorSeq {
 			return false
 		}
-		for _, key := range e.keys {
+		for key := range e.keys.all() {
 			if m, ok := c.marks[key]; ok && m.seq > fill.seq {
 				return false
 			}
@@ -895,11 +905,11 @@ func cost(e *entry) int64 {
 	// takes it off when the entry shares the followed server's), the keys
 	// (shared with the response Set was given, which nothing else keeps)
 	// and the packed records.
-	n += allocSize(len(e.id)) + allocSize(len(e.name)) + allocSize(len(e.serverID))
-	n += allocSize(16 * len(e.keys))
-	for _, k := range e.keys {
-		n += allocSize(len(k))
+	n += allocSize(len(e.id)) + allocSize(len(e.serverID))
+	if unsafe.StringData(e.name) != unsafe.StringData(e.id) {
+		n += allocSize(len(e.name))
 	}
+	n += allocSize(len(e.keys))
 	if e.cluster {
 		n += indexSlotOverhead
 	}

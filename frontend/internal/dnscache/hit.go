@@ -69,7 +69,7 @@ func (h Hit) NotAuthoritative() bool { return h.e.notAuth }
 func (h Hit) Truncated() bool { return h.e.tc }
 
 // Rcode is the response code of the entry.
-func (h Hit) Rcode() int { return h.e.rcode }
+func (h Hit) Rcode() int { return int(h.e.rcode) }
 
 // Response returns copies of the entry's records as Get returns them for
 // a query named name, with the TTLs the entry was stored with; false when

@@ -46,7 +46,7 @@ func (x *index) add(e *entry) int64 {
 		x.slots = append(x.slots, e)
 	}
 	var bytes int64
-	for _, key := range e.keys {
+	for key := range e.keys.all() {
 		ke, ok := x.byKey[key]
 		switch {
 		case !ok:
@@ -75,7 +75,7 @@ func (x *index) remove(e *entry) {
 	if h == 0 {
 		return
 	}
-	for _, key := range e.keys {
+	for key := range e.keys.all() {
 		ke, ok := x.byKey[key]
 		switch {
 		case !ok:

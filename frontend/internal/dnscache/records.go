@@ -90,7 +90,7 @@ func nameEnd(msg []byte, off int) int {
 // not unpack (never for records Set packed).
 func (e *entry) response(name string, age uint32) (Response, bool) {
 	r := Response{
-		Rcode:             e.rcode,
+		Rcode:             int(e.rcode),
 		AuthenticatedData: e.ad,
 		Truncated:         e.tc,
 		NotAuthoritative:  e.notAuth,
@@ -99,7 +99,7 @@ func (e *entry) response(name string, age uint32) (Response, bool) {
 		Cluster:           e.cluster,
 		Revision:          e.revision,
 		ServerID:          e.serverID,
-		Keys:              e.keys,
+		Keys:              e.keys.slice(),
 	}
 	sections := [3]*[]dns.RR{&r.Answer, &r.Ns, &r.Extra}
 	off := 0

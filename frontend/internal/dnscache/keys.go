@@ -1,0 +1,69 @@
+package dnscache
+
+import (
+	"encoding/binary"
+	"iter"
+	"strings"
+)
+
+// keyList is an entry's invalidation keys in one string, each key preceded
+// by its length as a uvarint: one allocation where a slice of strings
+// decoded from protobuf is one per key and one for the slice.
+type keyList string
+
+func newKeyList(keys []string) keyList {
+	if len(keys) == 0 {
+		return ""
+	}
+	n := 0
+	for _, k := range keys {
+		n += binary.MaxVarintLen64 + len(k)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var buf [binary.MaxVarintLen64]byte
+	for _, k := range keys {
+		b.Write(buf[:binary.PutUvarint(buf[:], uint64(len(k)))])
+		b.WriteString(k)
+	}
+	return keyList(b.String())
+}
+
+// all yields the keys in order.
+func (l keyList) all() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		s := string(l)
+		for len(s) > 0 {
+			n, w := uvarint(s)
+			if w == 0 || uint64(len(s)-w) < n {
+				return
+			}
+			if !yield(s[w : w+int(n)]) {
+				return
+			}
+			s = s[w+int(n):]
+		}
+	}
+}
+
+// slice returns the keys as a new slice, nil when there are none.
+func (l keyList) slice() []string {
+	var out []string
+	for k := range l.all() {
+		out = append(out, k)
+	}
+	return out
+}
+
+// uvarint reads the uvarint at the start of s and its width, 0 when s does
+// not start with one.
+func uvarint(s string) (uint64, int) {
+	var n uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		n |= uint64(s[i]&0x7f) << (7 * i)
+		if s[i] < 0x80 {
+			return n, i + 1
+		}
+	}
+	return 0, 0
+}
