@@ -180,9 +180,9 @@ type Client struct {
 	// streams carries Lookups over a LookupStream (stream.go).
 	streams streams
 	// timers and dones hold the stopped timers and empty result channels
-	// of finished streamed lookups, so that a cache miss allocates
-	// neither.
-	timers, dones sync.Pool
+	// of finished streamed lookups, questions the streamQuestions no one
+	// holds anymore, so that a cache miss allocates none of them.
+	timers, dones, questions sync.Pool
 }
 
 // New creates a client. The connection is made lazily by gRPC; New fails
@@ -265,6 +265,7 @@ func New(cfg Config) (*Client, error) {
 		return t
 	}
 	c.dones.New = func() any { return make(chan lookupResult, 1) }
+	c.questions.New = func() any { return new(streamQuestion) }
 	return c, nil
 }
 
@@ -288,16 +289,13 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	// The question and the stream message that carries it, in one
-	// allocation.
-	q := &streamQuestion{req: clusterdnsv1.LookupRequest{
-		Name:       name,
-		Qtype:      uint32(qtype),
-		ClientIp:   clientIP,
-		Transport:  transport,
-		ClientZone: c.cfg.Zone,
-	}}
+	// The question and the stream message that carries it, pooled
+	// (streamQuestion).
+	q := c.questions.Get().(*streamQuestion)
+	q.refs.Store(1)
+	defer q.release(&c.questions)
 	req := &q.req
+	req.Name, req.Qtype, req.ClientIp, req.Transport, req.ClientZone = name, uint32(qtype), clientIP, transport, c.cfg.Zone
 	var (
 		resp *clusterdnsv1.LookupResponse
 		err  = errStreamBroken

@@ -78,7 +78,10 @@ type lookupStream struct {
 	stream grpc.BidiStreamingClient[clusterdnsv1.LookupStreamRequest, clusterdnsv1.LookupStreamResponse]
 	cancel context.CancelFunc
 	// sendq feeds the sender goroutine.
-	sendq chan *clusterdnsv1.LookupStreamRequest
+	sendq chan *streamQuestion
+	// questions takes back the questions the sender is done with
+	// (Client.questions).
+	questions *sync.Pool
 
 	// mu guards the fields below; it is held for map operations only.
 	mu      sync.Mutex
@@ -103,9 +106,26 @@ type streams struct {
 }
 
 // streamQuestion is a question and the stream message that carries it.
+// Questions are pooled (Client.questions), so that a cache miss allocates
+// neither: refs counts the holders, the asking Lookup and, from the time
+// the question is queued until it is sent or skipped, the sender; the
+// last to let go gives it back.
 type streamQuestion struct {
-	msg clusterdnsv1.LookupStreamRequest
-	req clusterdnsv1.LookupRequest
+	msg  clusterdnsv1.LookupStreamRequest
+	req  clusterdnsv1.LookupRequest
+	refs atomic.Int32
+}
+
+// release lets go of q; the last holder puts it back into pool.
+func (q *streamQuestion) release(pool *sync.Pool) {
+	if q.refs.Add(-1) != 0 {
+		return
+	}
+	// The messages are reset field by field: a proto message must not
+	// be copied over.
+	q.msg.Id, q.msg.Request, q.msg.Batch, q.msg.AcceptBatch = 0, nil, nil, false
+	q.req.Name, q.req.Qtype, q.req.ClientIp, q.req.Transport, q.req.ClientZone = "", 0, "", 0, ""
+	pool.Put(q)
 }
 
 // lookupStreamed asks one question over the lookup stream, giving up at
@@ -156,9 +176,11 @@ func (c *Client) lookupStreamed(ctx context.Context, q *streamQuestion, deadline
 	ls.pending[id] = done
 	ls.mu.Unlock()
 	q.msg.Id, q.msg.Request = id, &q.req
+	q.refs.Add(1) // the sender's
 	select {
-	case ls.sendq <- &q.msg:
+	case ls.sendq <- q:
 	default:
+		q.refs.Add(-1)
 		// Nothing sends on done once its question is forgotten.
 		if ls.forget(id) {
 			c.dones.Put(done)
@@ -212,10 +234,11 @@ func (c *Client) currentStream() *lookupStream {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	ls := &lookupStream{
-		opened:  make(chan struct{}),
-		cancel:  cancel,
-		sendq:   make(chan *clusterdnsv1.LookupStreamRequest, sendQueueSize),
-		pending: make(map[uint64]chan lookupResult),
+		opened:    make(chan struct{}),
+		cancel:    cancel,
+		sendq:     make(chan *streamQuestion, sendQueueSize),
+		questions: &c.questions,
+		pending:   make(map[uint64]chan lookupResult),
 	}
 	s.cur = ls
 	go c.runStream(ctx, ls)
@@ -276,21 +299,36 @@ func (ls *lookupStream) deliver(msg *clusterdnsv1.LookupStreamResponse) {
 // those whose callers gave up. A failed Send ends the stream; the
 // receiving goroutine then fails the questions in flight.
 func (ls *lookupStream) send(ctx context.Context) {
-	batch := make([]*clusterdnsv1.LookupStreamRequest, 0, maxBatch)
+	batch := make([]*streamQuestion, 0, maxBatch)
+	msgs := make([]*clusterdnsv1.LookupStreamRequest, 0, maxBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case req := <-ls.sendq:
-			if !ls.waiting(req.GetId()) {
+		case q := <-ls.sendq:
+			if !ls.waiting(q.msg.GetId()) {
+				q.release(ls.questions)
 				continue
 			}
+			req := &q.msg
 			req.AcceptBatch = true
+			batch = batch[:0]
 			if ls.batching.Load() {
-				batch = ls.collect(batch[:0])
-				req.Batch = batch
+				batch = ls.collect(batch)
+				msgs = msgs[:0]
+				for _, b := range batch {
+					msgs = append(msgs, &b.msg)
+				}
+				req.Batch = msgs
 			}
 			err := ls.stream.Send(req)
+			// Marshalled: gRPC keeps no reference to the messages.
+			req.Batch = nil
+			clear(msgs)
+			q.release(ls.questions)
+			for _, b := range batch {
+				b.release(ls.questions)
+			}
 			clear(batch)
 			if err != nil {
 				ls.cancel()
@@ -302,12 +340,14 @@ func (ls *lookupStream) send(ctx context.Context) {
 
 // collect appends to batch the questions queued now whose callers still
 // wait, without waiting, up to maxBatch - 1 of them.
-func (ls *lookupStream) collect(batch []*clusterdnsv1.LookupStreamRequest) []*clusterdnsv1.LookupStreamRequest {
+func (ls *lookupStream) collect(batch []*streamQuestion) []*streamQuestion {
 	for len(batch) < maxBatch-1 {
 		select {
-		case req := <-ls.sendq:
-			if ls.waiting(req.GetId()) {
-				batch = append(batch, req)
+		case q := <-ls.sendq:
+			if ls.waiting(q.msg.GetId()) {
+				batch = append(batch, q)
+			} else {
+				q.release(ls.questions)
 			}
 		default:
 			return batch

@@ -26,6 +26,9 @@ import (
 type streamRecords struct {
 	*fakeRecords
 	batching bool
+	// miss answers every question as the record service answers a name
+	// that does not exist: NXDOMAIN with the zone's SOA and two keys.
+	miss     bool
 	streamed atomic.Int64
 	unary    atomic.Int64
 	// batches counts the messages that carried a batch, sizes the
@@ -63,6 +66,9 @@ func (f *streamRecords) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv
 				resp.InvalidArgument = "name: invalid"
 			default:
 				resp.Response = &clusterdnsv1.LookupResponse{Result: clusterdnsv1.Result_RESULT_SUCCESS, ServerId: name}
+				if f.miss {
+					resp.Response = missAnswer(name)
+				}
 			}
 			answers = append(answers, resp)
 		}
@@ -78,7 +84,7 @@ func (f *streamRecords) LookupStream(stream grpc.BidiStreamingServer[clusterdnsv
 	}
 }
 
-func newStreamClient(t *testing.T, srv clusterdnsv1.RecordServiceServer, unary bool) *recordclient.Client {
+func newStreamClient(t testing.TB, srv clusterdnsv1.RecordServiceServer, unary bool) *recordclient.Client {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
