@@ -183,6 +183,8 @@ type Client struct {
 	// of finished streamed lookups, questions the streamQuestions no one
 	// holds anymore, so that a cache miss allocates none of them.
 	timers, dones, questions sync.Pool
+	// streamCodec decodes the lookup stream's answers (decode.go).
+	streamCodec grpc.CallOption
 }
 
 // New creates a client. The connection is made lazily by gRPC; New fails
@@ -266,6 +268,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.dones.New = func() any { return make(chan lookupResult, 1) }
 	c.questions.New = func() any { return new(streamQuestion) }
+	c.streamCodec = lookupStreamCodec()
 	return c, nil
 }
 

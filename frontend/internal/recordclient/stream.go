@@ -249,7 +249,7 @@ func (c *Client) currentStream() *lookupStream {
 // breaks.
 func (c *Client) runStream(ctx context.Context, ls *lookupStream) {
 	defer ls.cancel()
-	stream, err := c.rpc.LookupStream(ctx)
+	stream, err := c.rpc.LookupStream(ctx, c.streamCodec)
 	if err != nil {
 		ls.stream = nil
 		c.streamBroken(ls, err)
