@@ -48,7 +48,14 @@ func (l keyList) all() iter.Seq[string] {
 
 // slice returns the keys as a new slice, nil when there are none.
 func (l keyList) slice() []string {
-	var out []string
+	n := 0
+	for range l.all() {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
 	for k := range l.all() {
 		out = append(out, k)
 	}

@@ -109,7 +109,7 @@ func (e *entry) response(name string, age uint32) (Response, bool) {
 		}
 		rrs := make([]dns.RR, n)
 		for j := range rrs {
-			rr, next, err := dns.UnpackRR(e.wire, off)
+			rr, next, err := unpackRecord(e.wire, off, name)
 			if err != nil || rr == nil {
 				return Response{}, false
 			}
@@ -123,4 +123,75 @@ func (e *entry) response(name string, age uint32) (Response, bool) {
 		*sections[i] = rrs
 	}
 	return r, true
+}
+
+// errShortRecord is a record that runs past the entry's records.
+var errShortRecord = errors.New("record runs past the packed records")
+
+// unpackRecord unpacks the record at off. An owner name equal to name but
+// for letter case is given name itself rather than a string of its own:
+// the usual record answers the question.
+func unpackRecord(wire []byte, off int, name string) (dns.RR, int, error) {
+	end, ok := ownerIs(wire, off, name)
+	if !ok {
+		return dns.UnpackRR(wire, off)
+	}
+	if end+10 > len(wire) {
+		return nil, len(wire), errShortRecord
+	}
+	h := dns.RR_Header{
+		Name:     name,
+		Rrtype:   binary.BigEndian.Uint16(wire[end:]),
+		Class:    binary.BigEndian.Uint16(wire[end+2:]),
+		Ttl:      binary.BigEndian.Uint32(wire[end+4:]),
+		Rdlength: binary.BigEndian.Uint16(wire[end+8:]),
+	}
+	rdEnd := end + 10 + int(h.Rdlength)
+	if rdEnd > len(wire) {
+		return nil, len(wire), errShortRecord
+	}
+	// As dns.UnpackRR does, the data is read from a slice that ends with
+	// it.
+	return dns.UnpackRRWithHeader(h, wire[:rdEnd], end+10)
+}
+
+// ownerIs reports whether the uncompressed name at off equals name, a fully
+// qualified name in text form, ignoring letter case, and returns the offset
+// after it. It reports false for labels whose text form would need escapes,
+// which dns.UnpackRR reads.
+func ownerIs(wire []byte, off int, name string) (int, bool) {
+	i := 0
+	if name == "." {
+		return off + 1, off < len(wire) && wire[off] == 0
+	}
+	for off < len(wire) {
+		l := int(wire[off])
+		off++
+		if l == 0 {
+			return off, i == len(name)
+		}
+		if l > 63 || off+l > len(wire) || i+l >= len(name) || name[i+l] != '.' {
+			return 0, false
+		}
+		for j, c := range wire[off : off+l] {
+			if !plainLabelByte(c) || lower(c) != lower(name[i+j]) {
+				return 0, false
+			}
+		}
+		off += l
+		i += l + 1
+	}
+	return 0, false
+}
+
+// plainLabelByte reports whether c stands for itself in a name's text form.
+func plainLabelByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '*'
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
