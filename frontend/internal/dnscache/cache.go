@@ -353,15 +353,16 @@ type keyAt struct {
 }
 
 type entry struct {
-	id       string
-	name     string
-	serverID string
-	keys     keyList
 	// wire holds the records of the three sections packed one after the
-	// other, uncompressed, counts[i] of section i: one allocation without
-	// pointers, which the collector does not scan, where records as
+	// other, uncompressed, counts[i] of section i, where records as
 	// miekg/dns structs would be one or more objects each (records.go).
+	// keys and id view the bytes after them in the same allocation, which
+	// holds no pointers for the collector to follow and never changes.
 	wire      []byte
+	keys      keyList
+	id        string
+	name      string
+	serverID  string
 	stored    time.Time
 	expires   time.Time
 	hold      time.Time
@@ -579,24 +580,31 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 	if !r.Cluster {
 		packTTL = ttl
 	}
-	wire, counts, err := packSections(packTTL, r.Answer, r.Ns, r.Extra)
+	// The records, the keys and the key's identity share one allocation,
+	// never written once packed, which the strings view.
+	keysLen := keyListLen(r.Keys)
+	buf, counts, err := packSections(packTTL, keysLen+len(k.id), r.Answer, r.Ns, r.Extra)
 	if err != nil {
 		return false
 	}
+	wireLen := len(buf)
+	buf = appendKeyList(buf, r.Keys)
+	buf = append(buf, k.id...)
+	id := view(buf[wireLen+keysLen:])
 	name := k.name
-	if n := len(k.id) - len(keyTail{}); n >= 0 && name == k.id[:n] {
+	if n := len(id) - len(keyTail{}); n >= 0 && name == id[:n] {
 		// The usual lower-case name: the entry keeps one string for both.
-		name = k.id[:n]
+		name = id[:n]
 	}
 	e := &entry{
-		id:       k.id,
+		id:       id,
 		name:     name,
 		rcode:    uint8(r.Rcode),
 		ad:       r.AuthenticatedData,
 		tc:       r.Truncated,
 		notAuth:  r.NotAuthoritative,
 		ordered:  r.Ordered,
-		wire:     wire,
+		wire:     buf[:wireLen:wireLen],
 		counts:   counts,
 		ttl:      ttl,
 		stored:   now,
@@ -604,7 +612,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		cluster:  r.Cluster,
 		revision: r.Revision,
 		serverID: r.ServerID,
-		keys:     newKeyList(r.Keys),
+		keys:     keyList(view(buf[wireLen : wireLen+keysLen])),
 	}
 	e.hold = e.expires
 	if !e.cluster {
@@ -824,6 +832,14 @@ func (c *Cache) onExit(e *entry) {
 	}
 }
 
+// view is a string of b's bytes, which must never change afterwards.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 // negative reports whether a response is a negative answer (RFC 2308).
 func negative(rcode int, answer []dns.RR) bool {
 	return rcode == dns.RcodeNameError || (rcode == dns.RcodeSuccess && len(answer) == 0)
@@ -901,19 +917,17 @@ const (
 // attach to it for its hot path.
 func cost(e *entry) int64 {
 	n := allocSize(int(unsafe.Sizeof(entry{}))) + ristrettoItemOverhead
-	// The key's identity, the name as asked, the server's id (admitCluster
-	// takes it off when the entry shares the followed server's), the keys
-	// (shared with the response Set was given, which nothing else keeps)
-	// and the packed records.
-	n += allocSize(len(e.id)) + allocSize(len(e.serverID))
+	// The packed records, the keys and the key's identity (one
+	// allocation), the server's id (admitCluster takes it off when the
+	// entry shares the followed server's) and the name as asked unless it
+	// is the identity's lower-case name.
+	n += allocSize(len(e.wire)+len(e.keys)+len(e.id)) + allocSize(len(e.serverID))
 	if unsafe.StringData(e.name) != unsafe.StringData(e.id) {
 		n += allocSize(len(e.name))
 	}
-	n += allocSize(len(e.keys))
 	if e.cluster {
 		n += indexSlotOverhead
 	}
-	n += allocSize(len(e.wire))
 	// The packed reply: header, question, records (uncompressed: miekg/dns
 	// allocates the uncompressed length plus one to pack into).
 	msgLen := 12 + len(e.name) + 1 + 4 + len(e.wire)

@@ -3,7 +3,6 @@ package dnscache
 import (
 	"encoding/binary"
 	"iter"
-	"strings"
 )
 
 // keyList is an entry's invalidation keys in one string, each key preceded
@@ -15,18 +14,33 @@ func newKeyList(keys []string) keyList {
 	if len(keys) == 0 {
 		return ""
 	}
+	return keyList(appendKeyList(make([]byte, 0, keyListLen(keys)), keys))
+}
+
+// keyListLen is the length of the keyList of keys.
+func keyListLen(keys []string) int {
 	n := 0
 	for _, k := range keys {
-		n += binary.MaxVarintLen64 + len(k)
+		n += uvarintLen(uint64(len(k))) + len(k)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	var buf [binary.MaxVarintLen64]byte
+	return n
+}
+
+// appendKeyList appends the keyList of keys to dst.
+func appendKeyList(dst []byte, keys []string) []byte {
 	for _, k := range keys {
-		b.Write(buf[:binary.PutUvarint(buf[:], uint64(len(k)))])
-		b.WriteString(k)
+		dst = binary.AppendUvarint(dst, uint64(len(k)))
+		dst = append(dst, k...)
 	}
-	return keyList(b.String())
+	return dst
+}
+
+func uvarintLen(n uint64) int {
+	w := 1
+	for ; n >= 0x80; n >>= 7 {
+		w++
+	}
+	return w
 }
 
 // all yields the keys in order.

@@ -17,10 +17,11 @@ import (
 // errTooManyRecords is a section of more records than a message counts.
 var errTooManyRecords = errors.New("more than 65535 records in a section")
 
-// packSections packs the records of the three sections but OPT records.
-// With ttl above 0 every record gets ttl as its TTL (an upstream answer's
-// lifetime) in the packed form; the records themselves are not changed.
-func packSections(ttl uint32, sections ...[]dns.RR) ([]byte, [3]uint16, error) {
+// packSections packs the records of the three sections but OPT records,
+// into a slice with room for spare more bytes. With ttl above 0 every
+// record gets ttl as its TTL (an upstream answer's lifetime) in the packed
+// form; the records themselves are not changed.
+func packSections(ttl uint32, spare int, sections ...[]dns.RR) ([]byte, [3]uint16, error) {
 	var counts [3]uint16
 	size := 0
 	for _, section := range sections {
@@ -30,10 +31,7 @@ func packSections(ttl uint32, sections ...[]dns.RR) ([]byte, [3]uint16, error) {
 			}
 		}
 	}
-	if size == 0 {
-		return nil, counts, nil
-	}
-	buf := make([]byte, size)
+	buf := make([]byte, size, size+spare)
 	off := 0
 	for i, section := range sections {
 		for _, rr := range section {
@@ -65,7 +63,7 @@ func packRR(rr dns.RR, buf *[]byte, off int) (int, error) {
 		if !errors.Is(err, dns.ErrBuf) {
 			return next, err
 		}
-		grown := make([]byte, 2*len(*buf)+64)
+		grown := make([]byte, 2*len(*buf)+64, 2*cap(*buf)+64)
 		copy(grown, (*buf)[:off])
 		*buf = grown
 	}

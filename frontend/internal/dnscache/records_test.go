@@ -53,7 +53,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 			if tt.opt {
 				rrs = append(rrs, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}})
 			}
-			wire, counts, err := packSections(tt.packTTL, rrs, nil, nil)
+			wire, counts, err := packSections(tt.packTTL, 0, rrs, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
