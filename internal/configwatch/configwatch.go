@@ -63,25 +63,26 @@ func NewMetrics(reg prometheus.Registerer, subsystem string) (*Metrics, error) {
 }
 
 // applied records content hash as in effect; reload counts a reload (not the first load).
+// The counter moves last, so that a scrape that sees it sees the gauges of the same reload.
 func (m *Metrics) applied(hash string, reload bool) {
 	if m == nil {
 		return
-	}
-	if reload {
-		m.reloads.WithLabelValues("success").Inc()
 	}
 	m.successful.Set(1)
 	m.successTime.SetToCurrentTime()
 	m.info.Reset()
 	m.info.WithLabelValues(hash).Set(1)
+	if reload {
+		m.reloads.WithLabelValues("success").Inc()
+	}
 }
 
 func (m *Metrics) rejected() {
 	if m == nil {
 		return
 	}
-	m.reloads.WithLabelValues("failure").Inc()
 	m.successful.Set(0)
+	m.reloads.WithLabelValues("failure").Inc()
 }
 
 // SetRestartPending sets the restart-pending gauge.
