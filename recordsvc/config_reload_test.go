@@ -102,15 +102,22 @@ func TestRunConfigReload(t *testing.T) {
 		info    = "clusterdns_recordsvc_config_info"
 	)
 	// waitMetrics scrapes until the reload counters reach success and
-	// failure, then returns the scrape.
+	// failure, then returns the next scrape: one scrape is no snapshot (its
+	// collectors run at once), but the reload set its gauges before the
+	// counter moved, so a scrape started after the count was seen shows them.
 	waitMetrics := func(success, failure float64) stack.Metrics {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
+		counted := func(m stack.Metrics) bool {
+			return m.SumWhere(reloads, map[string]string{"result": "success"}) == success &&
+				m.SumWhere(reloads, map[string]string{"result": "failure"}) == failure
+		}
 		for {
 			m, err := stack.Scrape(ctx, metricsAddr)
-			if err == nil && m.SumWhere(reloads, map[string]string{"result": "success"}) == success &&
-				m.SumWhere(reloads, map[string]string{"result": "failure"}) == failure {
-				return m
+			if err == nil && counted(m) {
+				if m, err = stack.Scrape(ctx, metricsAddr); err == nil && counted(m) {
+					return m
+				}
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("reloads: want %v succeeded and %v failed; scrape %v, err %v\nlog:\n%s", success, failure,
