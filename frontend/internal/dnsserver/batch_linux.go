@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -45,6 +46,9 @@ type udpBatch struct {
 	outBuf  [][]byte
 	// queued is the number of replies in out waiting for flush.
 	queued int
+
+	// replies sends the replies of the queries served off the read loop.
+	replies *replyQueue
 }
 
 // mmsghdr is struct mmsghdr of <sys/socket.h>.
@@ -81,6 +85,7 @@ func newUDPBatch(conn *net.UDPConn) (*udpBatch, error) {
 		outName: make([]unix.RawSockaddrInet6, batchSize),
 		outOOB:  make([]byte, batchSize*outOOBSpace),
 		outBuf:  make([][]byte, batchSize),
+		replies: newReplyQueue(rc),
 	}
 	for i := range b.in {
 		b.inBuf[i] = make([]byte, readBufSize-1)
@@ -130,11 +135,13 @@ func mmsg(wait rawsock.Wait, trap uintptr, hdrs unsafe.Pointer, vlen int) (int, 
 
 // udpDest is where the reply to a query handed off the read loop goes: the
 // socket, and the client's address in the socket's own form, so that the
-// reply leaves with one raw sendmsg (see mmsg) without converting it back
-// from a net.UDPAddr. The message header lives here too, so a send
-// allocates nothing.
+// reply leaves with a raw sendmsg (see mmsg), or in a batch of the
+// socket's replies (replyQueue), without converting it back from a
+// net.UDPAddr. The message header lives here too, so a send allocates
+// nothing.
 type udpDest struct {
 	rc    syscall.RawConn
+	out   *replyQueue
 	name  unix.RawSockaddrInet6
 	nlen  uint32
 	hdr   unix.Msghdr
@@ -145,7 +152,20 @@ type udpDest struct {
 // dest is the address of the i-th datagram read, for a reply sent with
 // udpWriter.
 func (b *udpBatch) dest(i int) udpDest {
-	return udpDest{rc: b.rc, name: b.inName[i], nlen: b.in[i].hdr.Namelen, valid: true}
+	return udpDest{rc: b.rc, out: b.replies, name: b.inName[i], nlen: b.in[i].hdr.Namelen, valid: true}
+}
+
+// sendPacked sends p, packed into buf from pool, and gives buf back to pool
+// once sent: in a batch of the socket's replies (replyQueue) when the
+// writer has the client's raw address, else at once.
+func (w *udpWriter) sendPacked(buf *[]byte, pool *sync.Pool, p []byte) error {
+	d := &w.dest
+	if !d.valid || d.out == nil {
+		_, err := w.send(p)
+		pool.Put(buf)
+		return err
+	}
+	return d.out.submit(queuedReply{buf: buf, pool: pool, msg: p, name: d.name, nlen: d.nlen, oob: w.oob})
 }
 
 // send sends p to the client as one datagram from the address the query
@@ -296,12 +316,24 @@ func (b *udpBatch) queue(i int, reply []byte) {
 // flush sends the queued replies. A reply the socket refuses is dropped,
 // as a lost datagram would be; flush reports the first such error.
 func (b *udpBatch) flush() error {
+	err := sendBatch(b.rc, b.out[:b.queued])
+	b.queued = 0
+	if err != nil {
+		return fmt.Errorf("dnsserver: udp write: %w", err)
+	}
+	return nil
+}
+
+// sendBatch sends the datagrams of hs with sendmmsg, as many calls as it
+// takes. A datagram the socket refuses is dropped, as a lost one would be,
+// and the rest are sent; sendBatch reports the first such error, and stops
+// at a closed socket.
+func sendBatch(rc syscall.RawConn, hs []mmsghdr) error {
 	var first error
-	for sent := 0; sent < b.queued; {
-		n, err := b.write(b.out[sent:b.queued])
+	for sent := 0; sent < len(hs); {
+		n, err := mmsg(rc.Write, unix.SYS_SENDMMSG, unsafe.Pointer(&hs[sent]), len(hs)-sent)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				b.queued = 0
 				return err
 			}
 			if first == nil {
@@ -311,14 +343,5 @@ func (b *udpBatch) flush() error {
 		}
 		sent += n
 	}
-	b.queued = 0
 	return first
-}
-
-func (b *udpBatch) write(hs []mmsghdr) (int, error) {
-	n, err := mmsg(b.rc.Write, unix.SYS_SENDMMSG, unsafe.Pointer(&hs[0]), len(hs))
-	if err != nil {
-		return 0, fmt.Errorf("dnsserver: udp write: %w", err)
-	}
-	return n, nil
 }

@@ -5,6 +5,7 @@ package dnsserver
 import (
 	"errors"
 	"net"
+	"sync"
 )
 
 // udpBatch is batched UDP I/O, which only Linux has here: elsewhere the
@@ -32,4 +33,12 @@ type udpDest struct{}
 func (w *udpWriter) send(p []byte) (int, error) {
 	n, _, err := w.conn.WriteMsgUDP(p, w.oob, w.raddr)
 	return n, err
+}
+
+// sendPacked sends p, packed into buf from pool, at once, and gives buf
+// back.
+func (w *udpWriter) sendPacked(buf *[]byte, pool *sync.Pool, p []byte) error {
+	_, err := w.send(p)
+	pool.Put(buf)
+	return err
 }

@@ -79,8 +79,10 @@
 // datagrams per system call (recvmmsg/sendmmsg, batch_linux.go) and runs
 // every other query in a goroutine of its own through ServeDNS, as many at
 // once as the dispatch gate allows (admission.go), shedding the rest with
-// REFUSED from the loop; elsewhere it hands them to miekg/dns one by one. Anything unusual takes the
-// general path. With
+// REFUSED from the loop, and the replies of those answered at the same time
+// (the misses one record-service message answers) leave together in one
+// sendmmsg as well (replies_linux.go); elsewhere it hands them to miekg/dns
+// one by one. Anything unusual takes the general path. With
 // Config.UDPSockets above one, that many sockets share the address through
 // SO_REUSEPORT, each with its own read loop.
 package dnsserver

@@ -78,13 +78,17 @@ func (s streamRecords) Watch(_ *clusterdnsv1.WatchRequest, stream grpc.ServerStr
 // looked up over the gRPC lookup stream), nine in ten NXDOMAIN, with 32
 // clients per P as a load generator keeps queries in flight: against a
 // record service that reads one question per message (single) and one that
-// takes batches (batched).
+// takes batches (batched). Serial is one client asking one question at a
+// time, the latency of a miss on an otherwise idle server.
 func BenchmarkServeUDPMiss(b *testing.B) {
-	b.Run("single", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{}) })
-	b.Run("batched", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{batching: true}) })
+	b.Run("single", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{}, 32) })
+	b.Run("batched", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{batching: true}, 32) })
+	b.Run("serial", func(b *testing.B) { benchServeUDPMiss(b, streamRecords{batching: true}, 0) })
 }
 
-func benchServeUDPMiss(b *testing.B, records streamRecords) {
+// benchServeUDPMiss runs clientsPerP clients per P, or a single one when
+// clientsPerP is 0.
+func benchServeUDPMiss(b *testing.B, records streamRecords, clientsPerP int) {
 	target := os.Getenv("CLUSTERDNS_MISSBENCH_RECORDS")
 	if target == "" {
 		target = serveStreamRecords(b, records)
@@ -122,11 +126,8 @@ func benchServeUDPMiss(b *testing.B, records streamRecords) {
 		b.Fatal(err)
 	}
 	var seq atomic.Uint64
-	b.SetParallelism(32)
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpuStart := processCPU(b)
-	b.RunParallel(func(pb *testing.PB) {
+	// ask is a client asking questions while next says so.
+	ask := func(next func() bool) {
 		conn, err := net.Dial("udp", addr)
 		if err != nil {
 			b.Error(err)
@@ -135,7 +136,7 @@ func benchServeUDPMiss(b *testing.B, records streamRecords) {
 		defer conn.Close()
 		buf := make([]byte, dns.MaxMsgSize)
 		m := new(dns.Msg)
-		for pb.Next() {
+		for next() {
 			n := seq.Add(1)
 			ns := "missing"
 			if n%10 == 0 {
@@ -153,7 +154,17 @@ func benchServeUDPMiss(b *testing.B, records streamRecords) {
 				return
 			}
 		}
-	})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuStart := processCPU(b)
+	if clientsPerP == 0 {
+		i := 0
+		ask(func() bool { i++; return i <= b.N })
+	} else {
+		b.SetParallelism(clientsPerP)
+		b.RunParallel(func(pb *testing.PB) { ask(pb.Next) })
+	}
 	// The process's CPU time per query (server, record service and
 	// clients alike) says more than wall time on a shared machine.
 	b.ReportMetric(float64((processCPU(b)-cpuStart).Nanoseconds())/float64(b.N), "cpu-ns/op")

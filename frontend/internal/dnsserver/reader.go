@@ -311,16 +311,19 @@ func (w *udpWriter) LocalAddr() net.Addr { return w.conn.LocalAddr() }
 // RemoteAddr is the client's address.
 func (w *udpWriter) RemoteAddr() net.Addr { return w.raddr }
 
-// WriteMsg packs m and sends it.
+// WriteMsg packs m and sends it, together with the other replies of the
+// socket ready at the same time where it can (replyQueue).
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
 	buf := w.bufs.Get().(*[]byte)
-	defer w.bufs.Put(buf)
 	b, err := m.PackBuffer(*buf)
 	if err != nil {
+		w.bufs.Put(buf)
 		return fmt.Errorf("dnsserver: pack response: %w", err)
 	}
-	_, err = w.Write(b)
-	return err
+	if err := w.sendPacked(buf, w.bufs, b); err != nil {
+		return fmt.Errorf("dnsserver: udp write: %w", err)
+	}
+	return nil
 }
 
 // Write sends b as one datagram.
