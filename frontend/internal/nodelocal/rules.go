@@ -19,6 +19,15 @@ const DefaultTable = "clusterdns-nodelocal"
 // replies), DNS over UDP and TCP to or from each address skips conntrack
 // while the address is local. Both chains hook at the raw priority, before
 // conntrack and so before kube-proxy's DNAT.
+//
+// A pod's query also needs a socket bound for it. A killed frontend's
+// sockets may be released before its device (the kernel releases the files
+// of a dead process in no order we can choose), and for that moment the
+// address is still local with nothing listening: a query delivered locally
+// would come back as an ICMP port unreachable, which stub resolvers count
+// as a failed lookup, where a tracked one goes on to the Service. (In
+// output the socket the kernel finds is the sender's, so the node's own
+// queries cannot be checked that way.)
 func rulesFor(c *nftables.Conn, table string, addrs []netip.Addr, port uint16) {
 	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: table})
 	// Deleting and adding again in one transaction replaces whatever an
@@ -33,17 +42,17 @@ func rulesFor(c *nftables.Conn, table string, addrs []netip.Addr, port uint16) {
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityRaw, Policy: &policy})
 	for _, a := range addrs {
 		for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
-			toUs := notrack(a, proto, port, true)
-			c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: toUs})
-			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: toUs})
-			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: notrack(a, proto, port, false)})
+			c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: notrack(a, proto, port, true, true)})
+			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: notrack(a, proto, port, true, false)})
+			c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: notrack(a, proto, port, false, false)})
 		}
 	}
 }
 
 // notrack is one rule: packets of proto to (toAddr) or from a:port, when
-// the kernel's routing says a is a local address, are not tracked.
-func notrack(a netip.Addr, proto byte, port uint16, toAddr bool) []expr.Any {
+// the kernel's routing says a is a local address and, with bound, a socket
+// takes the packet, are not tracked.
+func notrack(a netip.Addr, proto byte, port uint16, toAddr, bound bool) []expr.Any {
 	nfproto, addrOffset := byte(unix.NFPROTO_IPV4), uint32(12) // IPv4 saddr
 	if a.Is6() {
 		nfproto, addrOffset = unix.NFPROTO_IPV6, 8 // IPv6 saddr
@@ -55,7 +64,7 @@ func notrack(a netip.Addr, proto byte, port uint16, toAddr bool) []expr.Any {
 	}
 	local := make([]byte, 4)
 	binary.NativeEndian.PutUint32(local, unix.RTN_LOCAL)
-	return []expr.Any{
+	rule := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfproto}},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
@@ -68,8 +77,16 @@ func notrack(a netip.Addr, proto byte, port uint16, toAddr bool) []expr.Any {
 		// process does nothing once its device is gone.
 		&expr.Fib{Register: 1, FlagDADDR: toAddr, FlagSADDR: !toAddr, ResultADDRTYPE: true},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: local},
-		&expr.Notrack{},
 	}
+	if bound {
+		// The socket lookup ends the rule when no socket takes the
+		// packet; when one does it yields whether that socket is
+		// transparent, which ours are not.
+		rule = append(rule,
+			&expr.Socket{Key: expr.SocketKeyTransparent, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}})
+	}
+	return append(rule, &expr.Notrack{})
 }
 
 // installRules replaces the table with the rules for addrs and port.
