@@ -33,6 +33,7 @@ const (
 	corednsReplicas  = 2
 	corednsPods      = "k8s-app=kube-dns,!app.kubernetes.io/name"
 	frontendPods     = "app.kubernetes.io/name=clusterdns-frontend"
+	recordsvcPods    = "app.kubernetes.io/name=clusterdns-recordsvc"
 	procedureTimeout = 5 * time.Minute
 )
 

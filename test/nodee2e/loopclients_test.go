@@ -346,7 +346,7 @@ func reportLoad(t *testing.T, what string, results []loopResult, elapsed time.Du
 		total += r.last.Lookups
 		bad += r.last.Failed + r.last.Wrong
 		for _, f := range r.failures {
-			fmt.Fprintf(&b, "    %s %s %s: %s (%.0f ms, %.1fs after start)\n", r.client, f.Class, f.Name, f.Reason, f.MS, f.Elapsed)
+			fmt.Fprintf(&b, "    %s %s %s: %s (%.0f ms, ended %.1fs after start, at %s)\n", r.client, f.Class, f.Name, f.Reason, f.MS, f.Elapsed, f.Time)
 		}
 	}
 	t.Logf("%s: %d lookups in %s (%.0f/s) by client:\n%s", what, total, elapsed.Round(time.Second),

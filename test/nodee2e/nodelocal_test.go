@@ -373,13 +373,13 @@ func waitOneNodeLocalPod(ctx context.Context, t *testing.T, n *kubenode.Node, se
 	}
 }
 
-// logDNSServerLogs logs what the node-local server of the pods nodeSel
-// selects (its killed container too) and the base frontends said lately,
-// with timestamps, to place the failed lookups.
-func logDNSServerLogs(ctx context.Context, t *testing.T, n *kubenode.Node, nodeSel string) {
+// logDNSServerLogs logs what the pods sel selects (a killed container
+// too) and the base frontends said lately, with timestamps, to place the
+// failed lookups.
+func logDNSServerLogs(ctx context.Context, t *testing.T, n *kubenode.Node, sel string) {
 	t.Helper()
 	since, tail := int64(180), int64(40)
-	for _, sel := range []string{nodeSel, frontendPods} {
+	for _, sel := range []string{sel, frontendPods} {
 		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			t.Logf("list pods %s: %v", sel, err)

@@ -28,7 +28,7 @@ var rolloutSequences = map[dnsServer][]disruption{
 	clusterDNS: {
 		{name: "rollout restart of the frontends", deploy: frontendDeploy},
 		{name: "rollout restart of the record service", deploy: recordsvcDeploy},
-		{name: "delete a record-service pod", deploy: recordsvcDeploy, podSelector: "app.kubernetes.io/name=clusterdns-recordsvc"},
+		{name: "delete a record-service pod", deploy: recordsvcDeploy, podSelector: recordsvcPods},
 		{name: "delete a frontend pod", deploy: frontendDeploy, podSelector: frontendPods},
 	},
 	coreDNS: {
@@ -68,6 +68,11 @@ func TestRollouts(t *testing.T) {
 			what := fmt.Sprintf("%s rollouts and pod deletions", s)
 			if s == clusterDNS {
 				checkLoad(t, what, load.stop(ctx, t), time.Since(begin))
+				if t.Failed() {
+					// The surviving pods' logs place the failed lookups
+					// (a deleted pod's log goes with it).
+					logDNSServerLogs(ctx, t, n, recordsvcPods)
+				}
 				return
 			}
 			// CoreDNS is the peer measured beside clusterdns, as kubeadm
