@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -35,7 +36,16 @@ const backendCount = 2
 func setUpWorkload(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) *workload {
 	t.Helper()
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
+	// The namespace of the same test's previous run (go test -count) may
+	// still be terminating: wait for it to go.
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
 		t.Fatalf("create namespace %s: %v", ns, err)
 	}
 	t.Cleanup(func() {
@@ -67,7 +77,7 @@ func setUpWorkload(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec:       corev1.ServiceSpec{Selector: labels, Ports: port},
 	}
-	web, err := cs.CoreV1().Services(ns).Create(ctx, web, metav1.CreateOptions{})
+	web, err = cs.CoreV1().Services(ns).Create(ctx, web, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create Service web: %v", err)
 	}
