@@ -379,10 +379,10 @@ func waitOneNodeLocalPod(ctx context.Context, t *testing.T, n *kubenode.Node, se
 func logDNSServerLogs(ctx context.Context, t *testing.T, n *kubenode.Node, sel string) {
 	t.Helper()
 	since, tail := int64(180), int64(40)
-	for _, sel := range []string{sel, frontendPods} {
-		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: sel})
+	for _, s := range []string{sel, frontendPods} {
+		pods, err := n.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: s})
 		if err != nil {
-			t.Logf("list pods %s: %v", sel, err)
+			t.Logf("list pods %s: %v", s, err)
 			continue
 		}
 		for _, p := range pods.Items {

@@ -20,7 +20,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Roles of the test binary when TestSIGKILLUnderLoad runs it again.
+// Roles of the test binary when this file's tests run it again.
 const (
 	// holderEnv: hold the addresses and answer on them until killed.
 	holderEnv = "NODELOCAL_SERVE"
