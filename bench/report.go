@@ -31,6 +31,9 @@ type Cell struct {
 	// ProcessCPU splits ServerCPU by process name for systems of several
 	// processes.
 	ProcessCPU map[string]float64
+	// Note says, for clusterdns, where its replies came from during the
+	// run (see clusterdnsCounters).
+	Note string
 	// ClientCPU and ClientForeignCPU are the same shares of the load
 	// generator's CPU: the generator's, and other processes'. ClientIdle
 	// is the share its CPU stayed idle: what the generator left.
@@ -176,6 +179,9 @@ func (r *Report) Markdown() string {
 			for _, gen := range []string{genDNSPerf, genLoadgen} {
 				if c := r.genCell(gen, w.ID, s.ID); c != nil && len(c.ProcessCPU) > 0 {
 					fmt.Fprintf(&b, "\nCPU of %s by process (%s): %s.\n", s.Name, gen, strings.Trim(processSplit(c.ProcessCPU), "()"))
+				}
+				if c := r.genCell(gen, w.ID, s.ID); c != nil && c.Note != "" {
+					fmt.Fprintf(&b, "\n%s (%s): %s.\n", s.Name, gen, c.Note)
 				}
 			}
 		}

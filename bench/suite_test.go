@@ -312,6 +312,12 @@ func TestBenchmarkSuite(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
+		var countersBefore clusterdnsCounters
+		if system == sysClusterDNS {
+			if countersBefore, err = scrapeClusterDNS(ctx, frontend, recordsvc); err != nil {
+				return nil, err
+			}
+		}
 		perfRun := PerfRun{
 			Server: addrs[system], QueryFile: queryFiles[w.ID], Duration: duration, Once: w.Once,
 			Clients: set.clients, Outstanding: set.outstanding, Threads: set.threads, MaxQPS: maxQPS,
@@ -354,6 +360,13 @@ func TestBenchmarkSuite(t *testing.T) {
 			for _, p := range procs[system] {
 				cell.ProcessCPU[p.Name] = ProcessShare(before, after, p.PID())
 			}
+		}
+		if system == sysClusterDNS {
+			countersAfter, err := scrapeClusterDNS(ctx, frontend, recordsvc)
+			if err != nil {
+				return nil, err
+			}
+			cell.Note = countersAfter.since(countersBefore, res.Completed)
 		}
 		return cell, nil
 	}

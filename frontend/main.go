@@ -109,6 +109,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Logger:        log,
 		Metrics:       rcMetrics,
 		Credentials:   creds,
+		AbsentBelow:   cache != nil,
 	})
 	if err != nil {
 		return err

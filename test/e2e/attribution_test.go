@@ -41,23 +41,25 @@ func TestAttribution(t *testing.T) {
 	waitForPodIndex(ctx, t, fe.Addr, podIP, "attr-app")
 
 	t.Run("query log and metric name the pod's namespace", func(t *testing.T) {
-		// Names never asked before, so that each question reaches the
-		// record service rather than the frontend's cache.
-		queryFrom(ctx, t, fe.Addr, podIP, "attr-udp.attr-app.svc.cluster.local", dns.TypeA, false)
-		queryFrom(ctx, t, fe.Addr, podIP, "attr-tcp.attr-app.svc.cluster.local", dns.TypeA, true)
-		queryFrom(ctx, t, fe.Addr, strangerIP, "attr-stranger.attr-app.svc.cluster.local", dns.TypeA, false)
+		// Names never asked before, in a namespace that does not exist (a
+		// frontend answers names absent from an existing one from its
+		// directory), so that each question reaches the record service
+		// rather than the frontend's cache.
+		queryFrom(ctx, t, fe.Addr, podIP, "attr-udp.attr-none.svc.cluster.local", dns.TypeA, false)
+		queryFrom(ctx, t, fe.Addr, podIP, "attr-tcp.attr-none.svc.cluster.local", dns.TypeA, true)
+		queryFrom(ctx, t, fe.Addr, strangerIP, "attr-stranger.attr-none.svc.cluster.local", dns.TypeA, false)
 		for _, name := range []string{"attr-udp", "attr-tcp"} {
-			waitForLogLine(t, rs, "msg=lookup", "name="+name+".attr-app.svc.cluster.local.", "client_ip="+podIP,
+			waitForLogLine(t, rs, "msg=lookup", "name="+name+".attr-none.svc.cluster.local.", "client_ip="+podIP,
 				"namespace=attr-app", "pod=web-0")
 		}
-		waitForLogLine(t, rs, "name=attr-stranger.attr-app.svc.cluster.local.", "client_ip="+strangerIP, "namespace=unknown")
+		waitForLogLine(t, rs, "name=attr-stranger.attr-none.svc.cluster.local.", "client_ip="+strangerIP, "namespace=unknown")
 		waitForMetric(t, rs.MetricsAddr, requestsByNamespace, map[string]string{"namespace": "attr-app"}, 2)
 		waitForMetric(t, rs.MetricsAddr, requestsByNamespace, map[string]string{"namespace": "unknown"}, 1)
 	})
 
 	t.Run("without watched pods every client is unknown", func(t *testing.T) {
-		queryFrom(ctx, t, feUnwatched.Addr, podIP, "attr-unwatched.attr-app.svc.cluster.local", dns.TypeA, false)
-		waitForLogLine(t, unwatched, "name=attr-unwatched.attr-app.svc.cluster.local.", "client_ip="+podIP, "namespace=unknown")
+		queryFrom(ctx, t, feUnwatched.Addr, podIP, "attr-unwatched.attr-none.svc.cluster.local", dns.TypeA, false)
+		waitForLogLine(t, unwatched, "name=attr-unwatched.attr-none.svc.cluster.local.", "client_ip="+podIP, "namespace=unknown")
 		waitForMetric(t, unwatched.MetricsAddr, requestsByNamespace, map[string]string{"namespace": "unknown"}, 1)
 		if n := stack.ScrapeMetrics(t, unwatched.MetricsAddr).SumWhere(requestsByNamespace, map[string]string{"namespace": "attr-app"}); n != 0 {
 			t.Fatalf("%s{namespace=attr-app} = %v without watched pods, want no series", requestsByNamespace, n)

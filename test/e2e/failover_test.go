@@ -311,7 +311,9 @@ type probeQuestion struct {
 
 // uniqueQuestions returns n questions no other part of a test asks: the A
 // records of pod names 10.(200+block).x.y (which exist, with pods insecure,
-// in namespace ns) and absent Service names, alternately.
+// in namespace ns) and Service names in namespace <ns>-gone, which does not
+// exist, alternately. (Absent names of an existing namespace would be
+// answered by the frontend from the namespace's directory.)
 func uniqueQuestions(ns string, block, n int) []probeQuestion {
 	out := make([]probeQuestion, 0, n)
 	for i := range n {
@@ -326,7 +328,7 @@ func uniqueQuestion(ns string, block, i int) probeQuestion {
 	j := i / 2
 	if i%2 == 1 {
 		return probeQuestion{
-			q:    question{svcName(ns, fmt.Sprintf("gone-%d-%d", block, j)), dns.TypeA},
+			q:    question{svcName(ns+"-gone", fmt.Sprintf("gone-%d-%d", block, j)), dns.TypeA},
 			want: answerState(dns.RcodeToString[dns.RcodeNameError] + "\n"),
 		}
 	}

@@ -190,6 +190,9 @@ type keyTail [5]byte
 const (
 	keyDO      = 1 << 0
 	keyForward = 1 << 1
+	// keyAbsent marks a directory (absent.go), which no question's key
+	// equals.
+	keyAbsent = 1 << 2
 )
 
 // NewKey builds the key of a question answered by the record service. name
@@ -286,6 +289,9 @@ type Stats struct {
 	Invalidations uint64
 	// Stale counts answers handed out by GetStale.
 	Stale uint64
+	// Absent counts the hits that were NXDOMAIN answers proved by a
+	// namespace's directory (absent.go).
+	Absent uint64
 	// Entries is the number of responses held (stale ones included).
 	Entries int64
 	// Bytes is the estimated memory of the responses held, as counted
@@ -317,8 +323,8 @@ type Cache struct {
 	// are never served by Get (only by GetStale). Written under mu.
 	gen atomic.Uint64
 
-	hits, misses, evictions, invalidated, refused, invalidations, stale atomic.Uint64
-	entries, bytes                                                      atomic.Int64
+	hits, misses, evictions, invalidated, refused, invalidations, stale, absent atomic.Uint64
+	entries, bytes                                                              atomic.Int64
 
 	// mu guards the fields below. It is never held while calling into
 	// ristretto, whose callbacks take it.
@@ -343,6 +349,8 @@ type Cache struct {
 	// index holds the cluster entries, by the invalidation keys they
 	// depend on (index.go).
 	index index
+	// absentZones lists the zones of the directories stored (absent.go).
+	absentZones absentSuffixes
 }
 
 type keyMark struct{ rev, seq uint64 }
@@ -376,6 +384,9 @@ type entry struct {
 	attached atomic.Pointer[any]
 	ttl      uint32
 	dead     atomic.Bool
+	// labels is set on directories only (absent.go): what exists below
+	// the apex the entry's key names, sorted.
+	labels []string
 	// slot is the entry's handle in the index, 0 when not indexed.
 	slot   handle
 	counts [3]uint16
@@ -449,6 +460,7 @@ func (c *Cache) Stats() Stats {
 		Refused:       c.refused.Load(),
 		Invalidations: c.invalidations.Load(),
 		Stale:         c.stale.Load(),
+		Absent:        c.absent.Load(),
 		Entries:       c.entries.Load(),
 		Bytes:         c.bytes.Load(),
 	}
@@ -456,12 +468,16 @@ func (c *Cache) Stats() Stats {
 
 // Get returns the cached response for k, with copies of the records whose
 // TTLs show the time left and whose owner names equal to the query name
-// (ignoring case) carry the query's case.
+// (ignoring case) carry the query's case. A question of the record service
+// without an entry of its own is answered NXDOMAIN when a directory proves
+// its name absent (absent.go).
 func (c *Cache) Get(k Key) (Response, bool) {
 	e, age, ok := c.servable(k.id, time.Time{})
 	var r Response
 	if ok {
 		r, ok = e.response(k.name, age)
+	} else {
+		r, ok = c.absentAnswer(k)
 	}
 	if !ok {
 		c.misses.Add(1)
@@ -569,7 +585,11 @@ func (c *Cache) Lifetime(r Response) uint32 {
 // be cached (see Lifetime) and cluster answers that an invalidation or
 // resync since Begin made stale. The records of an upstream answer are
 // stored with the answer's lifetime as their TTL.
-func (c *Cache) Set(k Key, fill Fill, r Response) bool {
+func (c *Cache) Set(k Key, fill Fill, r Response) bool { return c.set(k, fill, r, nil) }
+
+// set is Set for answers and for directories (absent.go), which keep the
+// sorted labels that exist below their apex.
+func (c *Cache) set(k Key, fill Fill, r Response, labels []string) bool {
 	ttl := c.Lifetime(r)
 	if ttl == 0 {
 		return false
@@ -613,6 +633,7 @@ func (c *Cache) Set(k Key, fill Fill, r Response) bool {
 		revision: r.Revision,
 		serverID: r.ServerID,
 		keys:     keyList(view(buf[wireLen : wireLen+keysLen])),
+		labels:   labels,
 	}
 	e.hold = e.expires
 	if !e.cluster {
@@ -928,6 +949,10 @@ func cost(e *entry) int64 {
 	if e.cluster {
 		n += indexSlotOverhead
 	}
+	for _, l := range e.labels {
+		n += 16 + allocSize(len(l))
+	}
+	n += allocSize(16 * len(e.labels))
 	// The packed reply: header, question, records (uncompressed: miekg/dns
 	// allocates the uncompressed length plus one to pack into).
 	msgLen := 12 + len(e.name) + 1 + 4 + len(e.wire)

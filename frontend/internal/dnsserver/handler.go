@@ -613,7 +613,7 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 	// visibility) is not cached.
 	// A shared answer was cached by the caller that made the lookup.
 	if h.cache != nil && !shared && !perClient(resp) {
-		h.cache.Set(key, fill, dnscache.Response{
+		r := dnscache.Response{
 			Rcode:     m.Rcode,
 			Answer:    m.Answer,
 			Ns:        m.Ns,
@@ -625,7 +625,11 @@ func (h *Handler) lookup(x *exchange) (m *dns.Msg, notAuthoritative bool) {
 			Revision:  resp.GetRevision(),
 			ServerID:  resp.GetServerId(),
 			Keys:      resp.GetKeys(),
-		})
+		}
+		h.cache.Set(key, fill, r)
+		if ab := resp.GetAbsentBelow(); ab != nil && q.Qclass == dns.ClassINET {
+			h.cache.SetAbsent(fill, q.Name, ab.GetApex(), ab.GetLabels(), ab.GetKeys(), r)
+		}
 	}
 	return m, false
 }

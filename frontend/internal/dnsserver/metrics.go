@@ -123,6 +123,9 @@ func NewMetrics(reg prometheus.Registerer, cache *dnscache.Cache) (*Metrics, err
 		collectors = append(collectors,
 			counter("cache_hits_total", "Responses served from the cache.",
 				func(s dnscache.Stats) uint64 { return s.Hits }),
+			counter("cache_absent_hits_total", "Cache hits that were NXDOMAIN answers proved by a namespace's list of Services "+
+				"(names below <namespace>.svc.<zone> whose label under the namespace is no Service), counted in cache_hits_total too.",
+				func(s dnscache.Stats) uint64 { return s.Absent }),
 			counter("cache_misses_total", "Cache lookups that found nothing servable.",
 				func(s dnscache.Stats) uint64 { return s.Misses }),
 			counter("cache_evictions_total", "Cache entries evicted for room or expiry.",

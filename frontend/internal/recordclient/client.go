@@ -100,6 +100,10 @@ type Config struct {
 	// UnaryLookups makes every Lookup a unary call instead of a message on
 	// the shared LookupStream (stream.go). Default false.
 	UnaryLookups bool
+	// AbsentBelow asks the record service for namespace directories with
+	// NXDOMAIN answers (LookupResponse.absent_below), for a caller that
+	// caches them.
+	AbsentBelow bool
 	// Credentials secure the connection (mutual TLS). Default nil:
 	// plaintext.
 	Credentials credentials.TransportCredentials
@@ -299,6 +303,7 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16, clientIP
 	defer q.release(&c.questions)
 	req := &q.req
 	req.Name, req.Qtype, req.ClientIp, req.Transport, req.ClientZone = name, uint32(qtype), clientIP, transport, c.cfg.Zone
+	req.AcceptAbsentBelow = c.cfg.AbsentBelow
 	var (
 		resp *clusterdnsv1.LookupResponse
 		err  = errStreamBroken

@@ -202,10 +202,35 @@ func (d *decoder) response(b []byte, m *clusterdnsv1.LookupResponse) bool {
 			m.AutopathNamespace, ok = d.text(p)
 		case typ == length && num == 13:
 			m.Zone, ok = d.text(p)
+		case typ == length && num == 14 && m.AbsentBelow == nil:
+			m.AbsentBelow = new(clusterdnsv1.AbsentBelow)
+			ok = d.absentBelow(p, m.AbsentBelow)
 		default:
 			ok = false
 		}
 		return ok
+	})
+}
+
+// absentBelow decodes a namespace's directory. Its labels are not looked
+// up in the shared strings: there are many, each asked about rarely.
+func (d *decoder) absentBelow(b []byte, m *clusterdnsv1.AbsentBelow) bool {
+	return fields(b, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) bool {
+		switch {
+		case num == 1 && typ == length:
+			var ok bool
+			m.Apex, ok = d.text(p)
+			return ok
+		case num == 2 && typ == length:
+			m.Labels = append(m.Labels, string(p))
+			return utf8.Valid(p)
+		case num == 3 && typ == length:
+			s, ok := d.text(p)
+			m.Keys = append(m.Keys, s)
+			return ok
+		default:
+			return false
+		}
 	})
 }
 

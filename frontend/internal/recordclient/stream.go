@@ -125,6 +125,7 @@ func (q *streamQuestion) release(pool *sync.Pool) {
 	// be copied over.
 	q.msg.Id, q.msg.Request, q.msg.Batch, q.msg.AcceptBatch = 0, nil, nil, false
 	q.req.Name, q.req.Qtype, q.req.ClientIp, q.req.Transport, q.req.ClientZone = "", 0, "", 0, ""
+	q.req.AcceptAbsentBelow = false
 	pool.Put(q)
 }
 

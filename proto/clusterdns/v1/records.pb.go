@@ -165,9 +165,13 @@ type LookupRequest struct {
 	// server then takes the zone of the node of the client pod that has
 	// client_ip, when it watches pods and nodes. Used to order or narrow
 	// zone-aware answers (see LookupResponse.zone_dependent).
-	ClientZone    string `protobuf:"bytes,5,opt,name=client_zone,json=clientZone,proto3" json:"client_zone,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ClientZone string `protobuf:"bytes,5,opt,name=client_zone,json=clientZone,proto3" json:"client_zone,omitempty"`
+	// Set by a caller that keeps LookupResponse.absent_below (a caching DNS
+	// frontend that follows Watch). Without it the server sends none, sparing
+	// other callers a namespace's list of Services with every NXDOMAIN.
+	AcceptAbsentBelow bool `protobuf:"varint,6,opt,name=accept_absent_below,json=acceptAbsentBelow,proto3" json:"accept_absent_below,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LookupRequest) Reset() {
@@ -235,6 +239,13 @@ func (x *LookupRequest) GetClientZone() string {
 	return ""
 }
 
+func (x *LookupRequest) GetAcceptAbsentBelow() bool {
+	if x != nil {
+		return x.AcceptAbsentBelow
+	}
+	return false
+}
+
 // LookupResponse is the structured answer to a LookupRequest.
 type LookupResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -300,7 +311,18 @@ type LookupResponse struct {
 	// zone_dependent answers hold for the client that asked only. Its keys
 	// include the client's pod and node keys when the zone was found from
 	// client_ip.
-	Zone          string `protobuf:"bytes,13,opt,name=zone,proto3" json:"zone,omitempty"`
+	Zone string `protobuf:"bytes,13,opt,name=zone,proto3" json:"zone,omitempty"`
+	// Set on some NXDOMAIN answers for a name below a namespace's service
+	// subtree (<name>.<namespace>.svc.<zone> and names under it): every name
+	// there whose label right below the namespace is not one of the
+	// namespace's Services is NXDOMAIN as well, with this answer's authority
+	// section and ttl (RFC 8198's aggressive negative caching, with the
+	// namespace's Service names standing in for NSEC records). It holds, for
+	// every client, while no key of this answer nor of absent_below.keys is
+	// announced. Never set on answers with autopath_namespace or
+	// client_specific, nor when server-side search-path completion is on,
+	// nor unless the request set accept_absent_below.
+	AbsentBelow   *AbsentBelow `protobuf:"bytes,14,opt,name=absent_below,json=absentBelow,proto3" json:"absent_below,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +448,80 @@ func (x *LookupResponse) GetZone() string {
 	return ""
 }
 
+func (x *LookupResponse) GetAbsentBelow() *AbsentBelow {
+	if x != nil {
+		return x.AbsentBelow
+	}
+	return nil
+}
+
+// AbsentBelow lists what exists right below a namespace's service subtree.
+type AbsentBelow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "<namespace>.svc.<zone>." in lower case.
+	Apex string `protobuf:"bytes,1,opt,name=apex,proto3" json:"apex,omitempty"`
+	// The lower-case names of the namespace's Services, sorted, each the
+	// label right below apex. A label not listed has no names below it.
+	Labels []string `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty"`
+	// Invalidation keys the list depends on besides the answer's keys: the
+	// namespace's services key, announced whenever a Service is created or
+	// deleted in it. The answer itself does not depend on them.
+	Keys          []string `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbsentBelow) Reset() {
+	*x = AbsentBelow{}
+	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbsentBelow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbsentBelow) ProtoMessage() {}
+
+func (x *AbsentBelow) ProtoReflect() protoreflect.Message {
+	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbsentBelow.ProtoReflect.Descriptor instead.
+func (*AbsentBelow) Descriptor() ([]byte, []int) {
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AbsentBelow) GetApex() string {
+	if x != nil {
+		return x.Apex
+	}
+	return ""
+}
+
+func (x *AbsentBelow) GetLabels() []string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *AbsentBelow) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 // LookupStreamRequest is one question on a LookupStream.
 type LookupStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -448,7 +544,7 @@ type LookupStreamRequest struct {
 
 func (x *LookupStreamRequest) Reset() {
 	*x = LookupStreamRequest{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +556,7 @@ func (x *LookupStreamRequest) String() string {
 func (*LookupStreamRequest) ProtoMessage() {}
 
 func (x *LookupStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[2]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +569,7 @@ func (x *LookupStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupStreamRequest.ProtoReflect.Descriptor instead.
 func (*LookupStreamRequest) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{2}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LookupStreamRequest) GetId() uint64 {
@@ -526,7 +622,7 @@ type LookupStreamResponse struct {
 
 func (x *LookupStreamResponse) Reset() {
 	*x = LookupStreamResponse{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +634,7 @@ func (x *LookupStreamResponse) String() string {
 func (*LookupStreamResponse) ProtoMessage() {}
 
 func (x *LookupStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[3]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +647,7 @@ func (x *LookupStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupStreamResponse.ProtoReflect.Descriptor instead.
 func (*LookupStreamResponse) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{3}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LookupStreamResponse) GetId() uint64 {
@@ -615,7 +711,7 @@ type ResourceRecord struct {
 
 func (x *ResourceRecord) Reset() {
 	*x = ResourceRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +723,7 @@ func (x *ResourceRecord) String() string {
 func (*ResourceRecord) ProtoMessage() {}
 
 func (x *ResourceRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[4]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +736,7 @@ func (x *ResourceRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRecord.ProtoReflect.Descriptor instead.
 func (*ResourceRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{4}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ResourceRecord) GetName() string {
@@ -807,7 +903,7 @@ type ARecord struct {
 
 func (x *ARecord) Reset() {
 	*x = ARecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +915,7 @@ func (x *ARecord) String() string {
 func (*ARecord) ProtoMessage() {}
 
 func (x *ARecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[5]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +928,7 @@ func (x *ARecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ARecord.ProtoReflect.Descriptor instead.
 func (*ARecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{5}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ARecord) GetAddress() string {
@@ -853,7 +949,7 @@ type AAAARecord struct {
 
 func (x *AAAARecord) Reset() {
 	*x = AAAARecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +961,7 @@ func (x *AAAARecord) String() string {
 func (*AAAARecord) ProtoMessage() {}
 
 func (x *AAAARecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[6]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +974,7 @@ func (x *AAAARecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AAAARecord.ProtoReflect.Descriptor instead.
 func (*AAAARecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{6}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AAAARecord) GetAddress() string {
@@ -905,7 +1001,7 @@ type SRVRecord struct {
 
 func (x *SRVRecord) Reset() {
 	*x = SRVRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1013,7 @@ func (x *SRVRecord) String() string {
 func (*SRVRecord) ProtoMessage() {}
 
 func (x *SRVRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[7]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1026,7 @@ func (x *SRVRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SRVRecord.ProtoReflect.Descriptor instead.
 func (*SRVRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{7}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SRVRecord) GetPriority() uint32 {
@@ -972,7 +1068,7 @@ type PTRRecord struct {
 
 func (x *PTRRecord) Reset() {
 	*x = PTRRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1080,7 @@ func (x *PTRRecord) String() string {
 func (*PTRRecord) ProtoMessage() {}
 
 func (x *PTRRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[8]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1093,7 @@ func (x *PTRRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PTRRecord.ProtoReflect.Descriptor instead.
 func (*PTRRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{8}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PTRRecord) GetTarget() string {
@@ -1018,7 +1114,7 @@ type CNAMERecord struct {
 
 func (x *CNAMERecord) Reset() {
 	*x = CNAMERecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1126,7 @@ func (x *CNAMERecord) String() string {
 func (*CNAMERecord) ProtoMessage() {}
 
 func (x *CNAMERecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[9]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1139,7 @@ func (x *CNAMERecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNAMERecord.ProtoReflect.Descriptor instead.
 func (*CNAMERecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{9}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CNAMERecord) GetTarget() string {
@@ -1064,7 +1160,7 @@ type TXTRecord struct {
 
 func (x *TXTRecord) Reset() {
 	*x = TXTRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1172,7 @@ func (x *TXTRecord) String() string {
 func (*TXTRecord) ProtoMessage() {}
 
 func (x *TXTRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[10]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1185,7 @@ func (x *TXTRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TXTRecord.ProtoReflect.Descriptor instead.
 func (*TXTRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{10}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TXTRecord) GetValues() []string {
@@ -1122,7 +1218,7 @@ type SOARecord struct {
 
 func (x *SOARecord) Reset() {
 	*x = SOARecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1230,7 @@ func (x *SOARecord) String() string {
 func (*SOARecord) ProtoMessage() {}
 
 func (x *SOARecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[11]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1243,7 @@ func (x *SOARecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SOARecord.ProtoReflect.Descriptor instead.
 func (*SOARecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{11}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SOARecord) GetMname() string {
@@ -1210,7 +1306,7 @@ type NSRecord struct {
 
 func (x *NSRecord) Reset() {
 	*x = NSRecord{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1318,7 @@ func (x *NSRecord) String() string {
 func (*NSRecord) ProtoMessage() {}
 
 func (x *NSRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[12]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1331,7 @@ func (x *NSRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NSRecord.ProtoReflect.Descriptor instead.
 func (*NSRecord) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{12}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NSRecord) GetTarget() string {
@@ -1274,7 +1370,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[13]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1382,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[13]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1395,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{13}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchRequest) GetClientName() string {
@@ -1387,7 +1483,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_clusterdns_v1_records_proto_msgTypes[14]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1495,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clusterdns_v1_records_proto_msgTypes[14]
+	mi := &file_clusterdns_v1_records_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1508,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{14}
+	return file_clusterdns_v1_records_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchResponse) GetRevision() uint64 {
@@ -1468,14 +1564,15 @@ var File_clusterdns_v1_records_proto protoreflect.FileDescriptor
 
 const file_clusterdns_v1_records_proto_rawDesc = "" +
 	"\n" +
-	"\x1bclusterdns/v1/records.proto\x12\rclusterdns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n" +
+	"\x1bclusterdns/v1/records.proto\x12\rclusterdns.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n" +
 	"\rLookupRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05qtype\x18\x02 \x01(\rR\x05qtype\x12\x1b\n" +
 	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x126\n" +
 	"\ttransport\x18\x04 \x01(\x0e2\x18.clusterdns.v1.TransportR\ttransport\x12\x1f\n" +
 	"\vclient_zone\x18\x05 \x01(\tR\n" +
-	"clientZone\"\x82\x04\n" +
+	"clientZone\x12.\n" +
+	"\x13accept_absent_below\x18\x06 \x01(\bR\x11acceptAbsentBelow\"\xc1\x04\n" +
 	"\x0eLookupResponse\x12-\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x15.clusterdns.v1.ResultR\x06result\x125\n" +
 	"\x06answer\x18\x02 \x03(\v2\x1d.clusterdns.v1.ResourceRecordR\x06answer\x12;\n" +
@@ -1492,7 +1589,12 @@ const file_clusterdns_v1_records_proto_rawDesc = "" +
 	" \x01(\bR\ttruncated\x12'\n" +
 	"\x0fclient_specific\x18\v \x01(\bR\x0eclientSpecific\x12%\n" +
 	"\x0ezone_dependent\x18\f \x01(\bR\rzoneDependent\x12\x12\n" +
-	"\x04zone\x18\r \x01(\tR\x04zone\"\xba\x01\n" +
+	"\x04zone\x18\r \x01(\tR\x04zone\x12=\n" +
+	"\fabsent_below\x18\x0e \x01(\v2\x1a.clusterdns.v1.AbsentBelowR\vabsentBelow\"M\n" +
+	"\vAbsentBelow\x12\x12\n" +
+	"\x04apex\x18\x01 \x01(\tR\x04apex\x12\x16\n" +
+	"\x06labels\x18\x02 \x03(\tR\x06labels\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\"\xba\x01\n" +
 	"\x13LookupStreamRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
 	"\arequest\x18\x02 \x01(\v2\x1c.clusterdns.v1.LookupRequestR\arequest\x128\n" +
@@ -1587,57 +1689,59 @@ func file_clusterdns_v1_records_proto_rawDescGZIP() []byte {
 }
 
 var file_clusterdns_v1_records_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_clusterdns_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_clusterdns_v1_records_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_clusterdns_v1_records_proto_goTypes = []any{
 	(Transport)(0),                // 0: clusterdns.v1.Transport
 	(Result)(0),                   // 1: clusterdns.v1.Result
 	(*LookupRequest)(nil),         // 2: clusterdns.v1.LookupRequest
 	(*LookupResponse)(nil),        // 3: clusterdns.v1.LookupResponse
-	(*LookupStreamRequest)(nil),   // 4: clusterdns.v1.LookupStreamRequest
-	(*LookupStreamResponse)(nil),  // 5: clusterdns.v1.LookupStreamResponse
-	(*ResourceRecord)(nil),        // 6: clusterdns.v1.ResourceRecord
-	(*ARecord)(nil),               // 7: clusterdns.v1.ARecord
-	(*AAAARecord)(nil),            // 8: clusterdns.v1.AAAARecord
-	(*SRVRecord)(nil),             // 9: clusterdns.v1.SRVRecord
-	(*PTRRecord)(nil),             // 10: clusterdns.v1.PTRRecord
-	(*CNAMERecord)(nil),           // 11: clusterdns.v1.CNAMERecord
-	(*TXTRecord)(nil),             // 12: clusterdns.v1.TXTRecord
-	(*SOARecord)(nil),             // 13: clusterdns.v1.SOARecord
-	(*NSRecord)(nil),              // 14: clusterdns.v1.NSRecord
-	(*WatchRequest)(nil),          // 15: clusterdns.v1.WatchRequest
-	(*WatchResponse)(nil),         // 16: clusterdns.v1.WatchResponse
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*AbsentBelow)(nil),           // 4: clusterdns.v1.AbsentBelow
+	(*LookupStreamRequest)(nil),   // 5: clusterdns.v1.LookupStreamRequest
+	(*LookupStreamResponse)(nil),  // 6: clusterdns.v1.LookupStreamResponse
+	(*ResourceRecord)(nil),        // 7: clusterdns.v1.ResourceRecord
+	(*ARecord)(nil),               // 8: clusterdns.v1.ARecord
+	(*AAAARecord)(nil),            // 9: clusterdns.v1.AAAARecord
+	(*SRVRecord)(nil),             // 10: clusterdns.v1.SRVRecord
+	(*PTRRecord)(nil),             // 11: clusterdns.v1.PTRRecord
+	(*CNAMERecord)(nil),           // 12: clusterdns.v1.CNAMERecord
+	(*TXTRecord)(nil),             // 13: clusterdns.v1.TXTRecord
+	(*SOARecord)(nil),             // 14: clusterdns.v1.SOARecord
+	(*NSRecord)(nil),              // 15: clusterdns.v1.NSRecord
+	(*WatchRequest)(nil),          // 16: clusterdns.v1.WatchRequest
+	(*WatchResponse)(nil),         // 17: clusterdns.v1.WatchResponse
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_clusterdns_v1_records_proto_depIdxs = []int32{
 	0,  // 0: clusterdns.v1.LookupRequest.transport:type_name -> clusterdns.v1.Transport
 	1,  // 1: clusterdns.v1.LookupResponse.result:type_name -> clusterdns.v1.Result
-	6,  // 2: clusterdns.v1.LookupResponse.answer:type_name -> clusterdns.v1.ResourceRecord
-	6,  // 3: clusterdns.v1.LookupResponse.authority:type_name -> clusterdns.v1.ResourceRecord
-	6,  // 4: clusterdns.v1.LookupResponse.additional:type_name -> clusterdns.v1.ResourceRecord
-	2,  // 5: clusterdns.v1.LookupStreamRequest.request:type_name -> clusterdns.v1.LookupRequest
-	4,  // 6: clusterdns.v1.LookupStreamRequest.batch:type_name -> clusterdns.v1.LookupStreamRequest
-	3,  // 7: clusterdns.v1.LookupStreamResponse.response:type_name -> clusterdns.v1.LookupResponse
-	5,  // 8: clusterdns.v1.LookupStreamResponse.batch:type_name -> clusterdns.v1.LookupStreamResponse
-	7,  // 9: clusterdns.v1.ResourceRecord.a:type_name -> clusterdns.v1.ARecord
-	8,  // 10: clusterdns.v1.ResourceRecord.aaaa:type_name -> clusterdns.v1.AAAARecord
-	9,  // 11: clusterdns.v1.ResourceRecord.srv:type_name -> clusterdns.v1.SRVRecord
-	10, // 12: clusterdns.v1.ResourceRecord.ptr:type_name -> clusterdns.v1.PTRRecord
-	11, // 13: clusterdns.v1.ResourceRecord.cname:type_name -> clusterdns.v1.CNAMERecord
-	12, // 14: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
-	13, // 15: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
-	14, // 16: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
-	17, // 17: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
-	2,  // 18: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
-	4,  // 19: clusterdns.v1.RecordService.LookupStream:input_type -> clusterdns.v1.LookupStreamRequest
-	15, // 20: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
-	3,  // 21: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
-	5,  // 22: clusterdns.v1.RecordService.LookupStream:output_type -> clusterdns.v1.LookupStreamResponse
-	16, // 23: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
-	21, // [21:24] is the sub-list for method output_type
-	18, // [18:21] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	7,  // 2: clusterdns.v1.LookupResponse.answer:type_name -> clusterdns.v1.ResourceRecord
+	7,  // 3: clusterdns.v1.LookupResponse.authority:type_name -> clusterdns.v1.ResourceRecord
+	7,  // 4: clusterdns.v1.LookupResponse.additional:type_name -> clusterdns.v1.ResourceRecord
+	4,  // 5: clusterdns.v1.LookupResponse.absent_below:type_name -> clusterdns.v1.AbsentBelow
+	2,  // 6: clusterdns.v1.LookupStreamRequest.request:type_name -> clusterdns.v1.LookupRequest
+	5,  // 7: clusterdns.v1.LookupStreamRequest.batch:type_name -> clusterdns.v1.LookupStreamRequest
+	3,  // 8: clusterdns.v1.LookupStreamResponse.response:type_name -> clusterdns.v1.LookupResponse
+	6,  // 9: clusterdns.v1.LookupStreamResponse.batch:type_name -> clusterdns.v1.LookupStreamResponse
+	8,  // 10: clusterdns.v1.ResourceRecord.a:type_name -> clusterdns.v1.ARecord
+	9,  // 11: clusterdns.v1.ResourceRecord.aaaa:type_name -> clusterdns.v1.AAAARecord
+	10, // 12: clusterdns.v1.ResourceRecord.srv:type_name -> clusterdns.v1.SRVRecord
+	11, // 13: clusterdns.v1.ResourceRecord.ptr:type_name -> clusterdns.v1.PTRRecord
+	12, // 14: clusterdns.v1.ResourceRecord.cname:type_name -> clusterdns.v1.CNAMERecord
+	13, // 15: clusterdns.v1.ResourceRecord.txt:type_name -> clusterdns.v1.TXTRecord
+	14, // 16: clusterdns.v1.ResourceRecord.soa:type_name -> clusterdns.v1.SOARecord
+	15, // 17: clusterdns.v1.ResourceRecord.ns:type_name -> clusterdns.v1.NSRecord
+	18, // 18: clusterdns.v1.WatchResponse.change_time:type_name -> google.protobuf.Timestamp
+	2,  // 19: clusterdns.v1.RecordService.Lookup:input_type -> clusterdns.v1.LookupRequest
+	5,  // 20: clusterdns.v1.RecordService.LookupStream:input_type -> clusterdns.v1.LookupStreamRequest
+	16, // 21: clusterdns.v1.RecordService.Watch:input_type -> clusterdns.v1.WatchRequest
+	3,  // 22: clusterdns.v1.RecordService.Lookup:output_type -> clusterdns.v1.LookupResponse
+	6,  // 23: clusterdns.v1.RecordService.LookupStream:output_type -> clusterdns.v1.LookupStreamResponse
+	17, // 24: clusterdns.v1.RecordService.Watch:output_type -> clusterdns.v1.WatchResponse
+	22, // [22:25] is the sub-list for method output_type
+	19, // [19:22] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_clusterdns_v1_records_proto_init() }
@@ -1645,7 +1749,7 @@ func file_clusterdns_v1_records_proto_init() {
 	if File_clusterdns_v1_records_proto != nil {
 		return
 	}
-	file_clusterdns_v1_records_proto_msgTypes[4].OneofWrappers = []any{
+	file_clusterdns_v1_records_proto_msgTypes[5].OneofWrappers = []any{
 		(*ResourceRecord_A)(nil),
 		(*ResourceRecord_Aaaa)(nil),
 		(*ResourceRecord_Srv)(nil),
@@ -1661,7 +1765,7 @@ func file_clusterdns_v1_records_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clusterdns_v1_records_proto_rawDesc), len(file_clusterdns_v1_records_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

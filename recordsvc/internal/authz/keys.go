@@ -3,14 +3,18 @@ package authz
 import "strings"
 
 // keyNamespace returns the namespace an invalidation key belongs to. The
-// keys are kubeindex's: "svc/<ns>/<name>" and "ns/<ns>" name a namespace;
-// "ip/<addr>" and "pod/<addr>" do not (an address may be shared across
-// namespaces, so its key reveals cluster-wide state).
+// keys are kubeindex's: "svc/<ns>/<name>", "svcs/<ns>" and "ns/<ns>" name
+// a namespace; "ip/<addr>" and "pod/<addr>" do not (an address may be
+// shared across namespaces, so its key reveals cluster-wide state). A
+// scoped client must get "svcs/<ns>" on Watch for its namespaces: its
+// cached directories (absent_below) depend on it.
 func keyNamespace(key string) (ns string, namespaced bool) {
 	switch {
 	case strings.HasPrefix(key, "svc/"):
 		ns, _, _ = strings.Cut(key[len("svc/"):], "/")
 		return ns, true
+	case strings.HasPrefix(key, "svcs/"):
+		return key[len("svcs/"):], true
 	case strings.HasPrefix(key, "ns/"):
 		return key[len("ns/"):], true
 	default:

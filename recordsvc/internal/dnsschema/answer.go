@@ -55,6 +55,8 @@ func notAuthoritative() outcome {
 // name is RESULT_NOT_READY until store.Synced(). With Config.Autopath an
 // NXDOMAIN may be completed from the client's search path (see autopath.go);
 // the response then names the client's namespace in AutopathNamespace.
+// Otherwise an NXDOMAIN for a missing Service may list the namespace's
+// Services in AbsentBelow (directory.go).
 func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdnsv1.LookupResponse {
 	rev := store.Revision()
 	resp := &clusterdnsv1.LookupResponse{Revision: rev}
@@ -91,6 +93,9 @@ func (s *Schema) Answer(store Store, req *clusterdnsv1.LookupRequest) *clusterdn
 	}
 
 	l.markZone(resp)
+	if out.result == clusterdnsv1.Result_RESULT_NAME_ERROR && err == nil && resp.AutopathNamespace == "" && req.GetAcceptAbsentBelow() {
+		resp.AbsentBelow = l.absentBelow(name)
+	}
 	resp.Result = out.result
 	resp.Keys = l.keys
 	switch out.result {
@@ -156,6 +161,9 @@ type lookup struct {
 	serial uint32
 	keys   []string
 	chain  []string
+	// missing holds the ServiceKey of each Service findService did not
+	// find, for absentBelow.
+	missing []string
 	// zv is the client's zone, for zone-aware answers (zone.go).
 	zv zoneView
 }
@@ -264,6 +272,7 @@ func (l *lookup) findService(namespace, name string) (kubeindex.Service, bool) {
 	svc, ok := l.store.Service(namespace, name)
 	if !ok {
 		l.depend(kubeindex.NamespaceKey(namespace))
+		l.missing = append(l.missing, kubeindex.ServiceKey(namespace, name))
 	}
 	return svc, ok
 }

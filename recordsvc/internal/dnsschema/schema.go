@@ -16,6 +16,7 @@ const (
 	DefaultZone              = "cluster.local"
 	DefaultTTL               = 30
 	DefaultNameserverService = "kube-system/kube-dns"
+	DefaultDirectoryLimit    = 1000
 )
 
 // PodMode says how <dashed-ip>.<ns>.pod.<zone> names are answered, as the
@@ -91,6 +92,12 @@ type Config struct {
 	// ServiceImports (clusterset.go); it must not overlap Zone. Default
 	// off.
 	MulticlusterZone string
+	// DirectoryLimit is the most Services a namespace may have for an
+	// NXDOMAIN below it to list them (LookupResponse.absent_below, see
+	// directory.go): the list goes into every such answer, so a namespace
+	// with more Services gets none. Zero means the default, 1000; a
+	// negative value sends no directory at all.
+	DirectoryLimit int
 }
 
 // Schema answers questions about one cluster zone (and the reverse zones)
@@ -108,6 +115,7 @@ type Schema struct {
 	nsHost     string // "ns.dns.<zone>."
 	hostmaster string // "hostmaster.<zone>."
 	svcSuffix  string // ".svc.<zone>."
+	dirLimit   int    // Config.DirectoryLimit, negative when off
 
 	// set is the clusterset zone; nil when off.
 	set *setZone
@@ -165,6 +173,11 @@ func New(cfg Config) (*Schema, error) {
 		}
 	}
 
+	dirLimit := cfg.DirectoryLimit
+	if dirLimit == 0 {
+		dirLimit = DefaultDirectoryLimit
+	}
+
 	fqdn := zone + "."
 	return &Schema{
 		set:        set,
@@ -180,6 +193,7 @@ func New(cfg Config) (*Schema, error) {
 		nsHost:     "ns.dns." + fqdn,
 		hostmaster: "hostmaster." + fqdn,
 		svcSuffix:  ".svc." + fqdn,
+		dirLimit:   dirLimit,
 	}, nil
 }
 

@@ -40,3 +40,15 @@ type SerialStore interface {
 	Store
 	Serial() uint32
 }
+
+// DirectoryStore is a Store that lists each namespace's Services (see
+// kubeindex.Index.ServiceNames), so that an NXDOMAIN for a missing Service
+// can carry the namespace's directory (LookupResponse.absent_below). The
+// NXDOMAINs of a Store without it carry none.
+type DirectoryStore interface {
+	Store
+	// ServiceNames returns the lower-case names of the namespace's
+	// Services, sorted, and true; false when it has more than limit. The
+	// slice may be shared and is not modified by the caller.
+	ServiceNames(namespace string, limit int) ([]string, bool)
+}

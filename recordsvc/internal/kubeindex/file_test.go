@@ -339,9 +339,9 @@ func TestFileSourceReloads(t *testing.T) {
 		want    []string // keys of the expected change
 	}{
 		{"service added in place", func() { write(fileHeader + svcDoc("a", "10.96.0.1") + svcDoc("b", "10.96.0.2")) },
-			"", []string{"ip/10.96.0.2", "svc/default/b"}},
+			"", []string{"ip/10.96.0.2", "svc/default/b", "svcs/default"}},
 		{"file replaced by rename", func() { replace(fileHeader + svcDoc("b", "10.96.0.2")) },
-			"", []string{"ip/10.96.0.1", "svc/default/a"}},
+			"", []string{"ip/10.96.0.1", "svc/default/a", "svcs/default"}},
 		// By rename: an in-place write passes through an empty file, and a
 		// poller that sees only that state (the next step's content) logs once.
 		{"bad edit keeps the last good state", func() { replace(fileHeader + "---\nkind: [\n") },

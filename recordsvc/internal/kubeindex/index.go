@@ -89,6 +89,9 @@ type Index struct {
 	// entry of a pointer is 40 bytes where one of a Service was 168 (3.5 MB
 	// at 10,000 Services and EndpointSlices, with the duplicated objects).
 	services map[objectKey]*Service
+	// serviceNames lists the names of each namespace's services
+	// (servicenames.go).
+	serviceNames map[string]*serviceNames
 	// byClusterIP lists the services that have an IP, sorted.
 	byClusterIP map[netip.Addr][]objectKey
 	// slices holds EndpointSlices by their own namespace/name; endpoints
@@ -128,6 +131,7 @@ func New(cfg Config) *Index {
 		syncedCh:         make(chan struct{}),
 		namespaces:       make(map[string]struct{}),
 		services:         make(map[objectKey]*Service),
+		serviceNames:     make(map[string]*serviceNames),
 		byClusterIP:      make(map[netip.Addr][]objectKey),
 		slices:           make(map[objectKey]*EndpointSlice),
 		endpoints:        make(map[objectKey]*serviceEndpoints),
@@ -505,6 +509,9 @@ func (ix *Index) setServiceLocked(s *Service, keys keySet) {
 	ix.services[k] = s
 	if had {
 		ix.digest.toggle(serviceHash(k, old))
+	} else {
+		ix.addServiceNameLocked(k)
+		keys.add(ServicesKey(k.namespace))
 	}
 	ix.digest.toggle(serviceHash(k, *s))
 	keys.add(ServiceKey(k.namespace, k.name))
@@ -537,8 +544,10 @@ func (ix *Index) deleteServiceLocked(k objectKey, keys keySet) {
 	}
 	old := *stored
 	delete(ix.services, k)
+	ix.removeServiceNameLocked(k)
 	ix.digest.toggle(serviceHash(k, old))
 	keys.add(ServiceKey(k.namespace, k.name))
+	keys.add(ServicesKey(k.namespace))
 	for _, ip := range old.ClusterIPs {
 		ix.byClusterIP[ip] = removeKey(ix.byClusterIP[ip], k)
 		if len(ix.byClusterIP[ip]) == 0 {

@@ -46,7 +46,7 @@ func TestIndexChanges(t *testing.T) {
 		{"namespace added", func(ix *Index) { ix.SetNamespace("default") }, []string{"ns/default"}},
 		{"namespace again", func(ix *Index) { ix.SetNamespace("Default") }, nil},
 		{"service added", func(ix *Index) { ix.SetService(svc("default", "web", "10.96.0.5")) },
-			[]string{"ip/10.96.0.5", "svc/default/web"}},
+			[]string{"ip/10.96.0.5", "svc/default/web", "svcs/default"}},
 		{"same service again", func(ix *Index) { ix.SetService(svc("default", "web", "10.96.0.5")) }, nil},
 		{"service port changed", func(ix *Index) {
 			s := svc("default", "web", "10.96.0.5")
@@ -90,11 +90,11 @@ func TestIndexChanges(t *testing.T) {
 			ix.SetEndpointSlice(slice("default", "web-2", "web", ep(true, "", "10.244.0.2"), ep(true, "", "10.244.0.1")))
 		}, []string{"ip/10.244.0.1", "ip/10.244.0.2", "svc/default/api", "svc/default/web"}},
 		{"service deleted", func(ix *Index) { ix.DeleteService("default", "web") },
-			[]string{"ip/10.244.0.1", "ip/10.244.0.2", "ip/10.96.0.6", "ip/fd00:10:96::5", "svc/default/web"}},
+			[]string{"ip/10.244.0.1", "ip/10.244.0.2", "ip/10.96.0.6", "ip/fd00:10:96::5", "svc/default/web", "svcs/default"}},
 		{"service deleted again", func(ix *Index) { ix.DeleteService("default", "web") }, nil},
 		{"headless service added", func(ix *Index) {
 			ix.SetService(Service{Namespace: "default", Name: "web", Headless: true, Ports: httpPort()})
-		}, []string{"ip/10.244.0.1", "ip/10.244.0.2", "svc/default/web"}},
+		}, []string{"ip/10.244.0.1", "ip/10.244.0.2", "svc/default/web", "svcs/default"}},
 		{"pod running", func(ix *Index) {
 			ix.SetPod(Pod{Namespace: "default", Name: "p1", IPs: ips("10.244.1.1", "fd00:10:244::1")})
 		}, []string{"pod/10.244.1.1", "pod/fd00:10:244::1"}},
@@ -305,10 +305,10 @@ func TestReplace(t *testing.T) {
 		want []string
 	}{
 		{"initial", first, []string{"ip/10.244.0.1", "ip/10.96.0.1", "ip/10.96.0.20", "ns/default", "ns/demo",
-			"pod/10.244.0.1", "svc/default/kubernetes", "svc/demo/web"}},
+			"pod/10.244.0.1", "svc/default/kubernetes", "svc/demo/web", "svcs/default", "svcs/demo"}},
 		{"same again", first, nil},
 		{"only the differences", second, []string{"ip/10.244.0.1", "ip/10.96.0.20", "ip/10.96.0.30", "ns/demo",
-			"ns/other", "pod/10.244.0.1", "svc/demo/web", "svc/other/api"}},
+			"ns/other", "pod/10.244.0.1", "svc/demo/web", "svc/other/api", "svcs/demo", "svcs/other"}},
 	}
 	for _, step := range steps {
 		before := ix.Revision()

@@ -172,7 +172,7 @@ func TestInformers(t *testing.T) {
 		{"service created", func() error {
 			_, err := services.Create(ctx, apiService("default", "api", "10.96.0.6", "fd00::6"), metav1.CreateOptions{})
 			return err
-		}, []string{"ip/10.96.0.6", "ip/fd00::6", "svc/default/api"}},
+		}, []string{"ip/10.96.0.6", "ip/fd00::6", "svc/default/api", "svcs/default"}},
 		{"label-only update then a visible one", func() error {
 			s := apiService("default", "api", "10.96.0.6", "fd00::6")
 			s.Labels["tier"] = "backend"
@@ -198,7 +198,7 @@ func TestInformers(t *testing.T) {
 		}, []string{"pod/10.244.0.1"}},
 		{"service deleted", func() error {
 			return services.Delete(ctx, "api", metav1.DeleteOptions{})
-		}, []string{"ip/10.96.0.6", "ip/fd00::6", "svc/default/api"}},
+		}, []string{"ip/10.96.0.6", "ip/fd00::6", "svc/default/api", "svcs/default"}},
 		{"namespace deleted", func() error {
 			return client.CoreV1().Namespaces().Delete(ctx, "demo", metav1.DeleteOptions{})
 		}, []string{"ns/demo"}},

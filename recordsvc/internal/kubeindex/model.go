@@ -201,6 +201,11 @@ func ServiceKey(namespace, name string) string {
 // NamespaceKey covers the existence of a namespace.
 func NamespaceKey(namespace string) string { return "ns/" + strings.ToLower(namespace) }
 
+// ServicesKey covers which Services exist in a namespace (their names, not
+// their content: see ServiceNames). It is announced when a Service is
+// created or deleted there, not when one only changes.
+func ServicesKey(namespace string) string { return "svcs/" + strings.ToLower(namespace) }
+
 // AddressKey covers everything reachable by reverse lookup of one IP address:
 // cluster IPs and endpoint addresses.
 func AddressKey(ip netip.Addr) string { return "ip/" + ip.Unmap().String() }

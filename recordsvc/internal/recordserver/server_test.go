@@ -219,7 +219,7 @@ func TestWatch(t *testing.T) {
 		revision uint64
 		keys     []string
 	}{
-		{502, []string{"ip/10.96.0.1", "svc/default/kubernetes"}},
+		{502, []string{"ip/10.96.0.1", "svc/default/kubernetes", "svcs/default"}},
 		{503, []string{"ns/default"}},
 	}
 	for _, w := range want {

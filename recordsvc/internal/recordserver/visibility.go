@@ -79,11 +79,14 @@ func dependsOnHidden(p *visibility.Policy, keys []string) bool {
 	return false
 }
 
-// keyNamespace is the namespace of a kubeindex service ("svc/NS/NAME") or
-// namespace ("ns/NS") key.
+// keyNamespace is the namespace of a kubeindex service ("svc/NS/NAME"),
+// services ("svcs/NS") or namespace ("ns/NS") key.
 func keyNamespace(key string) (string, bool) {
 	if rest, ok := strings.CutPrefix(key, "svc/"); ok {
 		ns, _, _ := strings.Cut(rest, "/")
+		return ns, true
+	}
+	if ns, ok := strings.CutPrefix(key, "svcs/"); ok {
 		return ns, true
 	}
 	return strings.CutPrefix(key, "ns/")
@@ -93,13 +96,19 @@ func keyNamespace(key string) (string, bool) {
 // it holds for this client only, with visibility.Key (and the client's pod
 // key when specific) among its keys and a revision no later than rev. resp
 // may be shared with other callers (the memo): it is copied, not changed;
-// the records themselves are shared, read-only.
+// the records themselves are shared, read-only. A client-specific answer
+// loses its absent_below: the directory tells caches what every client
+// would get, which such an answer does not show.
 func withVisibility(resp *clusterdnsv1.LookupResponse, specific bool, ip netip.Addr, rev uint64) *clusterdnsv1.LookupResponse {
 	keys := make([]string, 0, len(resp.GetKeys())+2)
 	keys = append(keys, resp.GetKeys()...)
 	keys = append(keys, visibility.Key)
 	if specific && ip.IsValid() {
 		keys = append(keys, kubeindex.PodKey(ip))
+	}
+	absentBelow := resp.GetAbsentBelow()
+	if specific {
+		absentBelow = nil
 	}
 	return &clusterdnsv1.LookupResponse{
 		Result:            resp.GetResult(),
@@ -113,6 +122,7 @@ func withVisibility(resp *clusterdnsv1.LookupResponse, specific bool, ip netip.A
 		AutopathNamespace: resp.GetAutopathNamespace(),
 		Truncated:         resp.GetTruncated(),
 		ClientSpecific:    specific,
+		AbsentBelow:       absentBelow,
 	}
 }
 

@@ -310,3 +310,62 @@ func TestLookupVisibilityIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupVisibilityDirectories: under a policy, an NXDOMAIN for a
+// missing Service keeps its absent_below only when it holds for every
+// client; a client-specific one never carries it, and answers through a
+// restricted view carry none (visibility.Store is no DirectoryStore).
+func TestLookupVisibilityDirectories(t *testing.T) {
+	ts, _ := visibilityServer(t)
+	ctx := callCtx(t)
+	const team, other = "10.244.0.2", "10.244.0.3"
+	tests := []struct {
+		name     string
+		qname    string
+		client   string
+		specific bool
+		apex     string // "" for no absent_below
+	}{
+		// secret is hidden from team: what an open pod gets holds for
+		// it only.
+		{"open pod, hidden namespace", "nope.secret.svc.cluster.local.", other, true, ""},
+		{"open pod, namespace hidden from nobody", "nope.team.svc.cluster.local.", other, false, "team.svc.cluster.local."},
+		{"restricted pod, own namespace", "nope.team.svc.cluster.local.", team, false, ""},
+		{"restricted pod, hidden namespace", "nope.secret.svc.cluster.local.", team, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := ts.rs.Lookup(ctx, &clusterdnsv1.LookupRequest{Name: tt.qname, Qtype: 1, ClientIp: tt.client, AcceptAbsentBelow: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetResult() != clusterdnsv1.Result_RESULT_NAME_ERROR || resp.GetClientSpecific() != tt.specific {
+				t.Fatalf("%v client_specific %v, want NXDOMAIN %v", resp.GetResult(), resp.GetClientSpecific(), tt.specific)
+			}
+			dir := resp.GetAbsentBelow()
+			switch {
+			case tt.apex == "" && dir != nil:
+				t.Errorf("absent_below %v, want none", dir)
+			case tt.apex != "" && (dir.GetApex() != tt.apex || !slices.Equal(dir.GetLabels(), []string{"db"})):
+				t.Errorf("absent_below %v, want %s [db]", dir, tt.apex)
+			case tt.apex != "" && !slices.Contains(dir.GetKeys(), kubeindex.ServicesKey("team")):
+				t.Errorf("absent_below keys %v lack the services key", dir.GetKeys())
+			}
+		})
+	}
+}
+
+func TestWithVisibilityDropsDirectory(t *testing.T) {
+	resp := &clusterdnsv1.LookupResponse{Result: clusterdnsv1.Result_RESULT_NAME_ERROR,
+		AbsentBelow: &clusterdnsv1.AbsentBelow{Apex: "team.svc.cluster.local.", Labels: []string{"db"}}}
+	ip := netip.MustParseAddr("10.244.0.2")
+	if got := withVisibility(resp, true, ip, 1).GetAbsentBelow(); got != nil {
+		t.Errorf("client-specific answer keeps absent_below %v", got)
+	}
+	if got := withVisibility(resp, false, ip, 1).GetAbsentBelow(); !proto.Equal(got, resp.GetAbsentBelow()) {
+		t.Errorf("shared answer's absent_below %v, want %v", got, resp.GetAbsentBelow())
+	}
+	if resp.GetAbsentBelow() == nil {
+		t.Error("withVisibility changed its argument")
+	}
+}

@@ -17,6 +17,13 @@ import (
 // A Store serves one answer at a time (it records whether it hid anything).
 //
 // It is a dnsschema.ImportStore, the clusterset zone's store, always.
+//
+// It is not a dnsschema.DirectoryStore, so its NXDOMAINs carry no
+// absent_below (always correct, merely uncached below the namespace): only
+// restricted views answer through it, the open view reading the index
+// itself, and the record server would drop a directory from any answer it
+// marks client_specific anyway, so forwarding would only serve restricted
+// clients' questions about namespaces no view hides.
 type Store struct {
 	inner dnsschema.SerialStore
 	view  View

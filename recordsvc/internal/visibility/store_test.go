@@ -220,3 +220,25 @@ func sameAnswer(a, b *clusterdnsv1.LookupResponse) bool {
 func sameRecords(a, b []*clusterdnsv1.ResourceRecord) bool {
 	return slices.EqualFunc(a, b, func(x, y *clusterdnsv1.ResourceRecord) bool { return proto.Equal(x, y) })
 }
+
+// TestStoreSendsNoDirectory checks that answers through a view carry no
+// absent_below, where the index's own answer has one: the Store is no
+// DirectoryStore (see its comment).
+func TestStoreSendsNoDirectory(t *testing.T) {
+	schema, err := dnsschema.New(dnsschema.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := clustersetIndex(true)
+	req := &clusterdnsv1.LookupRequest{Name: "nope.team.svc.cluster.local.", Qtype: uint32(dns.TypeA), AcceptAbsentBelow: true}
+	if resp := schema.Answer(full, req); resp.GetAbsentBelow() == nil {
+		t.Fatalf("the index's own NXDOMAIN has no absent_below: %v", resp)
+	}
+	st := NewStore(full, View{})
+	if _, ok := any(st).(dnsschema.DirectoryStore); ok {
+		t.Error("Store is a DirectoryStore")
+	}
+	if resp := schema.Answer(st, req); resp.GetResult() != clusterdnsv1.Result_RESULT_NAME_ERROR || resp.GetAbsentBelow() != nil {
+		t.Errorf("through the view: %v absent_below %v; want NXDOMAIN without", resp.GetResult(), resp.GetAbsentBelow())
+	}
+}

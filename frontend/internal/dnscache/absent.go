@@ -1,0 +1,171 @@
+package dnscache
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// # Directories
+//
+// A random-subdomain flood, or every first lookup of an external name by a
+// pod with ndots:5 (<name>.<namespace>.svc.<zone> comes first in its search
+// list), asks names below a namespace that do not exist: each would be a
+// miss and a round trip to the record service. The record service sends,
+// with such an NXDOMAIN, the namespace's directory: the labels that exist
+// right below <namespace>.svc.<zone> (its Services). A label not listed has
+// no names below it, so the cache answers NXDOMAIN for it from the
+// directory, the way RFC 8198 lets a resolver answer from an NSEC range.
+//
+// A directory is a cluster entry like any other: stored under a key of its
+// own (its apex and keyAbsent), with the NXDOMAIN's SOA, TTL, revision and
+// keys, and the namespace's services key, which the record service
+// announces when a Service is created or deleted there. So it is dropped by
+// a Resync and never outlives a change that adds a label. Unlike other
+// entries it answers only while it is exact: while the Watch stream is
+// down, names it would prove absent go to the record service.
+
+// maxAbsentSuffixes bounds the zones (the part of an apex after the
+// namespace, "svc.<zone>.") Absent looks for directories in. A frontend
+// serves one cluster zone, so one is the usual number.
+const maxAbsentSuffixes = 4
+
+// absentSuffixes is the list of zones directories have been stored for,
+// each with its leading dot. It only grows, up to maxAbsentSuffixes.
+type absentSuffixes struct {
+	list atomic.Pointer[[]string]
+}
+
+func (a *absentSuffixes) load() []string {
+	if p := a.list.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// add records suffix unless it is known or the list is full. Callers hold
+// Cache.mu, so adds do not race each other.
+func (a *absentSuffixes) add(suffix string) {
+	old := a.load()
+	if slices.Contains(old, suffix) || len(old) >= maxAbsentSuffixes {
+		return
+	}
+	list := append(slices.Clone(old), suffix)
+	a.list.Store(&list)
+}
+
+// newAbsentKey is the key of the directory of apex.
+func newAbsentKey(apex string) Key {
+	tail := keyTail{0, 0, 0, 0, keyAbsent}
+	return Key{id: apex + string(tail[:]), name: apex}
+}
+
+// SetAbsent stores the directory the record service sent with r, its
+// NXDOMAIN answer to name: the sorted, lower-case labels that exist right
+// below apex ("<namespace>.svc.<zone>."), which depend on keys besides
+// r.Keys. It is ignored unless r is an NXDOMAIN cluster answer with an SOA,
+// apex is lower case with at least three labels, name lies below apex,
+// labels are sorted and name's label right below apex is not among them.
+// The cache keeps labels, which the caller must not change.
+func (c *Cache) SetAbsent(fill Fill, name, apex string, labels, keys []string, r Response) bool {
+	if !r.Cluster || r.Rcode != dns.RcodeNameError || len(r.Ns) == 0 || r.NotAuthoritative {
+		return false
+	}
+	dot := strings.IndexByte(apex, '.')
+	if dot <= 0 || dns.CountLabel(apex) < 3 || apex != strings.ToLower(dns.Fqdn(apex)) || strings.IndexByte(apex, '\\') >= 0 {
+		return false
+	}
+	label, ok := labelBelow(strings.ToLower(name), apex)
+	if !ok || !slices.IsSorted(labels) {
+		return false
+	}
+	if _, found := slices.BinarySearch(labels, label); found {
+		return false
+	}
+	r.Answer, r.Extra, r.Truncated, r.Ordered = nil, nil, false, false
+	r.Keys = append(slices.Clip(r.Keys), keys...)
+	if !c.set(newAbsentKey(apex), fill, r, labels) {
+		return false
+	}
+	c.mu.Lock()
+	c.absentZones.add(apex[dot:])
+	c.mu.Unlock()
+	return true
+}
+
+// absentAnswer returns the NXDOMAIN answer to k, a question of the record
+// service of class IN, that a stored directory proves: its name lies below
+// a directory's apex and its label right below the apex is not listed. The
+// records are copies, with TTLs as Get shows them.
+func (c *Cache) absentAnswer(k Key) (Response, bool) {
+	suffixes := c.absentZones.load()
+	if len(suffixes) == 0 {
+		return Response{}, false
+	}
+	n := len(k.id) - len(keyTail{})
+	if n <= 0 {
+		return Response{}, false
+	}
+	if tail := k.id[n:]; tail[2] != 0 || tail[3] != byte(dns.ClassINET) || tail[4]&(keyForward|keyAbsent) != 0 {
+		return Response{}, false
+	}
+	lower := k.id[:n]
+	if strings.IndexByte(lower, '\\') >= 0 {
+		return Response{}, false
+	}
+	for _, suffix := range suffixes {
+		if !strings.HasSuffix(lower, suffix) {
+			continue
+		}
+		// lower is <...>.<label>.<namespace><suffix>: the apex starts
+		// after the dot before the namespace.
+		rest := lower[:len(lower)-len(suffix)]
+		i := strings.LastIndexByte(rest, '.')
+		if i <= 0 {
+			return Response{}, false
+		}
+		apex := lower[i+1:]
+		label, ok := labelBelow(lower, apex)
+		if !ok {
+			return Response{}, false
+		}
+		e, age, ok := c.servable(newAbsentKey(apex).id, time.Time{})
+		if !ok || e.rcode != dns.RcodeNameError || !c.followed(e) {
+			return Response{}, false
+		}
+		if _, found := slices.BinarySearch(e.labels, label); found {
+			return Response{}, false
+		}
+		r, ok := e.response(k.name, age)
+		if ok {
+			c.absent.Add(1)
+		}
+		return r, ok
+	}
+	return Response{}, false
+}
+
+// followed reports whether the open Watch stream covers e, so that any
+// change to its keys would have dropped it. A directory answers only then:
+// when the record service cannot be reached, a name never asked must reach
+// it (and fail, or be served stale) rather than be answered from a list
+// nobody keeps up to date.
+// An exact entry was stored while connected, and a Disconnected moves the
+// epoch, so the epoch tells without taking the lock.
+func (c *Cache) followed(e *entry) bool {
+	return e.exact && e.epoch == c.epoch.Load() && e.gen == c.gen.Load() && c.cfg.Now().Before(e.hold)
+}
+
+// labelBelow returns the label of name right below apex (both lower case
+// and fully qualified), false when name is not strictly below apex.
+func labelBelow(name, apex string) (string, bool) {
+	if len(name) <= len(apex) || !strings.HasSuffix(name, apex) || name[len(name)-len(apex)-1] != '.' {
+		return "", false
+	}
+	rest := name[:len(name)-len(apex)-1]
+	label := rest[strings.LastIndexByte(rest, '.')+1:]
+	return label, label != ""
+}
