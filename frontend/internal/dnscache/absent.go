@@ -140,10 +140,16 @@ func (c *Cache) absentAnswer(k Key) (Response, bool) {
 			return Response{}, false
 		}
 		r, ok := e.response(k.name, age)
-		if ok {
-			c.absent.Add(1)
+		if !ok {
+			return Response{}, false
 		}
-		return r, ok
+		c.absent.Add(1)
+		// The answer is also kept under the question's own key, with the
+		// directory's keys and revision: a name asked again (a pod's
+		// search-path expansions) is then an ordinary hit, which the DNS
+		// server serves from its pre-packed wire form.
+		c.set(k, c.Begin(), r, nil)
+		return r, true
 	}
 	return Response{}, false
 }

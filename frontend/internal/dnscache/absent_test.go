@@ -183,3 +183,31 @@ func TestAbsentOnlyWhileFollowed(t *testing.T) {
 		})
 	}
 }
+
+// TestAbsentKeptUnderOwnKey: a name a directory proved absent is kept
+// under its own key, with the directory's keys: asked again it is an
+// ordinary hit, and a Service created in the namespace drops it as it
+// drops the directory.
+func TestAbsentKeptUnderOwnKey(t *testing.T) {
+	c, _ := newTestCache(t, Config{})
+	c.Resync("s1", 5)
+	if !c.SetAbsent(c.Begin(), "missing.ns1.svc.cluster.local.", absentApex, nil, []string{absentKey}, nxResp(t, 10, "missing")) {
+		t.Fatal("SetAbsent refused")
+	}
+	c.Wait()
+	k := NewKey("again.ns1.svc.cluster.local.", dns.TypeA, dns.ClassINET, false)
+	for i, wantAbsent := range []uint64{1, 1} {
+		if r, ok := c.Get(k); !ok || r.Rcode != dns.RcodeNameError {
+			t.Fatalf("ask %d: hit %v rcode %d, want an NXDOMAIN hit", i+1, ok, r.Rcode)
+		}
+		c.Wait()
+		if got := c.Stats().Absent; got != wantAbsent {
+			t.Errorf("ask %d: %d answers from the directory, want %d", i+1, got, wantAbsent)
+		}
+	}
+	c.Invalidate("s1", 11, []string{absentKey})
+	c.Wait()
+	if _, ok := c.Get(k); ok {
+		t.Error("the name's own entry outlived its directory's services key")
+	}
+}
