@@ -1,6 +1,7 @@
 package dnscache
 
 import (
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -144,11 +145,15 @@ func (c *Cache) absentAnswer(k Key) (Response, bool) {
 			return Response{}, false
 		}
 		c.absent.Add(1)
-		// The answer is also kept under the question's own key, with the
-		// directory's keys and revision: a name asked again (a pod's
-		// search-path expansions) is then an ordinary hit, which the DNS
-		// server serves from its pre-packed wire form.
-		c.set(k, c.Begin(), r, nil)
+		// A name asked again (a pod's search-path expansions) is also kept
+		// under its own key, with the directory's keys and revision: it is
+		// then an ordinary hit, which the DNS server serves from its
+		// pre-packed wire form. Not on the first ask: a flood of names
+		// asked once would cost an entry each and evict what is asked
+		// often.
+		if c.askedBefore.seen(k.id) {
+			c.set(k, c.Begin(), r, nil)
+		}
 		return r, true
 	}
 	return Response{}, false
@@ -174,4 +179,36 @@ func labelBelow(name, apex string) (string, bool) {
 	rest := name[:len(name)-len(apex)-1]
 	label := rest[strings.LastIndexByte(rest, '.')+1:]
 	return label, label != ""
+}
+
+// askedBefore remembers, approximately, which questions a directory
+// answered: a bit per hash of the key, set once answered. A question whose
+// bit is set was very likely asked before. Once an eighth as many
+// questions as there are bits were recorded the bits are cleared, which
+// keeps false positives under about one in eight and forgets old names.
+type askedBefore struct {
+	seed  maphash.Seed
+	bits  [askedBits / 64]atomic.Uint64
+	added atomic.Uint64
+}
+
+// askedBits is the size of askedBefore's bit set: 128 KiB.
+const askedBits = 1 << 20
+
+func newAskedBefore() *askedBefore { return &askedBefore{seed: maphash.MakeSeed()} }
+
+// seen records id and reports whether it was recorded before.
+func (a *askedBefore) seen(id string) bool {
+	h := maphash.String(a.seed, id) % askedBits
+	word, bit := &a.bits[h/64], uint64(1)<<(h%64)
+	if word.Or(bit)&bit != 0 {
+		return true
+	}
+	if a.added.Add(1) >= askedBits/8 {
+		a.added.Store(0)
+		for i := range a.bits {
+			a.bits[i].Store(0)
+		}
+	}
+	return false
 }

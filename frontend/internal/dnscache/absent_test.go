@@ -184,10 +184,10 @@ func TestAbsentOnlyWhileFollowed(t *testing.T) {
 	}
 }
 
-// TestAbsentKeptUnderOwnKey: a name a directory proved absent is kept
-// under its own key, with the directory's keys: asked again it is an
-// ordinary hit, and a Service created in the namespace drops it as it
-// drops the directory.
+// TestAbsentKeptUnderOwnKey: a name a directory proved absent twice is
+// kept under its own key, with the directory's keys: asked a third time it
+// is an ordinary hit, and a Service created in the namespace drops it as
+// it drops the directory.
 func TestAbsentKeptUnderOwnKey(t *testing.T) {
 	c, _ := newTestCache(t, Config{})
 	c.Resync("s1", 5)
@@ -196,7 +196,7 @@ func TestAbsentKeptUnderOwnKey(t *testing.T) {
 	}
 	c.Wait()
 	k := NewKey("again.ns1.svc.cluster.local.", dns.TypeA, dns.ClassINET, false)
-	for i, wantAbsent := range []uint64{1, 1} {
+	for i, wantAbsent := range []uint64{1, 2, 2} {
 		if r, ok := c.Get(k); !ok || r.Rcode != dns.RcodeNameError {
 			t.Fatalf("ask %d: hit %v rcode %d, want an NXDOMAIN hit", i+1, ok, r.Rcode)
 		}

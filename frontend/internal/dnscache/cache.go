@@ -349,8 +349,10 @@ type Cache struct {
 	// index holds the cluster entries, by the invalidation keys they
 	// depend on (index.go).
 	index index
-	// absentZones lists the zones of the directories stored (absent.go).
+	// absentZones lists the zones of the directories stored; askedBefore
+	// the names they answered (absent.go).
 	absentZones absentSuffixes
+	askedBefore *askedBefore
 }
 
 type keyMark struct{ rev, seq uint64 }
@@ -408,21 +410,23 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("cache size %d is negative", cfg.MaxBytes)
 	}
 	c := &Cache{
-		cfg:   cfg,
-		clock: clock,
-		marks: make(map[string]keyMark),
-		index: newIndex(),
+		cfg:         cfg,
+		clock:       clock,
+		marks:       make(map[string]keyMark),
+		index:       newIndex(),
+		askedBefore: newAskedBefore(),
 	}
 	// ristretto wants about ten counters per entry it may hold; a cached
 	// response takes about 1 KB (650 bytes for an upstream's one address,
 	// 1.4 KB for a record-service NXDOMAIN, more for more records). The
-	// counters and the set buffer are memory of their own, which the
-	// entries leave room for.
+	// counters and the set buffer are memory of their own, as is the bit
+	// set of names directories answered (absent.go), which the entries
+	// leave room for.
 	counters := max(cfg.MaxBytes/1000*10, 1024)
 	c.counters = counters
 	c.settings.Store(&cfg)
 	c.fwdDrop.Store(&forwardDrop{})
-	maxCost := max(cfg.MaxBytes-ristrettoFixed(counters), cfg.MaxBytes/2, 1)
+	maxCost := max(cfg.MaxBytes-ristrettoFixed(counters)-askedBits/8, cfg.MaxBytes/2, 1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 		NumCounters: counters,
 		MaxCost:     maxCost,
