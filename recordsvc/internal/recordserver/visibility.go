@@ -122,6 +122,8 @@ func withVisibility(resp *clusterdnsv1.LookupResponse, specific bool, ip netip.A
 		AutopathNamespace: resp.GetAutopathNamespace(),
 		Truncated:         resp.GetTruncated(),
 		ClientSpecific:    specific,
+		ZoneDependent:     resp.GetZoneDependent(),
+		Zone:              resp.GetZone(),
 		AbsentBelow:       absentBelow,
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/authz"
@@ -367,5 +368,46 @@ func TestWithVisibilityDropsDirectory(t *testing.T) {
 	}
 	if resp.GetAbsentBelow() == nil {
 		t.Error("withVisibility changed its argument")
+	}
+}
+
+// TestWithVisibilityKeepsFields: every field of an answer a restricted
+// view leaves alone passes through withVisibility, whatever fields the
+// API gains: only keys, revision, client_specific and (for a
+// client-specific answer) absent_below are its own.
+func TestWithVisibilityKeepsFields(t *testing.T) {
+	resp := &clusterdnsv1.LookupResponse{}
+	m := resp.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			list := m.Mutable(fd).List()
+			list.Append(list.NewElement())
+		case fd.IsList():
+			m.Mutable(fd).List().Append(protoreflect.ValueOfString("k"))
+		case fd.Message() != nil:
+			m.Mutable(fd)
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString("x"))
+		case fd.Kind() == protoreflect.BoolKind:
+			m.Set(fd, protoreflect.ValueOfBool(true))
+		case fd.Kind() == protoreflect.EnumKind:
+			m.Set(fd, protoreflect.ValueOfEnum(1))
+		case fd.Kind() == protoreflect.Uint32Kind:
+			m.Set(fd, protoreflect.ValueOfUint32(7))
+		case fd.Kind() == protoreflect.Uint64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(7))
+		default:
+			t.Fatalf("field %s of kind %v: extend the test", fd.Name(), fd.Kind())
+		}
+	}
+	got := withVisibility(resp, false, netip.Addr{}, 100)
+	want := proto.Clone(resp).(*clusterdnsv1.LookupResponse)
+	want.Keys = append(want.Keys, visibility.Key)
+	want.ClientSpecific = false
+	if !proto.Equal(got, want) {
+		t.Errorf("withVisibility(%v)\n= %v\nwant %v", resp, got, want)
 	}
 }
