@@ -30,7 +30,7 @@ import (
 // down, names it would prove absent go to the record service.
 
 // maxAbsentSuffixes bounds the zones (the part of an apex after the
-// namespace, "svc.<zone>.") Absent looks for directories in. A frontend
+// namespace, ".svc.<zone>.") absentAnswer looks for directories in. A frontend
 // serves one cluster zone, so one is the usual number.
 const maxAbsentSuffixes = 4
 
@@ -133,8 +133,12 @@ func (c *Cache) absentAnswer(k Key) (Response, bool) {
 		if !ok {
 			return Response{}, false
 		}
+		// A directory answers only while exact: when the record service
+		// cannot be reached, a name never asked must reach it (and fail,
+		// or be served stale) rather than be answered from a list nobody
+		// keeps up to date. servable has checked the generation.
 		e, age, ok := c.servable(newAbsentKey(apex).id, time.Time{})
-		if !ok || e.rcode != dns.RcodeNameError || !c.followed(e) {
+		if !ok || e.rcode != dns.RcodeNameError || !c.heldExact(e, c.cfg.Now()) {
 			return Response{}, false
 		}
 		if _, found := slices.BinarySearch(e.labels, label); found {
@@ -157,17 +161,6 @@ func (c *Cache) absentAnswer(k Key) (Response, bool) {
 		return r, true
 	}
 	return Response{}, false
-}
-
-// followed reports whether the open Watch stream covers e, so that any
-// change to its keys would have dropped it. A directory answers only then:
-// when the record service cannot be reached, a name never asked must reach
-// it (and fail, or be served stale) rather than be answered from a list
-// nobody keeps up to date.
-// An exact entry was stored while connected, and a Disconnected moves the
-// epoch, so the epoch tells without taking the lock.
-func (c *Cache) followed(e *entry) bool {
-	return e.exact && e.epoch == c.epoch.Load() && e.gen == c.gen.Load() && c.cfg.Now().Before(e.hold)
 }
 
 // labelBelow returns the label of name right below apex (both lower case

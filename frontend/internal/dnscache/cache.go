@@ -506,7 +506,7 @@ func (c *Cache) servable(id string, now time.Time) (*entry, uint32, bool) {
 	case e.cluster && e.gen != c.gen.Load():
 		// Demoted by a Resync: for GetStale only.
 		return nil, 0, false
-	case e.exact && e.epoch == c.epoch.Load() && now.Before(e.hold):
+	case c.heldExact(e, now):
 		// Kept exact by the Watch stream: as fresh as a new Lookup.
 		return e, 0, true
 	case now.Before(e.expires):
@@ -514,6 +514,14 @@ func (c *Cache) servable(id string, now time.Time) (*entry, uint32, bool) {
 	default:
 		return nil, 0, false
 	}
+}
+
+// heldExact reports whether the open Watch stream covers e at now, so that
+// any change to its keys would have dropped it. An exact entry was stored
+// while connected, and a Disconnected moves the epoch, so the epoch tells
+// without taking the lock.
+func (c *Cache) heldExact(e *entry, now time.Time) bool {
+	return e.exact && e.epoch == c.epoch.Load() && now.Before(e.hold)
 }
 
 // GetStale returns the cached response for k even when Get would not serve

@@ -161,9 +161,6 @@ type lookup struct {
 	serial uint32
 	keys   []string
 	chain  []string
-	// missing holds the ServiceKey of each Service findService did not
-	// find, for absentBelow.
-	missing []string
 	// zv is the client's zone, for zone-aware answers (zone.go).
 	zv zoneView
 }
@@ -272,7 +269,6 @@ func (l *lookup) findService(namespace, name string) (kubeindex.Service, bool) {
 	svc, ok := l.store.Service(namespace, name)
 	if !ok {
 		l.depend(kubeindex.NamespaceKey(namespace))
-		l.missing = append(l.missing, kubeindex.ServiceKey(namespace, name))
 	}
 	return svc, ok
 }

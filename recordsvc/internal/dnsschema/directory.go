@@ -1,8 +1,6 @@
 package dnsschema
 
 import (
-	"slices"
-
 	clusterdnsv1 "github.com/clusterdns/clusterdns/proto/clusterdns/v1"
 	"github.com/clusterdns/clusterdns/recordsvc/internal/kubeindex"
 )
@@ -45,13 +43,17 @@ func (l *lookup) absentBelow(name Name) *clusterdnsv1.AbsentBelow {
 		return nil
 	}
 	ds, ok := l.store.(DirectoryStore)
-	if !ok || !slices.Contains(l.missing, kubeindex.ServiceKey(name.Namespace, name.Service)) {
+	if !ok {
+		return nil
+	}
+	if _, exists := l.store.Service(name.Namespace, name.Service); exists {
 		// A Service that exists answers NXDOMAIN for other reasons (a
 		// headless one without ready endpoints, an unknown endpoint or
 		// port): its label is listed, so a directory would say nothing
 		// about the asked name.
 		return nil
 	}
+	// The list holds only while the namespace exists.
 	l.depend(kubeindex.NamespaceKey(name.Namespace))
 	if !l.store.NamespaceExists(name.Namespace) {
 		return nil
