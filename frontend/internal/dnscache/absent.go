@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -102,20 +103,61 @@ func (c *Cache) SetAbsent(fill Fill, name, apex string, labels, keys []string, r
 // a directory's apex and its label right below the apex is not listed. The
 // records are copies, with TTLs as Get shows them.
 func (c *Cache) absentAnswer(k Key) (Response, bool) {
+	e, ok := c.directoryFor(k.id, time.Time{})
+	if !ok {
+		return Response{}, false
+	}
+	r, ok := e.response(k.name, 0)
+	if !ok {
+		return Response{}, false
+	}
+	c.absent.Add(1)
+	// A name asked again (a pod's search-path expansions) is also kept
+	// under its own key, with the directory's keys and revision: it is
+	// then an ordinary hit, which the DNS server serves from its
+	// pre-packed wire form. Not on the first ask: a flood of names asked
+	// once would cost an entry each and evict what is asked often.
+	if c.askedBefore.seen(k.id) {
+		c.set(k, c.Begin(), r, nil)
+	}
+	return r, true
+}
+
+// PeekAbsent is Peek for a question without an entry of its own: it finds
+// the directory that proves the name of the question whose identity is id
+// (AppendKeyID) absent, as Get would answer it. It reports false as well
+// for a name a directory answered before, so that Get answers it and
+// keeps it under its own key. Hit.Served counts the answer and records the
+// name as answered; id must not change before then.
+func (c *Cache) PeekAbsent(id []byte, now time.Time) (Hit, bool) {
+	if len(id) == 0 {
+		return Hit{}, false
+	}
+	sid := unsafe.String(&id[0], len(id))
+	e, ok := c.directoryFor(sid, now)
+	if !ok || c.askedBefore.has(sid) {
+		return Hit{}, false
+	}
+	return Hit{c: c, e: e, absentID: sid}, true
+}
+
+// directoryFor finds the directory entry that proves the question whose
+// key identity is id absent, at now (the zero time: Config.Now).
+func (c *Cache) directoryFor(id string, now time.Time) (*entry, bool) {
 	suffixes := c.absentZones.load()
 	if len(suffixes) == 0 {
-		return Response{}, false
+		return nil, false
 	}
-	n := len(k.id) - len(keyTail{})
+	n := len(id) - len(keyTail{})
 	if n <= 0 {
-		return Response{}, false
+		return nil, false
 	}
-	if tail := k.id[n:]; tail[2] != 0 || tail[3] != byte(dns.ClassINET) || tail[4]&(keyForward|keyAbsent) != 0 {
-		return Response{}, false
+	if tail := id[n:]; tail[2] != 0 || tail[3] != byte(dns.ClassINET) || tail[4]&(keyForward|keyAbsent) != 0 {
+		return nil, false
 	}
-	lower := k.id[:n]
+	lower := id[:n]
 	if strings.IndexByte(lower, '\\') >= 0 {
-		return Response{}, false
+		return nil, false
 	}
 	for _, suffix := range suffixes {
 		if !strings.HasSuffix(lower, suffix) {
@@ -126,41 +168,27 @@ func (c *Cache) absentAnswer(k Key) (Response, bool) {
 		rest := lower[:len(lower)-len(suffix)]
 		i := strings.LastIndexByte(rest, '.')
 		if i <= 0 {
-			return Response{}, false
+			return nil, false
 		}
 		apex := lower[i+1:]
 		label, ok := labelBelow(lower, apex)
 		if !ok {
-			return Response{}, false
+			return nil, false
 		}
 		// A directory answers only while exact: when the record service
 		// cannot be reached, a name never asked must reach it (and fail,
 		// or be served stale) rather than be answered from a list nobody
 		// keeps up to date. servable has checked the generation.
-		e, age, ok := c.servable(newAbsentKey(apex).id, time.Time{})
+		e, _, ok := c.servable(newAbsentKey(apex).id, now)
 		if !ok || e.rcode != dns.RcodeNameError || !c.heldExact(e, c.cfg.Now()) {
-			return Response{}, false
+			return nil, false
 		}
 		if _, found := slices.BinarySearch(e.labels, label); found {
-			return Response{}, false
+			return nil, false
 		}
-		r, ok := e.response(k.name, age)
-		if !ok {
-			return Response{}, false
-		}
-		c.absent.Add(1)
-		// A name asked again (a pod's search-path expansions) is also kept
-		// under its own key, with the directory's keys and revision: it is
-		// then an ordinary hit, which the DNS server serves from its
-		// pre-packed wire form. Not on the first ask: a flood of names
-		// asked once would cost an entry each and evict what is asked
-		// often.
-		if c.askedBefore.seen(k.id) {
-			c.set(k, c.Begin(), r, nil)
-		}
-		return r, true
+		return e, true
 	}
-	return Response{}, false
+	return nil, false
 }
 
 // labelBelow returns the label of name right below apex (both lower case
@@ -190,10 +218,21 @@ const askedBits = 1 << 20
 
 func newAskedBefore() *askedBefore { return &askedBefore{seed: maphash.MakeSeed()} }
 
+// has reports whether id was recorded, without recording it.
+func (a *askedBefore) has(id string) bool {
+	word, bit := a.slot(id)
+	return word.Load()&bit != 0
+}
+
+// slot is the word and bit of id.
+func (a *askedBefore) slot(id string) (*atomic.Uint64, uint64) {
+	h := maphash.String(a.seed, id) % askedBits
+	return &a.bits[h/64], uint64(1) << (h % 64)
+}
+
 // seen records id and reports whether it was recorded before.
 func (a *askedBefore) seen(id string) bool {
-	h := maphash.String(a.seed, id) % askedBits
-	word, bit := &a.bits[h/64], uint64(1)<<(h%64)
+	word, bit := a.slot(id)
 	if word.Or(bit)&bit != 0 {
 		return true
 	}

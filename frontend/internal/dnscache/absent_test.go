@@ -2,6 +2,7 @@ package dnscache
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -209,5 +210,75 @@ func TestAbsentKeptUnderOwnKey(t *testing.T) {
 	c.Wait()
 	if _, ok := c.Get(k); ok {
 		t.Error("the name's own entry outlived its directory's services key")
+	}
+}
+
+// TestPeekAbsent: PeekAbsent finds the directory exactly where Get answers
+// from it, for names not answered from a directory before; Served counts
+// the answer and records the name, which Get then keeps under its own key.
+func TestPeekAbsent(t *testing.T) {
+	c, _ := newTestCache(t, Config{})
+	c.Resync("s1", 5)
+	if !c.SetAbsent(c.Begin(), "missing.ns1.svc.cluster.local.", absentApex, []string{"api", "web"}, []string{absentKey}, nxResp(t, 10, "missing")) {
+		t.Fatal("SetAbsent refused")
+	}
+	c.Wait()
+	id := func(name string, qtype uint16, do bool) []byte {
+		return AppendKeyID(nil, []byte(name), qtype, dns.ClassINET, do)
+	}
+	tests := []struct {
+		name string
+		id   []byte
+		want bool
+	}{
+		{"unlisted label", id("other.ns1.svc.cluster.local.", dns.TypeA, false), true},
+		{"below an unlisted label, DO", id("_http._tcp.other.ns1.svc.cluster.local.", dns.TypeSRV, true), true},
+		{"listed label", id("web.ns1.svc.cluster.local.", dns.TypeA, false), false},
+		{"the apex", id(absentApex, dns.TypeA, false), false},
+		{"another namespace", id("other.ns2.svc.cluster.local.", dns.TypeA, false), false},
+		{"upstream key", AppendForwardKeyID(nil, []byte("other.ns1.svc.cluster.local."), dns.TypeA, dns.ClassINET, false), false},
+		{"empty", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hit, ok := c.PeekAbsent(tt.id, time.Time{})
+			if ok != tt.want {
+				t.Fatalf("PeekAbsent = %v, want %v", ok, tt.want)
+			}
+			if !ok {
+				return
+			}
+			if hit.AbsentApex() != absentApex || hit.Rcode() != dns.RcodeNameError || hit.Age() != 0 {
+				t.Errorf("hit: apex %q rcode %d age %d, want %q NXDOMAIN exact", hit.AbsentApex(), hit.Rcode(), hit.Age(), absentApex)
+			}
+		})
+	}
+
+	k := NewKey("fresh.ns1.svc.cluster.local.", dns.TypeA, dns.ClassINET, false)
+	fresh := id("fresh.ns1.svc.cluster.local.", dns.TypeA, false)
+	hit, ok := c.PeekAbsent(fresh, time.Time{})
+	if !ok {
+		t.Fatal("PeekAbsent found no directory for a fresh name")
+	}
+	before := c.Stats()
+	hit.Served()
+	if after := c.Stats(); after.Hits != before.Hits+1 || after.Absent != before.Absent+1 {
+		t.Errorf("Served counted hits %d->%d absent %d->%d, want one of each", before.Hits, after.Hits, before.Absent, after.Absent)
+	}
+	if _, ok := c.PeekAbsent(fresh, time.Time{}); ok {
+		t.Error("PeekAbsent answers a name a directory answered before")
+	}
+	// Get answers it and keeps it under its own key: Peek then finds it.
+	if r, ok := c.Get(k); !ok || r.Rcode != dns.RcodeNameError {
+		t.Fatalf("Get: hit %v rcode %d, want NXDOMAIN", ok, r.Rcode)
+	}
+	c.Wait()
+	if _, ok := c.Peek(fresh, time.Time{}); !ok {
+		t.Error("the name is not kept under its own key after its second answer")
+	}
+
+	c.Disconnected()
+	if _, ok := c.PeekAbsent(id("another.ns1.svc.cluster.local.", dns.TypeA, false), time.Time{}); ok {
+		t.Error("PeekAbsent answers while the Watch stream is down")
 	}
 }

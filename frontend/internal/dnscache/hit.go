@@ -11,6 +11,9 @@ type Hit struct {
 	c   *Cache
 	e   *entry
 	age uint32
+	// absentID is the question a directory answers (PeekAbsent), empty
+	// for an entry of the question's own.
+	absentID string
 }
 
 // AppendKeyID appends to dst the identity of the key NewKey builds for a
@@ -53,8 +56,25 @@ func (c *Cache) Peek(id []byte, now time.Time) (Hit, bool) {
 	return Hit{c: c, e: e, age: age}, true
 }
 
-// Served counts the hit.
-func (h Hit) Served() { h.c.hits.Add(1) }
+// Served counts the hit; for a directory's answer (PeekAbsent) it also
+// counts that and records the question as answered by a directory.
+func (h Hit) Served() {
+	h.c.hits.Add(1)
+	if h.absentID != "" {
+		h.c.absent.Add(1)
+		h.c.askedBefore.seen(h.absentID)
+	}
+}
+
+// AbsentApex returns the apex of the directory whose answer the hit is
+// (PeekAbsent): every name it answers lies below it. It is empty for an
+// entry of the question's own.
+func (h Hit) AbsentApex() string {
+	if h.absentID == "" {
+		return ""
+	}
+	return h.e.id[:len(h.e.id)-len(keyTail{})]
+}
 
 // Age is how many seconds to take off the record TTLs the entry was
 // stored with (0 for an exact entry).

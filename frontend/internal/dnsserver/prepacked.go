@@ -94,6 +94,10 @@ type hitScratch struct {
 	wire [256]byte
 	key  [300]byte
 	out  []byte
+	// abs and absAnswer hold a directory's reply moved to the query's
+	// name (absentWire).
+	abs       []byte
+	absAnswer wireAnswer
 }
 
 // fastEnabled reports whether the hot path may answer: with a cache, and
@@ -289,11 +293,19 @@ func (h *Handler) packHit(s *hitScratch, now time.Time) ([]byte, int, bool) {
 		key = dnscache.AppendForwardKeyID(s.key[:0], q.lower, q.qtype, q.qclass, q.do)
 	}
 	hit, ok := h.cache.Peek(key, now)
-	if !ok || hit.NotAuthoritative() {
+	var w *wireAnswer
+	switch {
+	case ok && hit.NotAuthoritative():
 		// A verdict for the upstreams is served by the general path.
 		return nil, 0, false
+	case ok:
+		w = h.wireFor(hit, q)
+	case !q.forward:
+		// No entry of its own: a directory may prove the name absent.
+		if hit, w, ok = h.absentWire(s, key, now); !ok {
+			return nil, 0, false
+		}
 	}
-	w := h.wireFor(hit, q)
 	if w == nil || w.msg == nil {
 		return nil, 0, false
 	}
