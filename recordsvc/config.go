@@ -42,6 +42,10 @@ type config struct {
 	// MulticlusterZone is the clusterset zone answered from ServiceImports
 	// (--multicluster-zone, zones.go); empty (the default) is off.
 	MulticlusterZone string
+	// DirectoryLimit is the most Services a namespace may have for the
+	// NXDOMAINs below it to carry the list of their names, the namespace's
+	// directory (--directory-limit, default 1000; 0 sends none).
+	DirectoryLimit int
 	// NameserverService is namespace/name of the Service whose IPs the zone's
 	// NS record points to (--nameserver-service, default kube-system/kube-dns).
 	NameserverService string
@@ -105,7 +109,16 @@ func (c config) TLSEnabled() bool { return c.TLS.Cert != "" }
 // schemaConfig is the dnsschema part of the configuration.
 func (c config) schemaConfig() dnsschema.Config {
 	return dnsschema.Config{Zone: c.ClusterDomain, TTL: c.TTL, Pods: c.Pods, NameserverService: c.NameserverService,
-		Autopath: c.Autopath, ZoneAware: c.ZoneAware, MulticlusterZone: c.MulticlusterZone}
+		Autopath: c.Autopath, ZoneAware: c.ZoneAware, MulticlusterZone: c.MulticlusterZone, DirectoryLimit: c.directoryLimit()}
+}
+
+// directoryLimit is DirectoryLimit as dnsschema.Config takes it, where 0
+// is the default and a negative limit turns directories off.
+func (c config) directoryLimit() int {
+	if c.DirectoryLimit == 0 {
+		return -1
+	}
+	return c.DirectoryLimit
 }
 
 // parseFlagsFile parses the command line into a config, with file as the
@@ -130,6 +143,9 @@ func parseFlagsFile(args []string, output io.Writer, file []byte) (config, error
 	multicluster := registerMulticlusterFlag(fs)
 	nameserver := fs.String("nameserver-service", dnsschema.DefaultNameserverService,
 		"`namespace/name` of the Service whose cluster IPs the zone's NS record names")
+	directoryLimit := fs.Int("directory-limit", dnsschema.DefaultDirectoryLimit,
+		"most `Services` a namespace may have for its NXDOMAINs to carry the list of their names, from which frontends\n"+
+			"answer other absent names in the namespace without asking (0: send no list)")
 	metricsListen := fs.String("metrics-listen", "", "HTTP `address` for /metrics, /healthz and /readyz (default: off)")
 	pprofOn := fs.Bool("pprof", false, "also serve Go's /debug/pprof/ profiles on the --metrics-listen address")
 	showVersion := fs.Bool("version", false, "print the version, commit and Go version, and exit")
@@ -228,6 +244,10 @@ func parseFlagsFile(args []string, output io.Writer, file []byte) (config, error
 		return config{}, fmt.Errorf("--autopath: requires --pods verified (the client's namespace comes from the watched pods), got --pods %s", mode)
 	}
 	cfg.Autopath = *autopath
+	if *directoryLimit < 0 {
+		return config{}, fmt.Errorf("--directory-limit: must not be negative, got %d", *directoryLimit)
+	}
+	cfg.DirectoryLimit = *directoryLimit
 	cfg.ZoneAware = *zoneAware
 	if err := checkMulticluster(&cfg, *multicluster, *source); err != nil {
 		return config{}, err

@@ -33,7 +33,7 @@ type configFile struct {
 func registerConfigFlags(fs *flag.FlagSet) *configFile {
 	c := &configFile{}
 	fs.StringVar(&c.Path, "config", "", "YAML configuration `file`: log level, cluster domain, TTL, pods mode, autopath, zone-aware,\n"+
-		"nameserver service, query log, policy files, lameduck, healthz bounds and admission limits; re-read when its\n"+
+		"directory limit, nameserver service, query log, policy files, lameduck, healthz bounds and admission limits; re-read when its\n"+
 		"content changes (the log level applies at once, the rest at the next start); flags given on the command line override it")
 	fs.DurationVar(&c.ReloadInterval, "config-reload-interval", 0, "how often the --config file is read for changes (0: every 2s)")
 	return c

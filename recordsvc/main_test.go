@@ -32,6 +32,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		TTL:                  30,
 		Pods:                 dnsschema.PodsInsecure,
 		NameserverService:    "kube-system/kube-dns",
+		DirectoryLimit:       1000,
 		LogLevel:             slog.LevelInfo,
 		Lameduck:             10 * time.Second,
 		HealthzSyncTimeout:   10 * time.Minute,
@@ -59,7 +60,7 @@ func TestParseFlags(t *testing.T) {
 			"--max-streams-per-client=0"},
 			func(c *config) {
 				*c = config{Listen: ":9999", Kubeconfig: "/k", ClusterDomain: "Example.Org.", TTL: 5,
-					Pods: dnsschema.PodsVerified, Autopath: true, NameserverService: "dns/frontend",
+					Pods: dnsschema.PodsVerified, Autopath: true, NameserverService: "dns/frontend", DirectoryLimit: c.DirectoryLimit,
 					MetricsListen: "127.0.0.1:9153", LogLevel: slog.LevelDebug,
 					Lameduck: c.Lameduck, HealthzSyncTimeout: c.HealthzSyncTimeout, HealthzSourceFailure: c.HealthzSourceFailure,
 					TLS: mtls.Files{Cert: "/c", Key: "/k", CA: "/ca"}, AuthzPolicy: "/p",
@@ -72,6 +73,8 @@ func TestParseFlags(t *testing.T) {
 			func(c *config) { c.Autopath, c.Pods = true, dnsschema.PodsVerified }},
 		{"largest TTL", []string{"--ttl", "2147483647"}, func(c *config) { c.TTL = 2147483647 }},
 		{"pods disabled", []string{"--pods", "disabled"}, func(c *config) { c.Pods = dnsschema.PodsDisabled }},
+		{"no directories", []string{"--directory-limit", "0"}, func(c *config) { c.DirectoryLimit = 0 }},
+		{"larger directories", []string{"--directory-limit=5000"}, func(c *config) { c.DirectoryLimit = 5000 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +104,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"--source", "file:"}, "--source: empty PATH"},
 		{[]string{"--source", "file:c.yaml", "--kubeconfig", "k"}, "--source: cannot be combined with --kubeconfig"},
 		{[]string{"--pods", "sometimes"}, "--pods: "},
+		{[]string{"--directory-limit", "-1"}, "--directory-limit: must not be negative, got -1"},
+		{[]string{"--directory-limit", "many"}, "-directory-limit"},
 		{[]string{"--autopath"}, "--autopath: requires --pods verified"},
 		{[]string{"--autopath", "--pods", "disabled"}, "--autopath: requires --pods verified"},
 		{[]string{"--log-level", "loud"}, "--log-level: "},

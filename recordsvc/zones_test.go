@@ -40,3 +40,26 @@ func TestMulticlusterZoneFlag(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoryLimitFlag: --directory-limit reaches the schema, where 0
+// (no directories) is a negative limit, since the schema's 0 is its
+// default.
+func TestDirectoryLimitFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 1000},
+		{[]string{"--directory-limit", "0"}, -1},
+		{[]string{"--directory-limit", "1"}, 1},
+		{[]string{"--directory-limit", "20000"}, 20000},
+	} {
+		cfg, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := cfg.schemaConfig().DirectoryLimit; got != tc.want {
+			t.Errorf("%v: schema DirectoryLimit %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}

@@ -47,6 +47,9 @@ func (f *RecordService) Validate() error {
 	if f.TTL != nil && (*f.TTL < 1 || *f.TTL > math.MaxInt32) {
 		addf("ttl", "%d: must be 1..%d seconds", *f.TTL, math.MaxInt32)
 	}
+	if f.DirectoryLimit != nil && (*f.DirectoryLimit < 0 || *f.DirectoryLimit > math.MaxInt32) {
+		addf("directoryLimit", "%d: must be 0..%d Services", *f.DirectoryLimit, math.MaxInt32)
+	}
 	if f.Pods != "" {
 		if _, err := dnsschema.ParsePodMode(f.Pods); err != nil {
 			addf("pods", "%v", err)
@@ -143,6 +146,7 @@ func (f *RecordService) Settings() []Setting {
 	str("pods", "pods", f.Pods)
 	boolean("autopath", "autopath", f.Autopath)
 	boolean("zoneAware", "zone-aware", f.ZoneAware)
+	integer("directoryLimit", "directory-limit", f.DirectoryLimit)
 	str("nameserverService", "nameserver-service", f.NameserverService)
 	boolean("queryLog", "query-log", f.QueryLog)
 	str("visibilityPolicy", "visibility-policy", f.VisibilityPolicy)

@@ -12,6 +12,7 @@ ttl: 5
 pods: verified
 autopath: true
 zoneAware: true
+directoryLimit: 0
 nameserverService: dns/frontend
 queryLog: false
 visibilityPolicy: /etc/clusterdns/visibility.yaml
@@ -48,6 +49,7 @@ func TestParseSettings(t *testing.T) {
 			{"pods", "pods", "verified"},
 			{"autopath", "autopath", "true"},
 			{"zoneAware", "zone-aware", "true"},
+			{"directoryLimit", "directory-limit", "0"},
 			{"nameserverService", "nameserver-service", "dns/frontend"},
 			{"queryLog", "query-log", "false"},
 			{"visibilityPolicy", "visibility-policy", "/etc/clusterdns/visibility.yaml"},
@@ -97,6 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{"bare duration", "lameduck: 5\n", []string{"parse: ", "want a string"}},
 		{"log level", "logLevel: loud\n", []string{`logLevel: "loud": want debug, info, warn or error`}},
 		{"TTL zero", "ttl: 0\n", []string{"ttl: 0: must be 1..2147483647 seconds"}},
+		{"directory limit negative", "directoryLimit: -5\n", []string{"directoryLimit: -5: must be 0..2147483647 Services"}},
 		{"TTL too big", "ttl: 2147483648\n", []string{"ttl: 2147483648: must be 1..2147483647 seconds"}},
 		{"pods", "pods: sometimes\n", []string{"pods: invalid pod mode"}},
 		{"autopath without verified", "pods: insecure\nautopath: true\n", []string{"autopath: needs pods verified"}},

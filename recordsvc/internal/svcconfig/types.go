@@ -22,6 +22,9 @@ type RecordService struct {
 	Autopath *bool `json:"autopath,omitempty"`
 	// ZoneAware orders headless answers by the client's zone (--zone-aware).
 	ZoneAware *bool `json:"zoneAware,omitempty"`
+	// DirectoryLimit is the most Services a namespace may have for its NXDOMAINs to carry their names, 0 for
+	// none (--directory-limit).
+	DirectoryLimit *int64 `json:"directoryLimit,omitempty"`
 	// NameserverService is namespace/name of the Service the zone's NS record names (--nameserver-service).
 	NameserverService string `json:"nameserverService,omitempty"`
 	// QueryLog logs one line per Lookup (--query-log).
