@@ -426,10 +426,9 @@ func New(cfg Config) (*Cache, error) {
 	c.counters = counters
 	c.settings.Store(&cfg)
 	c.fwdDrop.Store(&forwardDrop{})
-	maxCost := max(cfg.MaxBytes-ristrettoFixed(counters)-askedBits/8, cfg.MaxBytes/2, 1)
 	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 		NumCounters: counters,
-		MaxCost:     maxCost,
+		MaxCost:     entriesCost(cfg.MaxBytes, counters),
 		BufferItems: 64,
 		// cost counts ristretto's own memory per item.
 		IgnoreInternalCost: true,
@@ -977,6 +976,13 @@ func cost(e *entry) int64 {
 	}
 	n += wireOverhead + allocSize(msgLen+1) + allocSize(ttlFieldSize*ttls)
 	return n
+}
+
+// entriesCost is the part of maxBytes the entries may take: what ristretto
+// with counters counters and the bit set of names directories answered
+// leave, but never less than half.
+func entriesCost(maxBytes, counters int64) int64 {
+	return max(maxBytes-ristrettoFixed(counters)-askedBits/8, maxBytes/2, 1)
 }
 
 // ristrettoFixed is the memory of a ristretto cache with counters counters

@@ -29,7 +29,7 @@ func (c *Cache) Reconfigure(cfg Config) error {
 		return fmt.Errorf("cache size %d is negative", cfg.MaxBytes)
 	}
 	if cfg.MaxBytes != c.live().MaxBytes {
-		c.rc.UpdateMaxCost(max(cfg.MaxBytes-ristrettoFixed(c.counters)-askedBits/8, cfg.MaxBytes/2, 1))
+		c.rc.UpdateMaxCost(entriesCost(cfg.MaxBytes, c.counters))
 	}
 	c.settings.Store(&cfg)
 	return nil

@@ -94,10 +94,9 @@ type hitScratch struct {
 	wire [256]byte
 	key  [300]byte
 	out  []byte
-	// abs and absAnswer hold a directory's reply moved to the query's
-	// name (absentWire).
-	abs       []byte
-	absAnswer wireAnswer
+	// moved is a directory's reply moved to the query's name, in out
+	// (absentWire).
+	moved wireAnswer
 }
 
 // fastEnabled reports whether the hot path may answer: with a cache, and
@@ -294,6 +293,8 @@ func (h *Handler) packHit(s *hitScratch, now time.Time) ([]byte, int, bool) {
 	}
 	hit, ok := h.cache.Peek(key, now)
 	var w *wireAnswer
+	// moved tells that w is already in s.out, for this query's name.
+	moved := false
 	switch {
 	case ok && hit.NotAuthoritative():
 		// A verdict for the upstreams is served by the general path.
@@ -305,6 +306,7 @@ func (h *Handler) packHit(s *hitScratch, now time.Time) ([]byte, int, bool) {
 		if hit, w, ok = h.absentWire(s, key, now); !ok {
 			return nil, 0, false
 		}
+		moved = true
 	}
 	if w == nil || w.msg == nil {
 		return nil, 0, false
@@ -328,7 +330,10 @@ func (h *Handler) packHit(s *hitScratch, now time.Time) ([]byte, int, bool) {
 		return nil, 0, false
 	}
 	hit.Served()
-	out := append(s.out[:0], w.msg...)
+	out := w.msg
+	if !moved {
+		out = append(s.out[:0], w.msg...)
+	}
 	binary.BigEndian.PutUint16(out[0:], q.id)
 	flags := binary.BigEndian.Uint16(out[2:]) | q.flags&(flagRD|flagCD)
 	binary.BigEndian.PutUint16(out[2:], flags)
@@ -490,22 +495,30 @@ func rotatable(answer []dns.RR, qtype uint16) bool {
 // skipName returns the offset after the domain name at off, -1 when it
 // runs out of msg.
 func skipName(msg []byte, off int) int {
+	next, _ := walkName(msg, off)
+	return next
+}
+
+// walkName returns the offset after the domain name at off and the offset
+// of the compression pointer that ends it (-1 when it ends in the root
+// label); next is -1 when the name runs out of msg.
+func walkName(msg []byte, off int) (next, ptr int) {
 	for off < len(msg) {
 		l := int(msg[off])
 		switch {
 		case l == 0:
-			return off + 1
+			return off + 1, -1
 		case l&0xC0 == 0xC0:
 			if off+2 > len(msg) {
-				return -1
+				return -1, -1
 			}
-			return off + 2
+			return off + 2, off
 		case l&0xC0 != 0:
-			return -1
+			return -1, -1
 		}
 		off += 1 + l
 	}
-	return -1
+	return -1, -1
 }
 
 // serveHit answers a query parsed into s from the cache when the hot path

@@ -32,8 +32,8 @@ type absentTemplate struct {
 
 // absentWire returns the wire form of the reply to s.q, a question of the
 // record service without an entry of its own, from the directory that
-// proves its name absent, built in s; false when there is none or the hot
-// path cannot answer from it. key is the question's key identity, which
+// proves its name absent, moved to the name in s.out; false when there is
+// none or the hot path cannot answer from it. key is the question's key identity, which
 // must not change before the hit is served.
 func (h *Handler) absentWire(s *hitScratch, key []byte, now time.Time) (dnscache.Hit, *wireAnswer, bool) {
 	q := &s.q
@@ -56,7 +56,7 @@ func (h *Handler) absentWire(s *hitScratch, key []byte, now time.Time) (dnscache
 	}
 	ref := t.w
 	delta := len(q.qname) - len(ref.qname)
-	msg := append(s.abs[:0], ref.msg[:12]...)
+	msg := append(s.out[:0], ref.msg[:12]...)
 	msg = append(msg, q.qname...)
 	msg = append(msg, ref.msg[12+len(ref.qname):]...)
 	binary.BigEndian.PutUint16(msg[12+len(q.qname):], q.qtype)
@@ -67,9 +67,8 @@ func (h *Handler) absentWire(s *hitScratch, key []byte, now time.Time) (dnscache
 		}
 		binary.BigEndian.PutUint16(msg[p+delta:], 0xC000|uint16(target))
 	}
-	s.abs = msg
-	s.absAnswer = wireAnswer{msg: msg, qname: msg[12 : 12+len(q.qname)], plainLen: ref.plainLen + delta}
-	return hit, &s.absAnswer, true
+	s.moved = wireAnswer{msg: msg, qname: msg[12 : 12+len(q.qname)], plainLen: ref.plainLen + delta}
+	return hit, &s.moved, true
 }
 
 // packAbsent packs the directory's reply for q, whose name is in lower
@@ -118,13 +117,13 @@ func (h *Handler) packAbsent(hit dnscache.Hit, q *hitQuery) *absentTemplate {
 	for range binary.BigEndian.Uint16(msg[8:]) {
 		// An SOA: owner, type, class, TTL and rdlength, then two names
 		// and five 32-bit numbers.
-		if off, ok = t.walkName(msg, off, apexStart, end); !ok || off+10 > len(msg) || binary.BigEndian.Uint16(msg[off:]) != dns.TypeSOA {
+		if off, ok = t.name(msg, off, apexStart, end); !ok || off+10 > len(msg) || binary.BigEndian.Uint16(msg[off:]) != dns.TypeSOA {
 			return none
 		}
 		rdEnd := off + 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
 		off += 10
 		for range 2 {
-			if off, ok = t.walkName(msg, off, apexStart, end); !ok {
+			if off, ok = t.name(msg, off, apexStart, end); !ok {
 				return none
 			}
 		}
@@ -139,30 +138,21 @@ func (h *Handler) packAbsent(hit dnscache.Hit, q *hitQuery) *absentTemplate {
 	return t
 }
 
-// walkName follows the name at off, recording its compression pointer,
-// and returns the offset after it; false when the name runs out of msg or
-// its pointer points into the question before apexStart or into the
+// name follows the name at off, recording its compression pointer, and
+// returns the offset after it; false when the name runs out of msg or its
+// pointer points into the question before apexStart or into the
 // question's type and class.
-func (t *absentTemplate) walkName(msg []byte, off, apexStart, qEnd int) (int, bool) {
-	for off < len(msg) {
-		l := int(msg[off])
-		switch {
-		case l == 0:
-			return off + 1, true
-		case l&0xC0 == 0xC0:
-			if off+2 > len(msg) {
-				return 0, false
-			}
-			target := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
-			if target < apexStart || target >= qEnd && target < qEnd+4 || target >= off {
-				return 0, false
-			}
-			t.ptrs = append(t.ptrs, off)
-			return off + 2, true
-		case l&0xC0 != 0:
+func (t *absentTemplate) name(msg []byte, off, apexStart, qEnd int) (int, bool) {
+	next, ptr := walkName(msg, off)
+	if next < 0 {
+		return 0, false
+	}
+	if ptr >= 0 {
+		target := int(binary.BigEndian.Uint16(msg[ptr:]) & 0x3FFF)
+		if target < apexStart || target >= qEnd && target < qEnd+4 || target >= ptr {
 			return 0, false
 		}
-		off += 1 + l
+		t.ptrs = append(t.ptrs, ptr)
 	}
-	return 0, false
+	return next, true
 }
