@@ -36,11 +36,11 @@ func StartRecordService(ctx context.Context, bin, name, dir string, cpu int, kub
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	addr, err := freeTCPAddr()
+	addr, err := FreeTCPAddr()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	metrics, err := freeTCPAddr()
+	metrics, err := FreeTCPAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -78,7 +78,7 @@ func StartFrontend(ctx context.Context, bin, name, dir string, cpu int, recordsv
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	metrics, err := freeTCPAddr()
+	metrics, err := FreeTCPAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -89,7 +89,7 @@ func StartCoreDNS(ctx context.Context, name, dir string, cpu int, cfg CoreDNSCon
 	}
 	var http [3]string
 	for i := range http {
-		if http[i], err = freeTCPAddr(); err != nil {
+		if http[i], err = FreeTCPAddr(append([]string{dnsAddr}, http[:i]...)...); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}

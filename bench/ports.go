@@ -4,16 +4,25 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 )
 
-// freeTCPAddr returns a loopback TCP address that was free a moment ago.
-func freeTCPAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
+// FreeTCPAddr returns a loopback TCP address that was free a moment ago and
+// is none of taken: the kernel may hand out a closed listener's port again
+// at once, and one process must not get one port for two listeners.
+func FreeTCPAddr(taken ...string) (string, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("free port: %w", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !slices.Contains(taken, addr) {
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("free port: none apart from %v", taken)
 }
 
 // freeDNSAddr returns a loopback port that was free for both UDP and TCP.

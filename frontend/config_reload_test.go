@@ -30,7 +30,8 @@ const (
 func startConfigFrontend(t *testing.T, args ...string) (*frontend, *slog.LevelVar) {
 	t.Helper()
 	fe := &frontend{done: make(chan error, 1), log: &logBuffer{}}
-	args = append(args, "--listen", freePort(t), "--metrics-listen", freePort(t))
+	listen := freePort(t)
+	args = append(args, "--listen", listen, "--metrics-listen", freePort(t, listen))
 	cfg, err := parseFlags(args, io.Discard)
 	if err != nil {
 		t.Fatalf("parseFlags(%q): %v", args, err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +25,10 @@ import (
 )
 
 // freePort returns an address on 127.0.0.1 whose port was free for both
-// UDP and TCP when checked.
-func freePort(t *testing.T) string {
+// UDP and TCP when checked and is none of taken: the kernel may hand out a
+// port again as soon as its listener closes, and one process must not get
+// the same port for two listeners.
+func freePort(t *testing.T, taken ...string) string {
 	t.Helper()
 	for range 20 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -37,7 +40,9 @@ func freePort(t *testing.T) string {
 		_ = pc.Close()
 		if err == nil {
 			_ = ln.Close()
-			return addr
+			if !slices.Contains(taken, addr) {
+				return addr
+			}
 		}
 	}
 	t.Fatal("no free port")
@@ -249,7 +254,7 @@ func startFrontend(t *testing.T, args ...string) *frontend {
 		fe.dns = freePort(t)
 		args = append(args, "--listen", fe.dns)
 	}
-	fe.ops = freePort(t)
+	fe.ops = freePort(t, fe.dns)
 	args = append(args, "--metrics-listen", fe.ops)
 	cfg, err := parseFlags(args, io.Discard)
 	if err != nil {

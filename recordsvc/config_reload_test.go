@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,14 +39,24 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeLoopbackAddr(t *testing.T) string {
+// freeLoopbackAddr returns a loopback TCP address that was free a moment ago
+// and is none of taken (a closed listener's port may be handed out again at
+// once).
+func freeLoopbackAddr(t *testing.T, taken ...string) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := lis.Addr().String()
+		lis.Close()
+		if !slices.Contains(taken, addr) {
+			return addr
+		}
 	}
-	defer lis.Close()
-	return lis.Addr().String()
+	t.Fatalf("no loopback port free apart from %v", taken)
+	return ""
 }
 
 // TestRunConfigReload runs the whole service with a --config file and edits
@@ -55,7 +66,8 @@ func freeLoopbackAddr(t *testing.T) string {
 // configuration keeps serving), then a fix. Each step is observed on
 // /metrics, in the log and in the answers.
 func TestRunConfigReload(t *testing.T) {
-	addr, metricsAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	addr := freeLoopbackAddr(t)
+	metricsAddr := freeLoopbackAddr(t, addr)
 	path := filepath.Join(t.TempDir(), "recordsvc.yaml")
 	write := func(content string) {
 		t.Helper()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,24 +38,14 @@ type RecordService struct {
 	runs int
 }
 
-// freeAddr returns a loopback TCP address that was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // NewRecordService prepares a record service on free ports with args
 // (after --listen, --metrics-listen and --pprof).
 func NewRecordService(bin, dir string, cpu int, args ...string) (*RecordService, error) {
-	addr, err := freeAddr()
+	addr, err := bench.FreeTCPAddr()
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := freeAddr()
+	metrics, err := bench.FreeTCPAddr(addr)
 	if err != nil {
 		return nil, err
 	}

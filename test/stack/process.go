@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,7 +65,7 @@ func StartRecordService(t testing.TB, bins Binaries, args ...string) *Process {
 	}
 	p.MetricsAddr = flagValue(args, "--metrics-listen")
 	if p.MetricsAddr == "" {
-		p.MetricsAddr = freeAddr(t)
+		p.MetricsAddr = freeAddr(t, p.Addr)
 		p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
 	}
 	if flagValue(args, "--lameduck") == "" {
@@ -94,7 +95,7 @@ func StartFrontend(t testing.TB, bins Binaries, recordsvcAddr string, args ...st
 	p.args = append(p.args, "--recordsvc", recordsvcAddr)
 	p.MetricsAddr = flagValue(args, "--metrics-listen")
 	if p.MetricsAddr == "" {
-		p.MetricsAddr = freeAddr(t)
+		p.MetricsAddr = freeAddr(t, p.Addr)
 		p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
 	}
 	if flagValue(args, "--upstream") == "" {
@@ -329,15 +330,26 @@ func flagValue(args []string, flag string) string {
 	return ""
 }
 
-// freeAddr returns a loopback TCP address that was free a moment ago.
-func freeAddr(t testing.TB) string {
+// freeAddr returns a loopback TCP address that was free a moment ago and is
+// none of taken. The kernel may hand a port it just gave out again once its
+// listener is closed (CI once started a record service with the same port
+// for --listen and --metrics-listen), so the addresses chosen for one
+// process are kept apart here.
+func freeAddr(t testing.TB, taken ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("stack: free port: %v", err)
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("stack: free port: %v", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !slices.Contains(taken, addr) {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("stack: no loopback port free apart from %v", taken)
+	return ""
 }
 
 // freeDNSAddr returns a loopback port free for both UDP and TCP.
