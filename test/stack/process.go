@@ -58,24 +58,27 @@ type Process struct {
 func StartRecordService(t testing.TB, bins Binaries, args ...string) *Process {
 	t.Helper()
 	p := &Process{Name: "recordsvc", bin: bins.RecordService}
-	p.Addr = flagValue(args, "--listen")
-	if p.Addr == "" {
-		p.Addr = freeAddr(t)
-		p.args = append(p.args, "--listen", p.Addr)
-	}
-	p.MetricsAddr = flagValue(args, "--metrics-listen")
-	if p.MetricsAddr == "" {
-		p.MetricsAddr = freeAddr(t, p.Addr)
-		p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
-	}
-	if flagValue(args, "--lameduck") == "" {
-		// Tests stop record services often; those that test the lameduck
-		// period ask for one.
-		p.args = append(p.args, "--lameduck", "0s")
-	}
-	p.args = append(p.args, args...)
 	p.ready = func(ctx context.Context) error { return dialTCP(ctx, p.Addr) }
-	p.start(t)
+	p.launch(t, func(t testing.TB) (chose bool) {
+		p.args = nil
+		p.Addr = flagValue(args, "--listen")
+		if p.Addr == "" {
+			p.Addr, chose = freeAddr(t), true
+			p.args = append(p.args, "--listen", p.Addr)
+		}
+		p.MetricsAddr = flagValue(args, "--metrics-listen")
+		if p.MetricsAddr == "" {
+			p.MetricsAddr, chose = freeAddr(t, p.Addr), true
+			p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
+		}
+		if flagValue(args, "--lameduck") == "" {
+			// Tests stop record services often; those that test the lameduck
+			// period ask for one.
+			p.args = append(p.args, "--lameduck", "0s")
+		}
+		p.args = append(p.args, args...)
+		return chose
+	})
 	return p
 }
 
@@ -87,36 +90,70 @@ func StartRecordService(t testing.TB, bins Binaries, args ...string) *Process {
 func StartFrontend(t testing.TB, bins Binaries, recordsvcAddr string, args ...string) *Process {
 	t.Helper()
 	p := &Process{Name: "frontend", bin: bins.Frontend}
-	p.Addr = flagValue(args, "--listen")
-	if p.Addr == "" {
-		p.Addr = freeDNSAddr(t)
-		p.args = append(p.args, "--listen", p.Addr)
-	}
-	p.args = append(p.args, "--recordsvc", recordsvcAddr)
-	p.MetricsAddr = flagValue(args, "--metrics-listen")
-	if p.MetricsAddr == "" {
-		p.MetricsAddr = freeAddr(t, p.Addr)
-		p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
-	}
-	if flagValue(args, "--upstream") == "" {
-		// Never let a test frontend fall back to the machine's resolv.conf:
-		// test traffic stays on loopback.
-		p.args = append(p.args, "--upstream", RefusingUpstream(t))
-	}
-	p.args = append(p.args, args...)
 	p.ready = func(ctx context.Context) error {
 		if err := answersDNS(ctx, p.Addr); err != nil {
 			return err
 		}
 		return dialTCP(ctx, p.Addr)
 	}
-	p.start(t)
+	upstream := flagValue(args, "--upstream")
+	if upstream == "" {
+		// Never let a test frontend fall back to the machine's resolv.conf:
+		// test traffic stays on loopback.
+		upstream = RefusingUpstream(t)
+	}
+	p.launch(t, func(t testing.TB) (chose bool) {
+		p.args = nil
+		p.Addr = flagValue(args, "--listen")
+		if p.Addr == "" {
+			p.Addr, chose = freeDNSAddr(t), true
+			p.args = append(p.args, "--listen", p.Addr)
+		}
+		p.args = append(p.args, "--recordsvc", recordsvcAddr)
+		p.MetricsAddr = flagValue(args, "--metrics-listen")
+		if p.MetricsAddr == "" {
+			p.MetricsAddr, chose = freeAddr(t, p.Addr), true
+			p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
+		}
+		if flagValue(args, "--upstream") == "" {
+			p.args = append(p.args, "--upstream", upstream)
+		}
+		p.args = append(p.args, args...)
+		return chose
+	})
 	return p
 }
 
-// start runs the process (first run: registers the cleanup) and waits until
-// it is ready, failing t with the log tail otherwise.
-func (p *Process) start(t testing.TB) {
+// launchAttempts bounds how often a first start chooses its ports again.
+const launchAttempts = 3
+
+// errPortTaken marks a start that failed because a listener's port was
+// taken.
+var errPortTaken = errors.New("a port was taken")
+
+// launch starts the process for the first time with the arguments that
+// choose sets (reporting whether it chose any port itself), and waits until
+// it is ready. A port chosen free may be taken by another test binary before
+// the process binds it; such a start is tried again on newly chosen ports.
+func (p *Process) launch(t testing.TB, choose func(testing.TB) bool) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		chose := choose(t)
+		err := p.startOnce(t)
+		if err == nil {
+			return
+		}
+		if chose && attempt < launchAttempts && errors.Is(err, errPortTaken) {
+			t.Logf("stack: %v; choosing its ports again", err)
+			continue
+		}
+		t.Fatalf("stack: %v\n%s log:\n%s", err, p.Name, p.LogTail(logTailLines))
+	}
+}
+
+// startOnce runs the process (first run: registers the cleanup) and waits
+// until it is ready.
+func (p *Process) startOnce(t testing.TB) error {
 	t.Helper()
 	if p.LogPath == "" {
 		p.LogPath = filepath.Join(t.TempDir(), p.Name+".log")
@@ -129,14 +166,29 @@ func (p *Process) start(t testing.TB) {
 			}
 		})
 	}
+	var logStart int64
+	if fi, err := os.Stat(p.LogPath); err == nil {
+		logStart = fi.Size()
+	}
 	if err := p.run(); err != nil {
-		t.Fatalf("stack: %v", err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	if err := p.waitReady(ctx); err != nil {
-		t.Fatalf("stack: %s on %s did not become ready: %v\n%s log:\n%s", p.Name, p.Addr, err, p.Name, p.LogTail(logTailLines))
+	err := p.waitReady(ctx)
+	if err == nil {
+		return nil
 	}
+	if !p.Running() && p.loggedSince(logStart, "address already in use") {
+		err = fmt.Errorf("%w: %w", errPortTaken, err)
+	}
+	return fmt.Errorf("%s on %s did not become ready: %w", p.Name, p.Addr, err)
+}
+
+// loggedSince reports whether the log holds text after its first off bytes.
+func (p *Process) loggedSince(off int64, text string) bool {
+	data, err := os.ReadFile(p.LogPath)
+	return err == nil && int64(len(data)) >= off && strings.Contains(string(data[off:]), text)
 }
 
 // run starts the binary, appending its output to the log.
@@ -275,7 +327,9 @@ func (p *Process) Kill() {
 // and ports, and waits until it is ready.
 func (p *Process) Restart(t testing.TB) {
 	t.Helper()
-	p.start(t)
+	if err := p.startOnce(t); err != nil {
+		t.Fatalf("stack: %v\n%s log:\n%s", err, p.Name, p.LogTail(logTailLines))
+	}
 }
 
 // LogTail returns the last n lines of the process log.

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -83,6 +84,58 @@ func fakeBinaries(t *testing.T) Binaries {
 		t.Fatal(err)
 	}
 	return Binaries{Frontend: self, RecordService: self}
+}
+
+// TestLaunchChoosesPortsAgain: a first start whose chosen port was taken
+// before the process bound it (by another test binary) is tried again on
+// newly chosen ports; a port the test named itself is not.
+func TestLaunchChoosesPortsAgain(t *testing.T) {
+	t.Parallel()
+	taken := boundPort(t)
+	p := &Process{Name: "recordsvc", bin: fakeBinaries(t).RecordService}
+	p.ready = func(ctx context.Context) error { return dialTCP(ctx, p.Addr) }
+	var choices int
+	p.launch(t, func(t testing.TB) bool {
+		choices++
+		p.Addr = taken
+		if choices > 1 {
+			p.Addr = freeAddr(t, p.Addr)
+		}
+		p.MetricsAddr = freeAddr(t, p.Addr)
+		p.args = []string{"--listen", p.Addr, "--metrics-listen", p.MetricsAddr}
+		return true
+	})
+	if choices != 2 || p.Addr == taken || !p.Running() {
+		t.Errorf("after %d choices the process runs on %s (taken %s), running %v", choices, p.Addr, taken, p.Running())
+	}
+
+	named := &Process{Name: "recordsvc", bin: fakeBinaries(t).RecordService}
+	named.ready = func(ctx context.Context) error { return dialTCP(ctx, named.Addr) }
+	named.Addr, named.MetricsAddr = taken, freeAddr(t)
+	named.args = []string{"--listen", named.Addr, "--metrics-listen", named.MetricsAddr}
+	if err := named.startOnce(t); !errors.Is(err, errPortTaken) {
+		t.Errorf("start on a taken port: %v, want errPortTaken", err)
+	}
+}
+
+// boundPort returns a loopback address whose TCP port is bound, without
+// SO_REUSEADDR, by a socket that does not listen: a process cannot bind it,
+// and a readiness check cannot connect to it by mistake.
+func boundPort(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 func TestProcessLifecycle(t *testing.T) {
