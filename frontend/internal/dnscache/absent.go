@@ -203,10 +203,12 @@ func labelBelow(name, apex string) (string, bool) {
 }
 
 // askedBefore remembers, approximately, which questions a directory
-// answered: a bit per hash of the key, set once answered. A question whose
-// bit is set was very likely asked before. Once an eighth as many
-// questions as there are bits were recorded the bits are cleared, which
-// keeps false positives under about one in eight and forgets old names.
+// answered: two bits per key (a Bloom filter with two hash functions), set
+// once answered. A question whose bits are both set was very likely asked
+// before. Once an eighth as many questions as there are bits were recorded
+// the bits are cleared, which forgets old names and keeps false positives
+// under one in twenty (about one in fifty on average over a fill; one bit
+// per key left one in sixteen on average).
 type askedBefore struct {
 	seed  maphash.Seed
 	bits  [askedBits / 64]atomic.Uint64
@@ -220,20 +222,23 @@ func newAskedBefore() *askedBefore { return &askedBefore{seed: maphash.MakeSeed(
 
 // has reports whether id was recorded, without recording it.
 func (a *askedBefore) has(id string) bool {
-	word, bit := a.slot(id)
-	return word.Load()&bit != 0
+	w1, b1, w2, b2 := a.slots(id)
+	return w1.Load()&b1 != 0 && w2.Load()&b2 != 0
 }
 
-// slot is the word and bit of id.
-func (a *askedBefore) slot(id string) (*atomic.Uint64, uint64) {
-	h := maphash.String(a.seed, id) % askedBits
-	return &a.bits[h/64], uint64(1) << (h % 64)
+// slots are the words and bits of id: two bit positions taken from the two
+// halves of one 64-bit hash.
+func (a *askedBefore) slots(id string) (w1 *atomic.Uint64, b1 uint64, w2 *atomic.Uint64, b2 uint64) {
+	h := maphash.String(a.seed, id)
+	p1, p2 := h%askedBits, (h>>32)%askedBits
+	return &a.bits[p1/64], uint64(1) << (p1 % 64), &a.bits[p2/64], uint64(1) << (p2 % 64)
 }
 
 // seen records id and reports whether it was recorded before.
 func (a *askedBefore) seen(id string) bool {
-	word, bit := a.slot(id)
-	if word.Or(bit)&bit != 0 {
+	w1, b1, w2, b2 := a.slots(id)
+	had1, had2 := w1.Or(b1)&b1 != 0, w2.Or(b2)&b2 != 0
+	if had1 && had2 {
 		return true
 	}
 	if a.added.Add(1) >= askedBits/8 {

@@ -1,6 +1,7 @@
 package dnscache
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -280,5 +281,34 @@ func TestPeekAbsent(t *testing.T) {
 	c.Disconnected()
 	if _, ok := c.PeekAbsent(id("another.ns1.svc.cluster.local.", dns.TypeA, false), time.Time{}); ok {
 		t.Error("PeekAbsent answers while the Watch stream is down")
+	}
+}
+
+// TestAskedBefore: a recorded question is always known again, and of the
+// questions never recorded, few pass for asked while the filter fills up to
+// the point where it is cleared.
+func TestAskedBefore(t *testing.T) {
+	a := newAskedBefore()
+	const n = askedBits/8 - 1 // the last one recorded before a clear
+	for i := range n {
+		if id := fmt.Sprintf("asked-%d", i); a.seen(id) && !a.has(id) {
+			t.Fatalf("%s seen before but has reports it absent", id)
+		}
+	}
+	for i := range n {
+		if id := fmt.Sprintf("asked-%d", i); !a.has(id) {
+			t.Fatalf("%s was recorded, has reports it absent", id)
+		}
+	}
+	var falsePositives int
+	for i := range n {
+		if a.has(fmt.Sprintf("never-%d", i)) {
+			falsePositives++
+		}
+	}
+	t.Logf("%d of %d questions never asked pass for asked", falsePositives, n)
+	// Two bits per key at an eighth of the bits: (1-e^(-1/4))^2, 4.9%.
+	if rate := float64(falsePositives) / n; rate > 0.06 {
+		t.Errorf("%d of %d questions never asked pass for asked (%.1f%%), want at most 6%%", falsePositives, n, 100*rate)
 	}
 }
