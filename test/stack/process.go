@@ -59,26 +59,12 @@ func StartRecordService(t testing.TB, bins Binaries, args ...string) *Process {
 	t.Helper()
 	p := &Process{Name: "recordsvc", bin: bins.RecordService}
 	p.ready = func(ctx context.Context) error { return dialTCP(ctx, p.Addr) }
-	p.launch(t, func(t testing.TB) (chose bool) {
-		p.args = nil
-		p.Addr = flagValue(args, "--listen")
-		if p.Addr == "" {
-			p.Addr, chose = freeAddr(t), true
-			p.args = append(p.args, "--listen", p.Addr)
-		}
-		p.MetricsAddr = flagValue(args, "--metrics-listen")
-		if p.MetricsAddr == "" {
-			p.MetricsAddr, chose = freeAddr(t, p.Addr), true
-			p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
-		}
-		if flagValue(args, "--lameduck") == "" {
-			// Tests stop record services often; those that test the lameduck
-			// period ask for one.
-			p.args = append(p.args, "--lameduck", "0s")
-		}
-		p.args = append(p.args, args...)
-		return chose
-	})
+	if flagValue(args, "--lameduck") == "" {
+		// Tests stop record services often; those that test the lameduck
+		// period ask for one.
+		args = append([]string{"--lameduck", "0s"}, args...)
+	}
+	p.launch(t, args, func(t testing.TB) string { return freeAddr(t) })
 	return p
 }
 
@@ -96,32 +82,34 @@ func StartFrontend(t testing.TB, bins Binaries, recordsvcAddr string, args ...st
 		}
 		return dialTCP(ctx, p.Addr)
 	}
-	upstream := flagValue(args, "--upstream")
-	if upstream == "" {
+	args = append([]string{"--recordsvc", recordsvcAddr}, args...)
+	if flagValue(args, "--upstream") == "" {
 		// Never let a test frontend fall back to the machine's resolv.conf:
 		// test traffic stays on loopback.
-		upstream = RefusingUpstream(t)
+		args = append([]string{"--upstream", RefusingUpstream(t)}, args...)
 	}
-	p.launch(t, func(t testing.TB) (chose bool) {
-		p.args = nil
-		p.Addr = flagValue(args, "--listen")
-		if p.Addr == "" {
-			p.Addr, chose = freeDNSAddr(t), true
-			p.args = append(p.args, "--listen", p.Addr)
-		}
-		p.args = append(p.args, "--recordsvc", recordsvcAddr)
-		p.MetricsAddr = flagValue(args, "--metrics-listen")
-		if p.MetricsAddr == "" {
-			p.MetricsAddr, chose = freeAddr(t, p.Addr), true
-			p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
-		}
-		if flagValue(args, "--upstream") == "" {
-			p.args = append(p.args, "--upstream", upstream)
-		}
-		p.args = append(p.args, args...)
-		return chose
-	})
+	p.launch(t, args, freeDNSAddr)
 	return p
+}
+
+// choosePorts sets Addr and MetricsAddr from args, choosing free ports for
+// those args leave out (listen chooses the serving one), and sets p.args to
+// the flags of the chosen ones followed by args. It reports whether it chose
+// any.
+func (p *Process) choosePorts(t testing.TB, args []string, listen func(testing.TB) string) (chose bool) {
+	p.args = nil
+	p.Addr = flagValue(args, "--listen")
+	if p.Addr == "" {
+		p.Addr, chose = listen(t), true
+		p.args = append(p.args, "--listen", p.Addr)
+	}
+	p.MetricsAddr = flagValue(args, "--metrics-listen")
+	if p.MetricsAddr == "" {
+		p.MetricsAddr, chose = freeAddr(t, p.Addr), true
+		p.args = append(p.args, "--metrics-listen", p.MetricsAddr)
+	}
+	p.args = append(p.args, args...)
+	return chose
 }
 
 // launchAttempts bounds how often a first start chooses its ports again.
@@ -131,14 +119,14 @@ const launchAttempts = 3
 // taken.
 var errPortTaken = errors.New("a port was taken")
 
-// launch starts the process for the first time with the arguments that
-// choose sets (reporting whether it chose any port itself), and waits until
-// it is ready. A port chosen free may be taken by another test binary before
-// the process binds it; such a start is tried again on newly chosen ports.
-func (p *Process) launch(t testing.TB, choose func(testing.TB) bool) {
+// launch starts the process for the first time with args and ports chosen
+// by choosePorts, and waits until it is ready. A port chosen free may be
+// taken by another test binary before the process binds it; such a start is
+// tried again on newly chosen ports.
+func (p *Process) launch(t testing.TB, args []string, listen func(testing.TB) string) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		chose := choose(t)
+		chose := p.choosePorts(t, args, listen)
 		err := p.startOnce(t)
 		if err == nil {
 			return

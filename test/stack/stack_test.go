@@ -95,15 +95,12 @@ func TestLaunchChoosesPortsAgain(t *testing.T) {
 	p := &Process{Name: "recordsvc", bin: fakeBinaries(t).RecordService}
 	p.ready = func(ctx context.Context) error { return dialTCP(ctx, p.Addr) }
 	var choices int
-	p.launch(t, func(t testing.TB) bool {
+	p.launch(t, nil, func(t testing.TB) string {
 		choices++
-		p.Addr = taken
-		if choices > 1 {
-			p.Addr = freeAddr(t, p.Addr)
+		if choices == 1 {
+			return taken
 		}
-		p.MetricsAddr = freeAddr(t, p.Addr)
-		p.args = []string{"--listen", p.Addr, "--metrics-listen", p.MetricsAddr}
-		return true
+		return freeAddr(t, taken)
 	})
 	if choices != 2 || p.Addr == taken || !p.Running() {
 		t.Errorf("after %d choices the process runs on %s (taken %s), running %v", choices, p.Addr, taken, p.Running())
